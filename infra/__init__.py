@@ -1,0 +1,1 @@
+"""Infrastructure as code: config models -> Kubernetes objects -> Pulumi resources or GitOps files."""

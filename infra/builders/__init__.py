@@ -1,0 +1,46 @@
+"""config -> plain Kubernetes objects, grouped by concern.
+
+Pure functions only: no I/O, no clock, no Pulumi. The Pulumi program makes one ComponentResource per
+group; `voxdeploy render` flattens the groups into files. Both therefore see the same objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.builders import cloud, meta
+from infra.config.deployment import DeploymentConfig
+
+KubeObject = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Objects that belong to one concern (identity, serving, scaling...), created and parented together."""
+
+    concern: str
+    objects: tuple[KubeObject, ...]
+
+
+def build_groups(config: DeploymentConfig) -> list[Group]:
+    """Every object of an environment, by concern, in dependency order; empty groups are left out."""
+    groups = []
+    if config.create_namespace:
+        groups.append(Group("namespace", (meta.namespace(config),)))
+    if config.cloud.enabled:
+        groups += [
+            Group("cloud-identity", (cloud.service_account(config),)),
+            Group("cloud-storage", tuple(cloud.model_cache_claim(config))),
+            Group(
+                "cloud-serving",
+                (cloud.runtime_config_map(config), cloud.deployment(config), cloud.service(config)),
+            ),
+            Group("cloud-scaling", (*cloud.autoscaler(config), *cloud.disruption_budget(config))),
+            Group("cloud-network", tuple(cloud.network_policy(config))),
+        ]
+    return [group for group in groups if group.objects]
+
+
+def build_objects(config: DeploymentConfig) -> list[KubeObject]:
+    """Every object of an environment, flat, in the order they are created."""
+    return [obj for group in build_groups(config) for obj in group.objects]

@@ -1,0 +1,64 @@
+"""Names, labels and metadata every builder shares.
+
+Selectors use only labels that never change across upgrades (name, instance, component); the
+version and user labels go on objects but never into selectors, so a rollout never orphans pods.
+"""
+
+from __future__ import annotations
+
+from infra.config.deployment import DeploymentConfig
+
+MANAGED_BY = "voxdeploy"
+PSS_LEVEL = "restricted"
+RUN_AS_USER = 10001
+"""Non-root uid of the runtime image (runtime/Dockerfile creates it)."""
+
+
+def instance(config: DeploymentConfig, name: str) -> str:
+    """app.kubernetes.io/instance: one per environment, so two environments can share a namespace."""
+    return f"{name}-{config.environment}"
+
+
+def selector_labels(config: DeploymentConfig, name: str, component: str) -> dict[str, str]:
+    """The labels a Service, PDB, HPA or NetworkPolicy selects pods by."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": instance(config, name),
+        "app.kubernetes.io/component": component,
+    }
+
+
+def labels(config: DeploymentConfig, name: str, component: str, version: str | None = None) -> dict[str, str]:
+    """Recommended labels for an object of a component, plus the stack's own labels."""
+    result = {
+        **config.labels,
+        **selector_labels(config, name, component),
+        "app.kubernetes.io/part-of": config.part_of,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+    if version is not None:
+        result["app.kubernetes.io/version"] = version[:63]
+    return result
+
+
+def metadata(config: DeploymentConfig, object_name: str, object_labels: dict[str, str]) -> dict[str, object]:
+    """metadata of a namespaced object."""
+    return {"name": object_name, "namespace": config.namespace, "labels": object_labels}
+
+
+def namespace(config: DeploymentConfig) -> dict[str, object]:
+    """The namespace, enforcing Pod Security 'restricted' so nothing less secure can be scheduled."""
+    pss = {f"pod-security.kubernetes.io/{mode}": PSS_LEVEL for mode in ("enforce", "audit", "warn")}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": config.namespace,
+            "labels": {
+                **config.labels,
+                "app.kubernetes.io/part-of": config.part_of,
+                "app.kubernetes.io/managed-by": MANAGED_BY,
+                **pss,
+            },
+        },
+    }

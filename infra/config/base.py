@@ -1,0 +1,79 @@
+"""Building blocks shared by every config model: strictness, camelCase keys, Kubernetes quantities.
+
+Stack files are written by people who also write Kubernetes YAML, so keys are camelCase there
+(and in every error path we print) while Python code uses snake_case attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, types are not coerced, values are frozen."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=True,
+        serialize_by_alias=True,
+    )
+
+
+_QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX_FACTOR: dict[str, Decimal] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def parse_quantity(text: str) -> Decimal:
+    """Value of a Kubernetes quantity ('500m' -> 0.5, '16Gi' -> 17179869184), for comparing requests to limits."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a Kubernetes quantity; use a number with an optional suffix "
+            "such as 500m, 4, 16Gi or 512Mi"
+        )
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation as err:  # pragma: no cover - the regex only admits decimals
+        raise ValueError(f"{text!r} is not a number") from err
+    return number * _SUFFIX_FACTOR[match["suffix"] or ""]
+
+
+def _quantity(value: object) -> str:
+    """People write `cpu: 4` as often as `cpu: "4"`; both mean the same quantity."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"expected a Kubernetes quantity such as 4, 500m or 16Gi, got {value!r}")
+    text = str(value)
+    parse_quantity(text)
+    return text
+
+
+Quantity = Annotated[str, BeforeValidator(_quantity)]
+"""A Kubernetes resource quantity, kept as the text the user wrote."""
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+"""A Kubernetes name that must also be a DNS label (namespaces, services, containers)."""

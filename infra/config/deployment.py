@@ -1,0 +1,34 @@
+"""The root of a stack's configuration: one environment, described once."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from infra.config.base import DNS_LABEL, DnsLabel, StrictModel
+from infra.config.cloud import CloudTier
+
+Stage = Literal["dev", "staging", "prod"]
+
+
+class SloTargets(StrictModel):
+    """What the load-test gate checks before a release (see loadtests/)."""
+
+    min_qps: float = Field(1.0, ge=0, description="Successful requests per second the service must sustain.")
+    p95_latency_seconds: float = Field(2.0, gt=0, description="95th percentile end-to-end request latency.")
+    p95_rtf: float = Field(0.5, gt=0, description="95th percentile real-time factor (synthesis time / audio duration).")
+    max_error_ratio: float = Field(0.01, ge=0, le=1, description="Largest tolerated share of failed requests.")
+
+
+class DeploymentConfig(StrictModel):
+    """One environment: the input of every builder, the Pulumi program and `voxdeploy render`."""
+
+    environment: str = Field("dev", pattern=DNS_LABEL, description="Environment name, used in labels (dev, prod-eu...).")
+    stage: Stage = Field("dev", description="Release stage; prod forbids mutable image tags such as latest.")
+    namespace: DnsLabel = Field("voxcpm", description="Namespace every object goes into.")
+    create_namespace: bool = Field(True, description="Create the namespace (labelled for Pod Security 'restricted').")
+    part_of: DnsLabel = Field("voxdeploy", description="Value of app.kubernetes.io/part-of.")
+    labels: dict[str, str] = Field({}, description="Extra labels on every object (never in selectors).")
+    cloud: CloudTier = Field(CloudTier(), description="The GPU tier running vLLM-Omni.")
+    slo: SloTargets = Field(SloTargets(), description="Load-test gate targets.")

@@ -1,0 +1,102 @@
+"""Config problems as people read them: the exact key path, the bad value, and what would be valid."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ValidationError
+
+
+MISSING = object()
+"""The value of a key that is not there at all (distinct from an explicit null)."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem, located by its camelCase path in the stack file (e.g. cloud.autoscaling.minReplicas)."""
+
+    path: str
+    value: object
+    message: str
+
+    def __str__(self) -> str:
+        if self.value is MISSING:
+            return f"{self.path}: {self.message}"
+        return f"{self.path} = {self.value!r}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Raised for any invalid stack; carries every problem found, not just the first."""
+
+    def __init__(self, source: str, issues: Sequence[ConfigIssue]) -> None:
+        self.source = source
+        self.issues = tuple(issues)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        count = len(self.issues)
+        head = f"{self.source}: invalid configuration ({count} problem{'s' if count != 1 else ''})"
+        return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+
+
+def format_path(loc: Iterable[object]) -> str:
+    """('cloud', 'pod', 'tolerations', 0, 'key') -> 'cloud.pod.tolerations[0].key'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(root)"
+
+
+def _nested_model(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is dict:  # keys below a dict are the user's own, not fields
+        return None
+    if origin in (typing.Union, types.UnionType, list, tuple, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found = _nested_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _keys_at(root: type[BaseModel], loc: Sequence[object]) -> list[str]:
+    """The valid camelCase keys of the model found at `loc`, for 'did you mean' hints."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        model = _nested_model(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _describe(root: type[BaseModel], error: dict) -> str:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        valid = _keys_at(root, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown key; {hint}valid keys here: {', '.join(valid)}"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def issues_from_validation(root: type[BaseModel], err: ValidationError) -> list[ConfigIssue]:
+    """Pydantic's errors rephrased with the stack file's paths and the valid alternatives."""
+    issues = []
+    for error in err.errors(include_url=False):
+        value = MISSING if error["type"] == "missing" else error.get("input")
+        issues.append(ConfigIssue(format_path(error["loc"]), value, _describe(root, error)))
+    return issues

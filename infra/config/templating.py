@@ -1,0 +1,33 @@
+"""The one jinja2 environment over templates/: undefined names are errors, never empty strings."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """Shared environment; StrictUndefined turns a typo in a template into an error at render time."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render(name: str, **context: object) -> str:
+    """Render templates/<name> with the given context."""
+    return environment().get_template(name).render(**context)
+
+
+def render_lines(name: str, **context: object) -> list[str]:
+    """Render a one-item-per-line template (command lines) into its non-blank lines."""
+    return [line.strip() for line in render(name, **context).splitlines() if line.strip()]

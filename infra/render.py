@@ -1,0 +1,70 @@
+"""Kubernetes objects -> a kustomize directory for GitOps: one file per object, byte-for-byte stable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+KUSTOMIZATION = "kustomization.yaml"
+HEADER = "# Rendered by voxdeploy from stack {stack}. Do not edit: change the stack and render again.\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, no anchors: GitOps diffs must read like hand-written manifests."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def to_yaml(document: object) -> str:
+    """One YAML document with keys in builder order (apiVersion, kind, metadata, spec...)."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
+
+
+def file_name(obj: Mapping[str, object]) -> str:
+    """`deployment-voxcpm.yaml`; kind + name is unique within one rendered stack."""
+    metadata = obj["metadata"]
+    assert isinstance(metadata, Mapping)
+    return f"{str(obj['kind']).lower()}-{metadata['name']}.yaml"
+
+
+def render_files(objects: Sequence[Mapping[str, object]], stack: str) -> dict[str, str]:
+    """File name -> content for every object plus the kustomization listing them in creation order."""
+    header = HEADER.format(stack=stack)
+    files: dict[str, str] = {}
+    for obj in objects:
+        name = file_name(obj)
+        if name in files:
+            raise ValueError(f"two objects render to {name}; kind and name must be unique in a stack")
+        files[name] = header + to_yaml(dict(obj))
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": list(files),
+    }
+    files[KUSTOMIZATION] = header + to_yaml(kustomization)
+    return files
+
+
+def _previous_resources(out: Path) -> list[str]:
+    try:
+        previous = yaml.safe_load((out / KUSTOMIZATION).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    resources = previous.get("resources", []) if isinstance(previous, dict) else []
+    return [r for r in resources if isinstance(r, str) and "/" not in r]
+
+
+def write_directory(files: Mapping[str, str], out: Path) -> list[Path]:
+    """Write the files; remove those an earlier render listed that this one no longer produces."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in set(_previous_resources(out)) - set(files):
+        (out / stale).unlink(missing_ok=True)
+    written = []
+    for name, content in files.items():
+        path = out / name
+        path.write_text(content, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,488 @@
+"""Random-weight VoxCPM2 checkpoints that the real ``voxcpm`` package loads offline.
+
+Why this exists
+---------------
+The real VoxCPM2 weights (``openbmb/VoxCPM2``) live on a model hub that this
+project's machines and CI cannot reach. To still exercise the *real* loading and
+inference code of the ``voxcpm`` PyPI package (2.0.3) -- ``voxcpm.VoxCPM(path)``,
+``generate()``, ``generate_streaming()`` -- we write a complete checkpoint
+directory ourselves, with weights drawn at random by the package's own model
+classes, so every tensor name and shape is exactly what the loader expects:
+
+* ``size="tiny"``: a few layers and small hidden sizes (~17 M parameters). It
+  builds in a couple of seconds and synthesises faster than real time on a
+  laptop CPU, so tests and CI can drive the real code path end to end.
+* ``size="full"``: VoxCPM2's real dimensions (~2.29 B parameters). The audio is
+  noise, but the amount of compute per generated patch is that of the real
+  model, so load time, memory and real-time factor measured on a GPU with it
+  stand in for the released model's.
+
+The same directory also feeds the llama.cpp-omni converter
+(``convert_voxcpm2_to_gguf.py``): the tiny size keeps 16 attention heads and 2
+KV heads, which that runtime hard-codes.
+
+Forcing the output length
+-------------------------
+Random weights make the stop head fire after a few patches, so the audio length
+would be random. Two ways to make it exact (one patch = ``patch_size`` (4) VAE
+frames = 4 * 1920 samples = 0.16 s at 48 kHz):
+
+1. Pass ``min_len=n, max_len=n`` to ``VoxCPM.generate`` / ``generate_streaming``
+   and also ``retry_badcase=False`` and a large ``retry_badcase_ratio_threshold``
+   (e.g. ``1e9``). Why all of these: the decode loop only honours the stop head
+   once ``step > min_len``, so ``min_len >= max_len`` runs exactly ``max_len``
+   patches; but voxcpm caps ``max_len`` at
+   ``int(len(tokens(text)) * retry_badcase_ratio_threshold + 10)`` (6.0 by
+   default, so a short text cannot produce long audio), and with
+   ``retry_badcase=True`` (the ``VoxCPM`` default) an output that reaches
+   ``len(tokens) * threshold`` patches is thrown away and generated again, up to
+   3 times -- which would triple the measured time.
+2. Write the checkpoint with ``never_stop=True``: the stop head is zeroed, its
+   two logits tie, ``argmax`` picks "continue", and every generation runs to the
+   (capped) ``max_len`` described above.
+
+Importing ``voxcpm``
+--------------------
+``import voxcpm`` imports ``torchaudio`` at module level (only VoxCPM 1 prompt
+audio and the ZipEnhancer denoiser use it; the VoxCPM2 path reads audio with
+librosa). Use :func:`import_voxcpm`, which installs a stub when torchaudio is
+missing or broken (PyPI's torchaudio is a CUDA build that fails to load next to
+a CPU torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import importlib.machinery
+import json
+import pathlib
+import sys
+import types
+from typing import Any, Iterator
+
+__all__ = [
+    "SIZES",
+    "SAMPLES_PER_PATCH",
+    "OUTPUT_SAMPLE_RATE",
+    "voxcpm2_config",
+    "write_tokenizer",
+    "write_random_checkpoint",
+    "count_parameters",
+    "import_voxcpm",
+]
+
+SIZES = ("tiny", "full")
+
+#: VoxCPM2 emits one patch of 4 latent frames per decode step; the V2 AudioVAE
+#: upsamples each frame by prod(decoder_rates) = 1920 samples at 48 kHz.
+SAMPLES_PER_PATCH = 4 * 1920
+OUTPUT_SAMPLE_RATE = 48000
+
+# Marker token ids that voxcpm hard-codes (audio_start, audio_end,
+# ref_audio_start, ref_audio_end): the vocabulary must have more than 104 ids.
+_MARKER_TOKENS = {
+    101: "<|audio_start|>",
+    102: "<|audio_end|>",
+    103: "<|ref_audio_start|>",
+    104: "<|ref_audio_end|>",
+}
+
+# VoxCPM2's released config (openbmb/VoxCPM2 config.json) as reproduced by
+# several independent ports; the rope factors there are per-dimension floats we
+# do not have, and they do not change the amount of compute, so they are 1.0.
+_FULL: dict[str, Any] = {
+    "architecture": "voxcpm2",
+    "lm_config": {
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "hidden_size": 2048,
+        "intermediate_size": 6144,
+        "max_position_embeddings": 32768,
+        "num_attention_heads": 16,
+        "num_hidden_layers": 28,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-05,
+        "rope_theta": 10000,
+        "kv_channels": 128,
+        "rope_scaling": {
+            "type": "longrope",
+            "long_factor": None,  # filled with head_dim / 2 ones
+            "short_factor": None,
+            "original_max_position_embeddings": 32768,
+        },
+        "vocab_size": 73448,
+        "use_mup": False,
+        "scale_emb": 12,
+        "dim_model_base": 256,
+        "scale_depth": 1.4,
+    },
+    "patch_size": 4,
+    "feat_dim": 64,
+    "scalar_quantization_latent_dim": 512,
+    "scalar_quantization_scale": 9,
+    "residual_lm_num_layers": 8,
+    "residual_lm_no_rope": True,
+    "encoder_config": {"hidden_dim": 1024, "ffn_dim": 4096, "num_heads": 16, "num_layers": 12, "kv_channels": 128},
+    "dit_config": {
+        "hidden_dim": 1024,
+        "ffn_dim": 4096,
+        "num_heads": 16,
+        "num_layers": 12,
+        "kv_channels": 128,
+        "dit_mean_mode": False,
+        "cfm_config": {"sigma_min": 1e-06, "solver": "euler", "t_scheduler": "log-norm", "inference_cfg_rate": 2.0},
+    },
+    "audio_vae_config": {
+        "encoder_dim": 128,
+        "encoder_rates": [2, 5, 8, 8],
+        "latent_dim": 64,
+        "decoder_dim": 2048,
+        "decoder_rates": [8, 6, 5, 2, 2, 2],
+        "depthwise": True,
+        "sr_bin_boundaries": [20000, 30000, 40000],
+        "sample_rate": 16000,
+        "out_sample_rate": 48000,
+    },
+    "max_length": 8192,
+    "dtype": "bfloat16",
+}
+
+# Same structure, small widths. Kept: patch size, feature/latent dim 64, VAE
+# rates (so 16 kHz in, 48 kHz out, 0.16 s per patch), 16 heads / 2 KV heads and
+# one head_dim everywhere (one rope factor list serves LM, encoder and DiT).
+_TINY_OVERRIDES: dict[str, Any] = {
+    "lm_config": {
+        "hidden_size": 512,
+        "intermediate_size": 1024,
+        "num_hidden_layers": 2,
+        "kv_channels": 32,
+        "vocab_size": None,  # the tokenizer's size
+    },
+    "scalar_quantization_latent_dim": 64,
+    "residual_lm_num_layers": 2,
+    "encoder_config": {"hidden_dim": 256, "ffn_dim": 512, "num_layers": 2, "kv_channels": 32},
+    "dit_config": {"hidden_dim": 256, "ffn_dim": 512, "num_layers": 2, "kv_channels": 32},
+    "audio_vae_config": {"encoder_dim": 16, "decoder_dim": 256},
+    "max_length": 4096,
+    "dtype": "float32",
+}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _tokenizer_vocab() -> dict[str, int]:
+    """A Llama-style (SentencePiece-BPE, byte fallback) vocabulary, built by hand.
+
+    Why this shape: ``LlamaTokenizerFast`` in transformers 5 rebuilds its backend
+    from tokenizer.json's ``vocab``/``merges`` with Llama's fixed pipeline
+    (Metaspace ``▁``, BPE with byte fallback), while transformers 4 loads
+    tokenizer.json verbatim; a vocabulary of that form tokenises identically
+    under both. Printable ASCII is one token per character, anything else falls
+    back to ``<0xNN>`` byte tokens, so every input text is encodable.
+    """
+    vocab: dict[str, int] = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for i in range(3, 101):
+        vocab[f"<|reserved_{i}|>"] = i
+    for i, tok in _MARKER_TOKENS.items():
+        vocab[tok] = i
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    vocab["▁"] = len(vocab)
+    for c in range(33, 127):
+        vocab[chr(c)] = len(vocab)
+    return vocab
+
+
+def _tokenizer_json(vocab: dict[str, int]) -> dict[str, Any]:
+    special = {"<unk>", "<s>", "</s>", *_MARKER_TOKENS.values()}
+    added = [
+        {
+            "id": i,
+            "content": tok,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+        for tok, i in sorted(vocab.items(), key=lambda kv: kv[1])
+        if tok in special
+    ]
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False},
+        "post_processor": None,
+        "decoder": {
+            "type": "Sequence",
+            "decoders": [
+                {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"},
+                {"type": "Fuse"},
+                {"type": "Strip", "content": " ", "start": 1, "stop": 0},
+            ],
+        },
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": "<unk>",
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": True,
+            "byte_fallback": True,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": [],
+        },
+    }
+
+
+def write_tokenizer(path: pathlib.Path) -> int:
+    """Write ``tokenizer.json`` + ``tokenizer_config.json``; return the vocabulary size.
+
+    Built offline from a hand-made vocabulary and checked by round-tripping it
+    through the ``tokenizers`` package, so a malformed file fails here rather
+    than inside voxcpm's loader.
+    """
+    from tokenizers import Tokenizer  # validates the JSON we write
+
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = _tokenizer_vocab()
+    text = json.dumps(_tokenizer_json(vocab), ensure_ascii=False, indent=1)
+    Tokenizer.from_str(text)
+    (path / "tokenizer.json").write_text(text, encoding="utf-8")
+    config = {
+        "tokenizer_class": "LlamaTokenizerFast",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "add_prefix_space": True,
+        "legacy": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 32768,
+    }
+    (path / "tokenizer_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+    return len(vocab)
+
+
+def voxcpm2_config(size: str = "tiny", dtype: str | None = None, vocab_size: int | None = None) -> dict[str, Any]:
+    """Return the ``config.json`` content for a VoxCPM2 checkpoint of ``size``.
+
+    ``dtype`` is the runtime dtype voxcpm will cast the model to (it has no
+    other dtype switch): default ``bfloat16`` for ``full`` as released, and
+    ``float32`` for ``tiny`` because bf16 matmuls are slow on most CPUs.
+    ``vocab_size`` only matters for ``tiny`` (default: the tokenizer's size).
+    """
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    cfg = _FULL if size == "full" else _merge(_FULL, _TINY_OVERRIDES)
+    cfg = copy.deepcopy(cfg)
+    lm = cfg["lm_config"]
+    if lm["vocab_size"] is None:
+        lm["vocab_size"] = vocab_size if vocab_size is not None else len(_tokenizer_vocab())
+    if lm["vocab_size"] <= max(_MARKER_TOKENS):
+        raise ValueError("vocab_size must exceed 104: voxcpm hard-codes token ids 101-104")
+    head_dim = lm["kv_channels"] or lm["hidden_size"] // lm["num_attention_heads"]
+    lm["rope_scaling"]["long_factor"] = [1.0] * (head_dim // 2)
+    lm["rope_scaling"]["short_factor"] = [1.0] * (head_dim // 2)
+    if dtype is not None:
+        cfg["dtype"] = dtype
+    return cfg
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: Any) -> Iterator[None]:
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+def import_voxcpm() -> types.ModuleType:
+    """Import and return the ``voxcpm`` package, tolerating a missing or broken torchaudio.
+
+    Why: ``voxcpm/model/voxcpm.py`` (VoxCPM 1) does ``import torchaudio`` at
+    import time, but nothing on the VoxCPM2 path calls it. Installing
+    torchaudio is not always possible (its PyPI wheel is a CUDA build that
+    fails next to a CPU torch), so when the real one cannot be imported a stub
+    module stands in and raises only if something actually uses it.
+    """
+    try:
+        import torchaudio  # noqa: F401
+    except (ImportError, OSError):
+        # transformers probes for torchaudio with importlib.util.find_spec (and
+        # caches the answer): ask it now, before the stub exists, so it does not
+        # take the stub for a real install.
+        try:
+            from transformers.utils import import_utils
+
+            import_utils.is_torchaudio_available()
+        except Exception:  # pragma: no cover - transformers layout changed
+            pass
+        for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")]:
+            del sys.modules[name]
+
+        def _unavailable(*_args: Any, **_kwargs: Any) -> Any:
+            raise RuntimeError(
+                "torchaudio is not available (stubbed by voxcpm_checkpoint.import_voxcpm); "
+                "only VoxCPM 1 prompt audio and the ZipEnhancer denoiser need it"
+            )
+
+        stub = types.ModuleType("torchaudio")
+        stub.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
+        stub.__dict__.update(load=_unavailable, save=_unavailable, info=_unavailable, __voxcpm_stub__=True)
+        functional = types.ModuleType("torchaudio.functional")
+        functional.__dict__.update(resample=_unavailable, loudness=_unavailable, gain=_unavailable)
+        stub.functional = functional  # type: ignore[attr-defined]
+        sys.modules["torchaudio"] = stub
+        sys.modules["torchaudio.functional"] = functional
+    import voxcpm
+
+    return voxcpm
+
+
+def _build_modules(cfg: dict[str, Any], tokenizer_dir: pathlib.Path, device: str = "cpu") -> tuple[Any, Any]:
+    """Instantiate voxcpm's own ``AudioVAEV2`` and ``VoxCPM2Model`` for ``cfg``.
+
+    The VAE is built in float32 (voxcpm always runs it in float32); the rest is
+    built directly in the checkpoint dtype so the full size needs ~5 GB of RAM
+    in bfloat16 instead of ~9 GB in float32.
+    """
+    import torch
+
+    import_voxcpm()
+    from transformers import LlamaTokenizerFast
+    from voxcpm.model.utils import get_dtype
+    from voxcpm.model.voxcpm2 import AudioVAEConfigV2, AudioVAEV2, VoxCPM2Model, VoxCPMConfig
+
+    config = VoxCPMConfig.model_validate(cfg)
+    with _default_dtype(torch.float32):
+        vae = AudioVAEV2(config=AudioVAEConfigV2.model_validate(cfg["audio_vae_config"]))
+    tokenizer = LlamaTokenizerFast.from_pretrained(str(tokenizer_dir))
+    with _default_dtype(get_dtype(config.dtype)), contextlib.redirect_stdout(sys.stderr):
+        model = VoxCPM2Model(config, tokenizer, vae, device=device)
+    return model, vae
+
+
+def write_random_checkpoint(
+    path: pathlib.Path,
+    size: str = "tiny",
+    seed: int = 0,
+    *,
+    dtype: str | None = None,
+    never_stop: bool = False,
+) -> pathlib.Path:
+    """Write a complete random-weight VoxCPM2 checkpoint directory at ``path``; return it.
+
+    Files: ``config.json`` (``"architecture": "voxcpm2"``), ``tokenizer.json`` +
+    ``tokenizer_config.json`` (for ``LlamaTokenizerFast``), ``audiovae.safetensors``
+    (float32) and ``model.safetensors`` (in the config dtype, like the release).
+    Every tensor comes from voxcpm's own modules with their default init under
+    ``torch.manual_seed(seed)``, so names and shapes match what
+    ``voxcpm.VoxCPM(path)`` loads -- which matters because voxcpm loads with
+    ``strict=False`` and would silently keep random values for a misnamed key.
+
+    ``size``: ``"tiny"`` (~17 M params, seconds on CPU) or ``"full"`` (VoxCPM2's
+    real ~2.29 B params; needs ~5 GB RAM in bfloat16 and writes ~4.6 GB).
+    ``dtype``: runtime dtype recorded in config.json (see :func:`voxcpm2_config`).
+    ``never_stop``: zero the stop head so generation always runs to ``max_len``
+    (see "Forcing the output length" in the module docstring).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab_size = write_tokenizer(path)
+    cfg = voxcpm2_config(size, dtype=dtype, vocab_size=vocab_size if size == "tiny" else None)
+    (path / "config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+
+    torch.manual_seed(seed)
+    model, vae = _build_modules(cfg, path)
+    if never_stop:
+        with torch.no_grad():
+            model.stop_head.weight.zero_()
+
+    vae_state = {k: v.detach().contiguous() for k, v in vae.state_dict().items()}
+    save_file(vae_state, str(path / "audiovae.safetensors"))
+    # Tied/shared storage is not allowed by safetensors; nothing in VoxCPM2 ties
+    # weights, but clone defensively only where storages would be shared.
+    state: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for key, value in model.state_dict().items():
+        if key.startswith("audio_vae."):
+            continue
+        tensor = value.detach()
+        ptr = tensor.untyped_storage().data_ptr()
+        state[key] = tensor.clone().contiguous() if ptr in seen else tensor.contiguous()
+        seen.add(ptr)
+    del model, vae
+    save_file(state, str(path / "model.safetensors"), metadata={"format": "pt", "random_init": "true"})
+    return path
+
+
+def count_parameters(size: str = "full") -> dict[str, int]:
+    """Count parameters per top-level module of a VoxCPM2 of ``size`` without allocating weights.
+
+    Builds the modules on torch's meta device (only the small KV caches and rope
+    tables are real), so it is safe for ``full`` on a machine with little RAM.
+    """
+    import tempfile
+
+    import torch
+
+    cfg = voxcpm2_config(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_tokenizer(pathlib.Path(tmp))
+        with torch.device("meta"):
+            model, _vae = _build_modules(cfg, pathlib.Path(tmp))
+    counts: dict[str, int] = {}
+    for name, param in model.named_parameters():
+        top = name.split(".", 1)[0]
+        counts[top] = counts.get(top, 0) + param.numel()
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``python -m runtime.engines.voxcpm_checkpoint OUT_DIR [--size tiny|full]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("out", type=pathlib.Path, nargs="?")
+    parser.add_argument("--size", choices=SIZES, default="tiny")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
+    parser.add_argument("--never-stop", action="store_true", help="zero the stop head")
+    parser.add_argument("--count", action="store_true", help="print parameter counts (meta device) and exit")
+    args = parser.parse_args(argv)
+    if args.count:
+        print(json.dumps(count_parameters(args.size)))
+        return 0
+    if args.out is None:
+        parser.error("OUT_DIR is required unless --count")
+    write_random_checkpoint(args.out, args.size, args.seed, dtype=args.dtype, never_stop=args.never_stop)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

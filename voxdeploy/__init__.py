@@ -1,0 +1,1 @@
+"""The `voxdeploy` command: a dispatcher over infra/, runtime/ and loadtests/."""

@@ -1,0 +1,5 @@
+import sys
+
+from voxdeploy.cli import main
+
+sys.exit(main())

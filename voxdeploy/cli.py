@@ -1,0 +1,114 @@
+"""`voxdeploy`: one console script; each subcommand imports only the part of the project it needs.
+
+Exit codes follow the tools our users already script around: 0 success, 1 the command ran and found
+a difference or failure, 2 bad usage or an invalid stack (the message names the key and the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack", "-s", default="dev", help="stack name (stacks/Pulumi.<name>.yaml) or a path to a stack file [dev]"
+    )
+    parser.add_argument("--stacks-dir", type=Path, default=None, help="directory holding Pulumi.<stack>.yaml files")
+
+
+def _load(args: argparse.Namespace):  # -> infra.config.Stack, typed lazily to keep start-up light
+    from infra.config import load_stack
+
+    return load_stack(args.stack, args.stacks_dir)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from infra.builders import build_objects
+
+    stack = _load(args)
+    objects = build_objects(stack.config)
+    print(f"{stack.path}: valid ({len(objects)} objects, environment {stack.config.environment})")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from infra.builders import build_objects
+    from infra.plan import format_plan, object_rows, sizing
+
+    stack = _load(args)
+    objects = build_objects(stack.config)
+    if args.output == "json":
+        rows = [{"kind": k, "namespace": n, "name": m} for k, n, m in object_rows(objects)]
+        print(json.dumps({"stack": stack.name, "objects": rows, "sizing": sizing(stack.config)}, indent=2))
+    else:
+        sys.stdout.write(format_plan(stack.name, stack.config, objects))
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from infra.builders import build_objects
+    from infra.render import render_files, write_directory
+
+    stack = _load(args)
+    files = render_files(build_objects(stack.config), stack.name)
+    out = args.out or Path("rendered") / stack.name
+    written = write_directory(files, out)
+    print(f"wrote {len(written)} files to {out}/ (kubectl kustomize {out} | kubectl apply -f -)")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from infra.config import DeploymentConfig
+
+    print(json.dumps(DeploymentConfig.model_json_schema(by_alias=True), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxdeploy",
+        description="VoxCPM2 text-to-speech on Kubernetes: typed stacks -> objects, Pulumi, GitOps YAML.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check a stack file; exit 2 naming every bad key")
+    _add_stack_arguments(validate)
+    validate.set_defaults(handler=cmd_validate)
+
+    plan = sub.add_parser("plan", help="list the objects a stack creates and its GPU sizing")
+    _add_stack_arguments(plan)
+    plan.add_argument("--output", "-o", choices=("table", "json"), default="table", help="output format [table]")
+    plan.set_defaults(handler=cmd_plan)
+
+    render = sub.add_parser("render", help="write the stack's objects as YAML files plus kustomization.yaml")
+    _add_stack_arguments(render)
+    render.add_argument("--out", type=Path, default=None, help="output directory [rendered/<stack>]")
+    render.set_defaults(handler=cmd_render)
+
+    schema = sub.add_parser("schema", help="print the JSON schema of stack config (for editors)")
+    schema.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    from infra.config.errors import ConfigError
+
+    try:
+        return handler(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
