@@ -23,23 +23,31 @@ KV heads, which that runtime hard-codes.
 
 Forcing the output length
 -------------------------
-Random weights make the stop head fire after a few patches, so the audio length
-would be random. Two ways to make it exact (one patch = ``patch_size`` (4) VAE
-frames = 4 * 1920 samples = 0.16 s at 48 kHz):
+With purely random weights the stop head is a coin toss per seed: it may end
+generation after a few patches, or never (then voxcpm runs to its length cap,
+flags a "badcase" and regenerates up to 3 times -- 36 s for one short sentence
+on a CPU). So the stop head is made deterministic by default (``stop=``):
 
-1. Pass ``min_len=n, max_len=n`` to ``VoxCPM.generate`` / ``generate_streaming``
-   and also ``retry_badcase=False`` and a large ``retry_badcase_ratio_threshold``
-   (e.g. ``1e9``). Why all of these: the decode loop only honours the stop head
-   once ``step > min_len``, so ``min_len >= max_len`` runs exactly ``max_len``
-   patches; but voxcpm caps ``max_len`` at
-   ``int(len(tokens(text)) * retry_badcase_ratio_threshold + 10)`` (6.0 by
-   default, so a short text cannot produce long audio), and with
-   ``retry_badcase=True`` (the ``VoxCPM`` default) an output that reaches
-   ``len(tokens) * threshold`` patches is thrown away and generated again, up to
-   3 times -- which would triple the measured time.
-2. Write the checkpoint with ``never_stop=True``: the stop head is zeroed, its
-   two logits tie, ``argmax`` picks "continue", and every generation runs to the
-   (capped) ``max_len`` described above.
+* ``"always"`` (default): ``stop_proj`` is zeroed with bias 1 and ``stop_head``
+  votes "stop", so every generation ends as soon as voxcpm allows, i.e. after
+  ``min_len + 2`` patches (voxcpm's default ``min_len=2`` gives 4 patches,
+  0.64 s). Short and predictable for serving tests.
+* ``"never"``: ``stop_head`` is zeroed, its two logits tie and ``argmax``
+  picks "continue": generation always runs to the length cap below.
+* ``"random"``: keep the random init, as a released-but-untrained model would.
+
+Whatever the checkpoint, an exact length of ``n`` patches (one patch =
+``patch_size`` 4 VAE frames = 4 * 1920 samples = 0.16 s at 48 kHz) comes from
+calling ``VoxCPM.generate`` / ``generate_streaming`` with ``min_len=n,
+max_len=n, retry_badcase=False, retry_badcase_ratio_threshold=1e9``. Why all of
+these: the decode loop honours the stop head only once ``step > min_len``, so
+``min_len >= max_len`` runs exactly ``max_len`` patches; but voxcpm caps
+``max_len`` at ``int(len(tokens(text)) * retry_badcase_ratio_threshold + 10)``
+(threshold 6.0 by default, so a short text cannot yield long audio), and with
+``retry_badcase=True`` (the ``VoxCPM`` default) an output of at least
+``len(tokens) * threshold`` patches is discarded and generated again, up to 3
+times -- which would triple a measured time. (``generate_streaming`` turns
+``retry_badcase`` off itself, with a warning.)
 
 Importing ``voxcpm``
 --------------------
@@ -64,6 +72,7 @@ from typing import Any, Iterator
 
 __all__ = [
     "SIZES",
+    "STOP_MODES",
     "SAMPLES_PER_PATCH",
     "OUTPUT_SAMPLE_RATE",
     "voxcpm2_config",
@@ -74,6 +83,7 @@ __all__ = [
 ]
 
 SIZES = ("tiny", "full")
+STOP_MODES = ("always", "never", "random")
 
 #: VoxCPM2 emits one patch of 4 latent frames per decode step; the V2 AudioVAE
 #: upsamples each frame by prod(decoder_rates) = 1920 samples at 48 kHz.
@@ -390,7 +400,7 @@ def write_random_checkpoint(
     seed: int = 0,
     *,
     dtype: str | None = None,
-    never_stop: bool = False,
+    stop: str = "always",
 ) -> pathlib.Path:
     """Write a complete random-weight VoxCPM2 checkpoint directory at ``path``; return it.
 
@@ -405,12 +415,14 @@ def write_random_checkpoint(
     ``size``: ``"tiny"`` (~17 M params, seconds on CPU) or ``"full"`` (VoxCPM2's
     real ~2.29 B params; needs ~5 GB RAM in bfloat16 and writes ~4.6 GB).
     ``dtype``: runtime dtype recorded in config.json (see :func:`voxcpm2_config`).
-    ``never_stop``: zero the stop head so generation always runs to ``max_len``
-    (see "Forcing the output length" in the module docstring).
+    ``stop``: ``"always"`` (default), ``"never"`` or ``"random"`` -- how the stop
+    head behaves (see "Forcing the output length" in the module docstring).
     """
     import torch
     from safetensors.torch import save_file
 
+    if stop not in STOP_MODES:
+        raise ValueError(f"stop must be one of {STOP_MODES}, got {stop!r}")
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
     vocab_size = write_tokenizer(path)
@@ -419,9 +431,16 @@ def write_random_checkpoint(
 
     torch.manual_seed(seed)
     model, vae = _build_modules(cfg, path)
-    if never_stop:
-        with torch.no_grad():
+    with torch.no_grad():
+        if stop == "never":
             model.stop_head.weight.zero_()
+        elif stop == "always":
+            # stop_proj(h) == 1 for every h, so silu(.) is a positive constant
+            # and logit[1] ("stop") > logit[0] == 0, in any dtype.
+            model.stop_proj.weight.zero_()
+            model.stop_proj.bias.fill_(1.0)
+            model.stop_head.weight[0].zero_()
+            model.stop_head.weight[1].fill_(1.0)
 
     vae_state = {k: v.detach().contiguous() for k, v in vae.state_dict().items()}
     save_file(vae_state, str(path / "audiovae.safetensors"))
@@ -437,7 +456,9 @@ def write_random_checkpoint(
         state[key] = tensor.clone().contiguous() if ptr in seen else tensor.contiguous()
         seen.add(ptr)
     del model, vae
-    save_file(state, str(path / "model.safetensors"), metadata={"format": "pt", "random_init": "true"})
+    save_file(state, str(path / "model.safetensors"), metadata={"format": "pt", "random_init": "true", "stop": stop})
+    for name in ("audiovae.safetensors", "model.safetensors"):
+        (path / name).chmod(0o644)  # safetensors writes 0600; containers may run as another user
     return path
 
 
@@ -471,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=SIZES, default="tiny")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
-    parser.add_argument("--never-stop", action="store_true", help="zero the stop head")
+    parser.add_argument("--stop", choices=STOP_MODES, default="always", help="stop-head behaviour")
     parser.add_argument("--count", action="store_true", help="print parameter counts (meta device) and exit")
     args = parser.parse_args(argv)
     if args.count:
@@ -479,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out is None:
         parser.error("OUT_DIR is required unless --count")
-    write_random_checkpoint(args.out, args.size, args.seed, dtype=args.dtype, never_stop=args.never_stop)
+    write_random_checkpoint(args.out, args.size, args.seed, dtype=args.dtype, stop=args.stop)
     print(args.out)
     return 0
 

@@ -1,0 +1,58 @@
+"""Shared fixtures: the repository's stacks and a way to write broken copies of them."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STACKS_DIR = REPO / "stacks"
+STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def read_stack_file(name: str) -> dict:
+    return yaml.safe_load((STACKS_DIR / f"Pulumi.{name}.yaml").read_text())
+
+
+@pytest.fixture
+def write_stack(tmp_path: Path) -> Callable[[dict], Path]:
+    """Write a stack document (the whole file: {'config': {...}}) and return its path."""
+
+    def write(document: dict, name: str = "broken") -> Path:
+        path = tmp_path / f"Pulumi.{name}.yaml"
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+    return write
+
+
+def mutated(base: str, path: str, value: object) -> dict:
+    """A copy of stack `base` with `voxdeploy:<path>` (dot-separated, camelCase) set to value.
+
+    A value of DELETE removes the key instead.
+    """
+    document = copy.deepcopy(read_stack_file(base))
+    top, *rest = path.split(".")
+    node = document["config"]
+    key = f"voxdeploy:{top}"
+    if not rest:
+        if value is DELETE:
+            node.pop(key, None)
+        else:
+            node[key] = value
+        return document
+    node = node.setdefault(key, {})
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+    if value is DELETE:
+        node.pop(rest[-1], None)
+    else:
+        node[rest[-1]] = value
+    return document
+
+
+DELETE = object()

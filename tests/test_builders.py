@@ -1,0 +1,156 @@
+"""Builders: valid Kubernetes 1.30 objects, Pod Security 'restricted', and the sizing the stack asked for."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from infra.builders import build_groups, build_objects
+from infra.config import load_stack, parse_config
+from tests.conftest import STACKS, STACKS_DIR, mutated
+
+KUBERNETES_VERSION = "1.30"
+
+
+def objects_of(stack: str) -> list[dict]:
+    return build_objects(load_stack(stack, STACKS_DIR).config)
+
+
+def by_kind(objects: list[dict], kind: str) -> dict:
+    matches = [o for o in objects if o["kind"] == kind]
+    assert len(matches) == 1, [o["kind"] for o in objects]
+    return matches[0]
+
+
+def pod_specs(objects: list[dict]) -> list[dict]:
+    return [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "DaemonSet")]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_object_passes_strict_schema_validation(stack: str) -> None:
+    for obj in objects_of(stack):
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_catches_a_bad_object() -> None:
+    """The validator is really strict: an unknown field in a container is rejected."""
+    deployment = by_kind(objects_of("prod"), "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["gpus"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pods_meet_pod_security_restricted(stack: str) -> None:
+    for spec in pod_specs(objects_of(stack)):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        for container in spec["containers"] + spec.get("initContainers", []):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert set(container["resources"]["requests"]) >= {"cpu", "memory"}
+            assert set(container["resources"]["limits"]) >= {"cpu", "memory"}
+        assert not any("hostPath" in v for v in spec["volumes"])
+    namespace = by_kind(objects_of(stack), "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_prod_deployment_sizing_and_probes() -> None:
+    objects = objects_of("prod")
+    deployment = by_kind(objects, "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert container["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}
+    assert container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "2"}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 1200
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+    assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in spec["volumes"]
+    assert spec["terminationGracePeriodSeconds"] == 330
+    hpa = by_kind(objects, "HorizontalPodAutoscaler")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
+    assert hpa["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+    assert by_kind(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_engine_command_carries_the_engine_config() -> None:
+    config_map = by_kind(objects_of("prod"), "ConfigMap")
+    import yaml
+
+    settings = yaml.safe_load(config_map["data"]["runtime.yaml"])
+    command = settings["engine"]["command"]
+    assert command[:4] == ["vllm", "serve", "openbmb/VoxCPM2", "--omni"]
+    flags = dict(zip(command[4::1], command[5::1]))
+    assert flags["--tensor-parallel-size"] == "2"
+    assert flags["--max-num-seqs"] == "256"
+    assert flags["--max-num-batched-tokens"] == "512"
+    assert "--enable-prefix-caching" in command and "--enable-chunked-prefill" in command
+    assert "--enforce-eager" not in command
+    assert settings["server"]["maxConcurrentRequests"] == 100
+    dev_command = yaml.safe_load(by_kind(objects_of("dev"), "ConfigMap")["data"]["runtime.yaml"])["engine"]["command"]
+    assert "--enforce-eager" in dev_command
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_selectors_match_pod_labels_and_exclude_version(stack: str) -> None:
+    objects = objects_of(stack)
+    deployment = by_kind(objects, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    assert "app.kubernetes.io/version" not in selector
+    assert by_kind(objects, "Service")["spec"]["selector"] == selector
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "voxdeploy"
+        assert labels["app.kubernetes.io/part-of"] == "voxdeploy"
+
+
+def test_config_change_rolls_the_pods() -> None:
+    base = parse_config({}, "a")
+    changed = parse_config({"cloud": {"engine": {"maxModelLen": 2048}}}, "b")
+    annotation = "voxdeploy.io/runtime-config-sha256"
+
+    def digest(config) -> str:
+        deployment = next(o for o in build_objects(config) if o["kind"] == "Deployment")
+        return deployment["spec"]["template"]["metadata"]["annotations"][annotation]
+
+    assert digest(base) != digest(changed)
+    assert digest(base) == digest(parse_config({}, "c"))
+
+
+def test_optional_objects_follow_their_switches(write_stack) -> None:
+    document = mutated("prod", "cloud.autoscaling.enabled", False)
+    cloud = document["config"]["voxdeploy:cloud"]
+    cloud["replicas"] = 3
+    cloud["networkPolicy"] = {"enabled": False}
+    cloud["pod"]["modelCache"] = {"mode": "none"}
+    config = load_stack(str(write_stack(document))).config
+    objects = build_objects(config)
+    kinds = [o["kind"] for o in objects]
+    assert "HorizontalPodAutoscaler" not in kinds and "NetworkPolicy" not in kinds
+    assert "PersistentVolumeClaim" not in kinds
+    deployment = by_kind(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    assert "initContainers" not in deployment["spec"]["template"]["spec"]
+
+
+def test_secret_token_is_a_reference_never_a_value() -> None:
+    config = parse_config({"cloud": {"pod": {"modelCache": {"hfTokenSecret": {"name": "hf", "key": "token"}}}}}, "x")
+    deployment = next(o for o in build_objects(config) if o["kind"] == "Deployment")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    token = next(e for e in env if e["name"] == "HF_TOKEN")
+    assert token == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
+
+
+def test_groups_start_with_the_namespace() -> None:
+    groups = build_groups(load_stack("prod", STACKS_DIR).config)
+    assert groups[0].concern == "namespace"
+    assert all(group.objects for group in groups)
