@@ -275,6 +275,8 @@ def write_tokenizer(path: pathlib.Path) -> int:
     text = json.dumps(_tokenizer_json(vocab), ensure_ascii=False, indent=1)
     Tokenizer.from_str(text)
     (path / "tokenizer.json").write_text(text, encoding="utf-8")
+    # No "add_prefix_space" key: transformers 4.x then insists on converting
+    # from a SentencePiece model we do not have; 5.x defaults it to True anyway.
     config = {
         "tokenizer_class": "LlamaTokenizerFast",
         "bos_token": "<s>",
@@ -282,7 +284,6 @@ def write_tokenizer(path: pathlib.Path) -> int:
         "unk_token": "<unk>",
         "add_bos_token": True,
         "add_eos_token": False,
-        "add_prefix_space": True,
         "legacy": False,
         "clean_up_tokenization_spaces": False,
         "model_max_length": 32768,
