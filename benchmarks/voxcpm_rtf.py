@@ -46,16 +46,17 @@ if str(REPO_ROOT) not in sys.path:
 # voxcpm draws a tqdm bar per generation on stderr; it costs time and clutters logs.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from runtime.engines.voxcpm_checkpoint import (  # noqa: E402
+from runtime.engines.voxcpm_checkpoint import (
     OUTPUT_SAMPLE_RATE,
     SAMPLES_PER_PATCH,
     import_voxcpm,
 )
 
-_WORDS = (
-    "the quick brown fox jumps over a lazy dog while seven bright stars shine above "
-    "quiet rivers and distant mountains under a cold winter sky"
-).split()
+_WORDS = [
+    *("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "bright"),
+    *("stars", "shine", "above", "quiet", "rivers", "and", "distant", "mountains", "under", "a", "cold"),
+    *("winter", "sky"),
+]
 
 
 def make_text(chars: int) -> str:
@@ -146,16 +147,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_once(model: Any, text: str, args: argparse.Namespace, cuda: bool, torch: Any) -> dict[str, Any]:
     import numpy as np
 
-    kwargs = dict(
-        cfg_value=args.cfg,
-        inference_timesteps=args.timesteps,
-        min_len=args.steps,
-        max_len=args.steps,
-        normalize=False,
-        denoise=False,
-        retry_badcase=False,
-        retry_badcase_ratio_threshold=1e9,  # lift voxcpm's text-length cap on max_len
-    )
+    kwargs: dict[str, Any] = {
+        "cfg_value": args.cfg,
+        "inference_timesteps": args.timesteps,
+        "min_len": args.steps,
+        "max_len": args.steps,
+        "normalize": False,
+        "denoise": False,
+        "retry_badcase": False,
+        "retry_badcase_ratio_threshold": 1e9,  # lift voxcpm's text-length cap on max_len
+    }
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -72,6 +72,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from runtime.app import serve
+    from voxdeploy.serve_options import runtime_config
+
+    serve(runtime_config(args), sim_load_seconds=args.sim_load_seconds)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voxdeploy",
@@ -92,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_arguments(render)
     render.add_argument("--out", type=Path, default=None, help="output directory [rendered/<stack>]")
     render.set_defaults(handler=cmd_render)
+
+    serve = sub.add_parser("serve", help="run the speech API (OpenAI-compatible) over an engine")
+    from voxdeploy.serve_options import add_arguments
+
+    add_arguments(serve)
+    serve.set_defaults(handler=cmd_serve)
 
     schema = sub.add_parser("schema", help="print the JSON schema of stack config (for editors)")
     schema.set_defaults(handler=cmd_schema)

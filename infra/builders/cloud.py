@@ -16,6 +16,7 @@ from infra.builders import meta
 from infra.config.cloud import CloudTier, ScalingPolicy
 from infra.config.deployment import DeploymentConfig
 from infra.config.engine_command import vllm_omni_command
+from infra.config.runtime import ProcessEngine, RuntimeConfig
 
 COMPONENT = "cloud-inference"
 CONFIG_DIR = "/etc/voxdeploy"
@@ -67,17 +68,21 @@ def service_account(config: DeploymentConfig) -> dict[str, object]:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": md, "automountServiceAccountToken": False}
 
 
-def runtime_settings(cloud: CloudTier) -> dict[str, object]:
+def runtime_settings(cloud: CloudTier) -> RuntimeConfig:
     """What the runtime reads at start: which engine, its exact command line, and the server limits."""
-    return {
-        "engine": {"kind": "vllm-omni", "command": vllm_omni_command(cloud), "port": cloud.engine.port},
-        "server": cloud.server.model_dump(by_alias=True, mode="json"),
-    }
+    engine = ProcessEngine(
+        kind="vllm-omni",
+        command=vllm_omni_command(cloud),
+        port=cloud.engine.port,
+        model=cloud.engine.served_model_name or cloud.engine.model,
+        startup_timeout_seconds=cloud.pod.probes.max_startup_seconds,
+    )
+    return RuntimeConfig(engine=engine, server=cloud.server)
 
 
 def runtime_config_map(config: DeploymentConfig) -> dict[str, object]:
     """The runtime's settings file, mounted read-only; its hash rolls the pods when it changes."""
-    text = yaml.safe_dump(runtime_settings(config.cloud), sort_keys=True)
+    text = yaml.safe_dump(runtime_settings(config.cloud).model_dump(mode="json"), sort_keys=True)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -68,18 +68,19 @@ import json
 import pathlib
 import sys
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = [
+    "OUTPUT_SAMPLE_RATE",
+    "SAMPLES_PER_PATCH",
     "SIZES",
     "STOP_MODES",
-    "SAMPLES_PER_PATCH",
-    "OUTPUT_SAMPLE_RATE",
-    "voxcpm2_config",
-    "write_tokenizer",
-    "write_random_checkpoint",
     "count_parameters",
     "import_voxcpm",
+    "voxcpm2_config",
+    "write_random_checkpoint",
+    "write_tokenizer",
 ]
 
 SIZES = ("tiny", "full")
@@ -344,12 +345,10 @@ def import_voxcpm() -> types.ModuleType:
         # transformers probes for torchaudio with importlib.util.find_spec (and
         # caches the answer): ask it now, before the stub exists, so it does not
         # take the stub for a real install.
-        try:
+        with contextlib.suppress(ImportError, AttributeError):  # transformers layout changed
             from transformers.utils import import_utils
 
             import_utils.is_torchaudio_available()
-        except Exception:  # pragma: no cover - transformers layout changed
-            pass
         for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")]:
             del sys.modules[name]
 

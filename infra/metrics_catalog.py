@@ -1,0 +1,90 @@
+"""Every series the voxdeploy runtime exports: the one place their names, labels and buckets live.
+
+The runtime registers exactly these; alert rules and dashboards import the names from here, so a
+rule can never point at a series nobody exports. Engine-independent on purpose: one set of rules
+covers vLLM-Omni, llama.cpp, PyTorch and the simulator alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PREFIX = "voxdeploy"
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+TTFA_BUCKETS = (0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+RTF_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 25.0)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A series family as Prometheus sees it (counters gain `_total`, histograms `_bucket/_sum/_count`)."""
+
+    name: str
+    kind: Literal["counter", "gauge", "histogram"]
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        """The sample names this family produces in the exposition format."""
+        if self.kind == "counter":
+            return (f"{self.name}_total",)
+        if self.kind == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
+
+
+REQUEST_LATENCY = Metric(
+    f"{PREFIX}_request_duration_seconds",
+    "histogram",
+    "End-to-end /v1/audio/speech latency, admission queue included.",
+    ("engine",),
+    LATENCY_BUCKETS,
+)
+TIME_TO_FIRST_AUDIO = Metric(
+    f"{PREFIX}_time_to_first_audio_seconds",
+    "histogram",
+    "Time from request arrival to the first audio chunk from the engine.",
+    ("engine",),
+    TTFA_BUCKETS,
+)
+REAL_TIME_FACTOR = Metric(
+    f"{PREFIX}_real_time_factor",
+    "histogram",
+    "Synthesis wall time divided by the duration of the audio produced (lower is faster).",
+    ("engine",),
+    RTF_BUCKETS,
+)
+AUDIO_SECONDS = Metric(f"{PREFIX}_audio_seconds", "counter", "Seconds of audio generated.", ("engine",))
+REQUESTS = Metric(f"{PREFIX}_requests", "counter", "Finished speech requests by HTTP status code.", ("engine", "code"))
+IN_FLIGHT = Metric(f"{PREFIX}_requests_in_flight", "gauge", "Requests being synthesized now.", ("engine",))
+QUEUED = Metric(f"{PREFIX}_requests_queued", "gauge", "Requests admitted and waiting for a synthesis slot.", ("engine",))
+QUEUE_CAPACITY = Metric(
+    f"{PREFIX}_queue_capacity", "gauge", "Most requests that may wait before new ones get 429.", ("engine",)
+)
+ENGINE_RESTARTS = Metric(
+    f"{PREFIX}_engine_restarts", "counter", "Times the engine process died and was restarted.", ("engine",)
+)
+ENGINE_READY = Metric(f"{PREFIX}_engine_ready", "gauge", "1 when the engine is loaded and serving.", ("engine",))
+GPU_MEMORY_USED = Metric(
+    f"{PREFIX}_gpu_memory_used_percent",
+    "gauge",
+    "GPU memory in use, percent of total, per GPU (NVML; absent where no NVIDIA GPU is visible).",
+    ("gpu",),
+)
+
+CATALOGUE: tuple[Metric, ...] = (
+    REQUEST_LATENCY,
+    TIME_TO_FIRST_AUDIO,
+    REAL_TIME_FACTOR,
+    AUDIO_SECONDS,
+    REQUESTS,
+    IN_FLIGHT,
+    QUEUED,
+    QUEUE_CAPACITY,
+    ENGINE_RESTARTS,
+    ENGINE_READY,
+    GPU_MEMORY_USED,
+)

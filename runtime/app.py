@@ -1,0 +1,61 @@
+"""Run the runtime: pick the engine from config, serve with uvicorn, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from infra.config.runtime import ProcessEngine, RuntimeConfig, SimEngine
+from runtime.engines.base import Engine
+from runtime.server import create_app
+
+
+def build_engine(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> Engine:
+    """The engine a config names; heavy engines are imported only when chosen."""
+    settings = config.engine
+    timeout = config.server.request_timeout_seconds
+    if isinstance(settings, SimEngine):
+        from runtime.engines.sim import SimulatedEngine
+
+        return SimulatedEngine(settings, load_seconds=sim_load_seconds)
+    if isinstance(settings, ProcessEngine) and settings.kind == "vllm-omni":
+        from runtime.engines.vllm_omni import VllmOmniEngine
+
+        return VllmOmniEngine(settings, timeout)
+    if isinstance(settings, ProcessEngine) and settings.kind == "llamacpp":
+        from runtime.engines.llamacpp import LlamaCppEngine
+
+        return LlamaCppEngine(settings, timeout)
+    from runtime.engines.voxcpm import VoxcpmInProcessEngine
+
+    return VoxcpmInProcessEngine(settings)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn drains on SIGTERM already; this also turns /ready false the moment the signal lands."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:  # type: ignore[override]
+        self.config.app.state.runtime.draining = True
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+
+def serve(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight requests get up to the request timeout to finish."""
+    level = config.server.log_level
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config, build_engine(config, sim_load_seconds))
+    server = DrainingServer(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.server.port,
+            log_level=level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=int(config.server.request_timeout_seconds) + 1,
+            http="httptools",
+            loop="uvloop",
+            lifespan="on",
+        )
+    )
+    server.run()

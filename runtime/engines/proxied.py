@@ -1,0 +1,97 @@
+"""What vLLM-Omni and llama-tts-server adapters share: a supervised child on loopback, spoken to over HTTP.
+
+Subclasses only say how a Synthesis becomes the child's request and how its response becomes audio;
+lifecycle, readiness, restarts and the mapping of the child's failures to honest errors live here.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import numpy as np
+
+from infra.config.runtime import VOXCPM2_SAMPLE_RATE, ProcessEngine
+from runtime.engines.base import Engine, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
+from runtime.engines.supervisor import Supervisor
+
+RETRY_AFTER_SECONDS = 5.0
+
+
+def upstream_message(body: bytes) -> tuple[str, str | None]:
+    """(message, param) from an OpenAI-style error body; engines that send none get a plain summary."""
+    try:
+        error = json.loads(body).get("error", {})
+        return str(error.get("message") or "no message"), error.get("param")
+    except (ValueError, AttributeError):
+        text = body.decode("utf-8", "replace").strip()
+        return (text[:300] or "empty response body"), None
+
+
+class ProxiedEngine(Engine, abc.ABC):
+    """An engine process the runtime starts, watches and forwards requests to."""
+
+    health_path = "/health"
+    speech_path = "/v1/audio/speech"
+
+    def __init__(self, settings: ProcessEngine, request_timeout: float) -> None:
+        self.settings = settings
+        self.sample_rate = VOXCPM2_SAMPLE_RATE
+        self.base_url = f"http://127.0.0.1:{settings.port}"
+        self.supervisor = Supervisor(
+            settings.command,
+            self.base_url + self.health_path,
+            settings.startup_timeout_seconds,
+            settings.max_restart_backoff_seconds,
+        )
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=httpx.Timeout(request_timeout, connect=5.0), limits=httpx.Limits(max_connections=None)
+        )
+
+    @property
+    def restarts(self) -> int:  # type: ignore[override]
+        return self.supervisor.restarts
+
+    @property
+    def ready(self) -> bool:
+        return self.supervisor.ready
+
+    async def start(self) -> None:
+        await self.supervisor.start()
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        await self._client.aclose()
+
+    @abc.abstractmethod
+    def request_body(self, synthesis: Synthesis) -> dict[str, object]:
+        """The child's JSON request for one synthesis."""
+
+    @abc.abstractmethod
+    def audio(self, response: httpx.Response) -> AsyncIterator[np.ndarray]:
+        """Float32 chunks from a 200 response of the child."""
+
+    def rejected(self, status: int, message: str, param: str | None) -> Exception:
+        """The error for a non-200 answer; 4xx means the request was bad, the rest that the engine broke."""
+        if 400 <= status < 500:
+            return EngineRejected(f"{self.name} refused the request: {message}", param)
+        return UpstreamFailed(f"{self.name} failed ({status}): {message}")
+
+    async def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
+        if not self.ready:
+            raise EngineUnavailable(f"{self.name} is not ready (loading or restarting)", RETRY_AFTER_SECONDS)
+        body = self.request_body(synthesis)
+        try:
+            async with self._client.stream("POST", self.speech_path, json=body) as response:
+                if response.status_code != 200:
+                    message, param = upstream_message(await response.aread())
+                    raise self.rejected(response.status_code, message, param)
+                async for chunk in self.audio(response):
+                    yield chunk
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
+            # The child went away under us: stop routing to it until the supervisor has it back.
+            self.supervisor.mark_dead()
+            raise EngineUnavailable(f"{self.name} died during the request ({type(err).__name__}); restarting",
+                                    RETRY_AFTER_SECONDS) from err

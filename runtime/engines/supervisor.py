@@ -1,0 +1,145 @@
+"""Keep one engine child process alive: start it, wait until it answers, restart it with backoff.
+
+vLLM-Omni and llama-tts-server both refuse connections while they load and can die mid-request
+(CUDA errors, ggml aborts). The runtime stays up through that: it reports not-ready, answers 503 with
+Retry-After, and brings the child back, so Kubernetes sees a pod that heals instead of a crash loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+
+import httpx
+
+log = logging.getLogger("voxdeploy.supervisor")
+
+STOP_GRACE_SECONDS = 20.0
+HEALTH_POLL_SECONDS = 0.25
+
+
+class Supervisor:
+    """Runs `command` and watches `health_url`; `ready` is true only while the child answers 200."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        health_url: str,
+        startup_timeout: float,
+        max_backoff: float,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.command = list(command)
+        self.health_url = health_url
+        self.startup_timeout = startup_timeout
+        self.max_backoff = max_backoff
+        self.env = env
+        self.restarts = 0
+        self.ready = False
+        self.process: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._ready_event = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="engine-supervisor")
+
+    async def wait_ready(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready_event.wait(), timeout)
+        return self.ready
+
+    def mark_dead(self) -> None:
+        """Called when a request saw the child die: stop routing to it before the poll notices."""
+        self._set_ready(False)
+
+    def _set_ready(self, value: bool) -> None:
+        self.ready = value
+        if value:
+            self._ready_event.set()
+        else:
+            self._ready_event.clear()
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            started = time.monotonic()
+            await self._spawn()
+            became_ready = await self._wait_until_healthy()
+            if became_ready:
+                backoff = 1.0
+                await self._watch()
+            elif self.process is not None and self.process.returncode is None:
+                log.error("engine not healthy after %.0f s; restarting it", self.startup_timeout)
+                await self._terminate()
+            self._set_ready(False)
+            if self._stopping:
+                break
+            self.restarts += 1
+            code = self.process.returncode if self.process else None
+            delay = min(backoff, self.max_backoff)
+            log.warning("engine exited (code %s) after %.1f s; restart %d in %.1f s",
+                        code, time.monotonic() - started, self.restarts, delay)
+            await asyncio.sleep(delay)
+            backoff *= 2
+
+    async def _spawn(self) -> None:
+        log.info("starting engine: %s", " ".join(self.command))
+        env = {**os.environ, **(self.env or {})}
+        self.process = await asyncio.create_subprocess_exec(*self.command, env=env, start_new_session=True)
+
+    async def _healthy(self, client: httpx.AsyncClient) -> bool:
+        try:
+            return (await client.get(self.health_url)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def _wait_until_healthy(self) -> bool:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline and self.process.returncode is None and not self._stopping:
+                if await self._healthy(client):
+                    self._set_ready(True)
+                    log.info("engine ready (pid %d)", self.process.pid)
+                    return True
+                await asyncio.sleep(HEALTH_POLL_SECONDS)
+        return False
+
+    async def _watch(self) -> None:
+        """While the child lives, follow its health; a child that stops answering is not ready."""
+        assert self.process is not None
+        wait = asyncio.create_task(self.process.wait())
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            while not wait.done():
+                done, _ = await asyncio.wait({wait}, timeout=1.0)
+                if not done and not self._stopping:
+                    self._set_ready(await self._healthy(client))
+
+    async def _terminate(self) -> None:
+        """SIGTERM the child's process group (it drains), SIGKILL it if it will not go."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._set_ready(False)
+        await self._terminate()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

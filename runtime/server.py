@@ -1,0 +1,437 @@
+"""The runtime's HTTP face: /v1/audio/speech over any engine, plus /health, /ready, /metrics.
+
+Starlette on uvicorn (httptools, uvloop): measured against the simulator called in-process, see
+benchmarks/runtime_overhead.py. Every refusal is an OpenAI-style JSON error naming the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import numpy as np
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from infra.config.runtime import RuntimeConfig
+from runtime import audio
+from runtime.admission import Admission, QueueFull
+from runtime.api import SpeechRequest, decode_base64_audio, first_error
+from runtime.engines.base import Engine, EngineError, ReferenceAudio, Synthesis
+from runtime.metrics import RuntimeMetrics
+from runtime.synthesis import Timing, synthesize
+
+log = logging.getLogger("voxdeploy.server")
+
+QUEUE_FULL_RETRY_AFTER = 1
+ENGINE_HEADER = "X-Voxdeploy-Engine"
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status, error type and the offending field."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, error_type: str = "invalid_request_error",
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.error_type, self.retry_after = (
+            status, message, param, error_type, retry_after)
+
+    def response(self) -> JSONResponse:
+        headers = {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after is not None else None
+        body = {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.status}}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+class Runtime:
+    """State shared by the handlers of one server: engine, limits, metrics, draining flag."""
+
+    def __init__(self, config: RuntimeConfig, engine: Engine) -> None:
+        self.config = config
+        self.engine = engine
+        self.draining = False
+        server = config.server
+        limit = min(server.max_concurrent_requests, engine.max_concurrency or server.max_concurrent_requests)
+        self.metrics = RuntimeMetrics(engine.name, lambda: engine.restarts, lambda: engine.ready, server.max_queued_requests)
+        self.admission = Admission(limit, server.max_queued_requests, self._on_admission)
+
+    def _on_admission(self, running: int, waiting: int) -> None:
+        self.metrics.in_flight.set(running)
+        self.metrics.queued.set(waiting)
+
+    @property
+    def fade_samples(self) -> int:
+        return round(self.config.speech.crossfade_ms / 1000 * self.engine.sample_rate)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing early (413) when it is larger than allowed, whatever Content-Length claims."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}", "body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body is over the {limit}-byte limit", "body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_speech(request: Request, runtime: Runtime) -> tuple[SpeechRequest, bytes | None]:
+    """(validated request, reference audio bytes) from a JSON or multipart body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = runtime.config.speech.max_body_bytes
+    reference: bytes | None = None
+    if content_type == "application/json":
+        body = await read_body(request, limit)
+        try:
+            fields = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ApiError(400, f"malformed JSON body: {err}", "body") from None
+        if not isinstance(fields, dict):
+            raise ApiError(400, f"the JSON body must be an object, not {type(fields).__name__}", "body")
+    elif content_type == "multipart/form-data":
+        fields, reference = await _multipart_fields(request, limit)
+    else:
+        raise ApiError(415, f"unsupported content type {content_type or '(none)'!r}; send application/json or "
+                       "multipart/form-data", "content-type")
+    try:
+        speech = SpeechRequest.model_validate(fields)
+    except ValidationError as err:
+        param, message = first_error(err)
+        raise ApiError(400, message, param) from None
+    if speech.ref_audio is not None:
+        if reference is not None:
+            raise ApiError(400, "ref_audio given twice (as a file and as text); send one", "ref_audio")
+        try:
+            reference = decode_base64_audio(speech.ref_audio)
+        except ValueError as err:
+            raise ApiError(400, f"ref_audio: {err}", "ref_audio") from None
+    return speech, reference
+
+
+async def _multipart_fields(request: Request, limit: int) -> tuple[dict[str, object], bytes | None]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}", "body")
+    try:
+        form = await request.form(max_files=1, max_fields=64, max_part_size=limit)
+    except Exception as err:  # starlette raises MultiPartException / HTTPException for malformed forms
+        raise ApiError(400, f"malformed multipart body: {getattr(err, 'detail', err)}", "body") from None
+    fields: dict[str, object] = {}
+    reference: bytes | None = None
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key != "ref_audio":
+                raise ApiError(400, f"unexpected file field {key!r}; only ref_audio may be a file", key)
+            reference = await value.read()
+        elif key in ("extra_params", "voice") and value.startswith("{"):
+            try:
+                fields[key] = json.loads(value)
+            except ValueError:
+                raise ApiError(400, f"{key}: not valid JSON", key) from None
+        else:
+            fields[key] = value
+    return fields, reference
+
+
+def reference_audio(data: bytes | None, transcript: str | None, runtime: Runtime) -> ReferenceAudio | None:
+    if data is None:
+        return None
+    try:
+        samples, rate = audio.decode_audio(data)
+    except audio.AudioDecodeError as err:
+        raise ApiError(400, f"ref_audio: {err}", "ref_audio") from None
+    seconds = len(samples) / rate
+    longest = runtime.config.speech.max_reference_seconds
+    if not 0.5 <= seconds <= longest:
+        raise ApiError(400, f"ref_audio is {seconds:.2f} s long; it must be 0.5 to {longest:g} s", "ref_audio")
+    return ReferenceAudio(samples, rate, audio.encode(samples, rate, "wav"), transcript)
+
+
+def check_against_engine(speech: SpeechRequest, runtime: Runtime) -> None:
+    """Refuse what this engine cannot do, rather than silently ignore it."""
+    engine = runtime.engine
+    if len(speech.input) > runtime.config.speech.max_input_chars:
+        raise ApiError(400, f"input is {len(speech.input)} characters; the limit is "
+                       f"{runtime.config.speech.max_input_chars}", "input")
+    if speech.sample_rate is not None and speech.sample_rate != engine.sample_rate:
+        raise ApiError(400, f"sample_rate {speech.sample_rate} is not available; {engine.name} produces "
+                       f"{engine.sample_rate} Hz (omit sample_rate)", "sample_rate")
+    if speech.speed != 1.0 and not engine.supports_speed:
+        raise ApiError(400, f"speed {speech.speed} is not supported by the {engine.name} engine; use 1.0", "speed")
+    if speech.streaming and speech.response_format == "flac":
+        raise ApiError(400, "streaming needs response_format wav or pcm", "response_format")
+
+
+def to_synthesis(speech: SpeechRequest, reference: ReferenceAudio | None) -> Synthesis:
+    return Synthesis(
+        text=speech.input,
+        voice=speech.voice_name,
+        speed=speech.speed,
+        seed=speech.seed,
+        cfg_value=speech.cfg_value,
+        inference_timesteps=speech.inference_timesteps,
+        normalize=speech.normalize,
+        denoise=speech.denoise,
+        instructions=speech.instructions,
+        language=speech.language,
+        reference=reference,
+        extra_params=speech.extra_params or {},
+    )
+
+
+def _engine_error(err: EngineError) -> ApiError:
+    return ApiError(err.status, err.message, err.param, err.error_type, getattr(err, "retry_after", None))
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class SpeechHandler:
+    """POST /v1/audio/speech."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def handle(self, request: Request) -> Response:
+        runtime = self.runtime
+        timing = Timing(arrived=time.perf_counter())
+        try:
+            speech, ref_bytes = await parse_speech(request, runtime)
+            check_against_engine(speech, runtime)
+            synthesis = to_synthesis(speech, reference_audio(ref_bytes, speech.ref_text, runtime))
+            if runtime.draining or not runtime.engine.ready:
+                raise ApiError(503, f"the {runtime.engine.name} engine is not ready; retry shortly", None,
+                               "engine_unavailable", retry_after=5)
+            if speech.streaming:
+                return await self._stream(speech, synthesis, timing)
+            return await self._whole(request, speech, synthesis, timing)
+        except ApiError as err:
+            return self._finish(err.response(), timing)
+        except ClientDisconnect:
+            return self._finish(Response(status_code=499), timing)
+
+    def _finish(self, response: Response, timing: Timing) -> Response:
+        runtime = self.runtime
+        runtime.metrics.count_request(response.status_code)
+        runtime.metrics.latency.observe(time.perf_counter() - timing.arrived)
+        if response.status_code == 200:
+            self._observe_audio(timing)
+        response.headers[ENGINE_HEADER] = runtime.engine.name
+        return response
+
+    def _observe_audio(self, timing: Timing) -> None:
+        metrics, rate = self.runtime.metrics, self.runtime.engine.sample_rate
+        metrics.audio_seconds.inc(timing.audio_seconds(rate))
+        if timing.first_audio is not None:
+            metrics.time_to_first_audio.observe(timing.first_audio - timing.arrived)
+        rtf = timing.real_time_factor(rate)
+        if rtf is not None:
+            metrics.real_time_factor.observe(rtf)
+
+    async def _collect(self, synthesis: Synthesis, timing: Timing) -> np.ndarray:
+        runtime = self.runtime
+        chunks = []
+        try:
+            async with runtime.admission.slot():
+                async for chunk in synthesize(runtime.engine, synthesis, runtime.config.speech.split_chars,
+                                              runtime.fade_samples, timing):
+                    chunks.append(chunk)
+        except QueueFull:
+            raise ApiError(429, "too many requests in flight and queued; retry shortly", None,
+                           "rate_limit_exceeded", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+        except EngineError as err:
+            raise _engine_error(err) from None
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+    async def _whole(self, request: Request, speech: SpeechRequest, synthesis: Synthesis, timing: Timing) -> Response:
+        """Generate all, then answer: errors keep their status codes; a disconnect cancels the work."""
+        timeout = self.runtime.config.server.request_timeout_seconds
+        work = asyncio.ensure_future(self._collect(synthesis, timing))
+        gone = asyncio.ensure_future(_wait_for_disconnect(request))
+        try:
+            done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if work not in done:
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ApiError):
+                await work
+            if gone in done:
+                log.info("client disconnected; synthesis cancelled")
+                return Response(status_code=499)
+            raise ApiError(504, f"synthesis took longer than {timeout:g} s", None, "timeout")
+        samples = work.result()
+        body = audio.encode(samples, self.runtime.engine.sample_rate, speech.response_format)
+        return Response(body, media_type=audio.CONTENT_TYPES[speech.response_format])
+
+    async def _stream(self, speech: SpeechRequest, synthesis: Synthesis, timing: Timing) -> Response:
+        """Audio as it is made; the first chunk is awaited before answering so early errors keep their status."""
+        runtime = self.runtime
+        slot = runtime.admission.slot()
+        try:
+            await slot.__aenter__()
+        except QueueFull:
+            raise ApiError(429, "too many requests in flight and queued; retry shortly", None,
+                           "rate_limit_exceeded", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+        chunks = synthesize(runtime.engine, synthesis, runtime.config.speech.split_chars, runtime.fade_samples, timing)
+        try:
+            first = await asyncio.wait_for(anext(chunks, None), runtime.config.server.request_timeout_seconds)
+        except BaseException as err:
+            await chunks.aclose()
+            await slot.__aexit__(None, None, None)
+            if isinstance(err, EngineError):
+                raise _engine_error(err) from None
+            if isinstance(err, TimeoutError):
+                raise ApiError(504, "no audio before the request timeout", None, "timeout") from None
+            raise
+        rate = runtime.engine.sample_rate
+        sse = speech.stream_format == "sse" or (speech.stream_format is None and speech.stream)
+        fmt = speech.response_format
+        outcome = {"status": 200}
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                if not sse and fmt == "wav":
+                    yield audio.wav_header(rate, None)
+                chunk = first
+                while chunk is not None:
+                    yield _sse_delta(chunk, fmt) if sse else audio.to_pcm16(chunk)
+                    chunk = await anext(chunks, None)
+                if sse:
+                    yield _sse_event("speech.audio.done", {"type": "speech.audio.done"})
+            except EngineError as err:
+                outcome["status"] = err.status
+                log.warning("stream aborted: %s", err.message)
+                if sse:
+                    yield _sse_event("speech.audio.error", {"type": "speech.audio.error", "error": {
+                        "message": err.message, "type": err.error_type, "code": err.status}})
+
+        async def cleanup(completed: bool) -> None:
+            """Runs once whether the stream finished, failed, or the client left before it started."""
+            await chunks.aclose()
+            await slot.__aexit__(None, None, None)
+            status = outcome["status"] if completed else 499
+            runtime.metrics.count_request(status)
+            runtime.metrics.latency.observe(time.perf_counter() - timing.arrived)
+            if status == 200:
+                self._observe_audio(timing)
+
+        media = "text/event-stream" if sse else audio.CONTENT_TYPES[fmt]
+        return GuardedStream(body(), cleanup, media_type=media, headers={ENGINE_HEADER: runtime.engine.name})
+
+
+class GuardedStream(StreamingResponse):
+    """A streaming response that always releases what the request held, even if it never started."""
+
+    def __init__(self, content: AsyncIterator[bytes], cleanup, **kwargs: object) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(content, **kwargs)  # type: ignore[arg-type]
+        self._cleanup = cleanup
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        completed = False
+        try:
+            await super().__call__(scope, receive, send)
+            completed = True
+        finally:
+            await self._cleanup(completed)
+
+
+def _sse_event(event: str, data: Mapping[str, object]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _sse_delta(chunk: np.ndarray, fmt: str) -> bytes:
+    encoded = base64.b64encode(audio.to_pcm16(chunk)).decode("ascii")
+    return _sse_event("speech.audio.delta", {"type": "speech.audio.delta", "audio": encoded, "response_format": fmt})
+
+
+def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
+    """The ASGI app; the engine starts with the app and stops after in-flight requests drained."""
+    runtime = Runtime(config, engine)
+    model_id = getattr(getattr(engine, "settings", None), "model", None) or "openbmb/VoxCPM2"
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(_: Request) -> Response:
+        if runtime.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
+        if not engine.ready:
+            return JSONResponse({"status": "loading", "engine": engine.name}, status_code=503)
+        return JSONResponse({"status": "ready", "engine": engine.name})
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def models(_: Request) -> Response:
+        entry = {"id": model_id, "object": "model", "owned_by": "voxdeploy", "engine": engine.name,
+                 "sample_rate": engine.sample_rate, "simulated": engine.name == "sim"}
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(openapi_spec())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            runtime.draining = True
+            await engine.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/ready", ready),
+            Route("/metrics", metrics),
+            Route("/v1/models", models),
+            Route("/v1/audio/speech", SpeechHandler(runtime).handle, methods=["POST"]),
+            Route("/openapi.json", openapi),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+def openapi_spec() -> dict[str, object]:
+    """OpenAPI 3.1 description of the speech endpoint, from the request model (for schemathesis and users)."""
+    error = {"type": "object", "properties": {"error": {"type": "object"}}}
+    failure = {"description": "error", "content": {"application/json": {"schema": error}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "voxdeploy speech runtime", "version": "0.1.0"},
+        "paths": {
+            "/v1/audio/speech": {
+                "post": {
+                    "operationId": "createSpeech",
+                    "requestBody": {"required": True, "content": {
+                        "application/json": {"schema": SpeechRequest.model_json_schema()}}},
+                    "responses": {
+                        "200": {"description": "audio", "content": {"audio/wav": {}, "audio/pcm": {}, "audio/flac": {}}},
+                        **{str(code): failure for code in (400, 413, 415, 429, 503, 504)},
+                    },
+                }
+            },
+            "/health": {"get": {"operationId": "health", "responses": {"200": {"description": "alive"}}}},
+            "/ready": {"get": {"operationId": "ready", "responses": {"200": {"description": "ready"},
+                                                                    "503": {"description": "not ready"}}}},
+        },
+    }
