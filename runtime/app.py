@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -33,7 +36,18 @@ def build_engine(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> Engine
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn drains on SIGTERM already; this also turns /ready false the moment the signal lands."""
+    """uvicorn drains on SIGTERM already; this also turns /ready false the moment the signal lands, and
+    exits 0 after a clean drain (uvicorn re-raises the signal, which reads as a crash to supervisors)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: object) -> None:  # type: ignore[override]
         self.config.app.state.runtime.draining = True

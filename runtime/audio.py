@@ -20,7 +20,9 @@ STREAMING_SIZE = 0xFFFFFFFF
 """RIFF size placeholder for a WAV whose length is unknown when the header is sent (vLLM-Omni's choice)."""
 
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 384_000
-_INT_DTYPES = {8: np.dtype("u1"), 16: np.dtype("<i2"), 32: np.dtype("<i4")}
+"""Rates outside this range are corrupt headers, not speech; refusing them early gives a clear error."""
+
+_PCM_BITS = (8, 16, 24, 32)
 _FLOAT_DTYPES = {32: np.dtype("<f4"), 64: np.dtype("<f8")}
 _PCM, _IEEE_FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 _SUPPORTED_WAV = "PCM 8/16/24/32-bit integer or 32/64-bit float"
@@ -61,7 +63,8 @@ def wav_header(sample_rate: int, data_bytes: int | None, channels: int = 1) -> b
 def encode(samples: np.ndarray, sample_rate: int, response_format: str) -> bytes:
     """A whole response body in the client's requested format."""
     if response_format not in RESPONSE_FORMATS:
-        raise UnsupportedFormat(f"response_format {response_format!r} is not supported; use one of {', '.join(RESPONSE_FORMATS)}")
+        supported = ", ".join(RESPONSE_FORMATS)
+        raise UnsupportedFormat(f"response_format {response_format!r} is not supported; use one of {supported}")
     if response_format == "flac":
         import soundfile  # lazily: only FLAC needs libsndfile
 
@@ -116,7 +119,8 @@ def _wav_chunks(data: bytes) -> tuple[bytes, bytes]:
             if size == STREAMING_SIZE:  # streamed: the data runs to the end
                 return fmt, data[body:]
             if body + size > len(data):
-                raise AudioDecodeError(f"WAV is truncated: data chunk declares {size} bytes but {len(data) - body} follow")
+                present = len(data) - body
+                raise AudioDecodeError(f"WAV is truncated: data chunk declares {size} bytes but {present} follow")
             return fmt, data[body : body + size]
         if chunk_id == b"fmt ":
             fmt = data[body : body + size]
@@ -137,8 +141,7 @@ def _wav_format(fmt: bytes) -> tuple[int, int, int, int]:
         raise AudioDecodeError("WAV declares 0 channels; send mono or multichannel audio")
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioDecodeError(f"WAV sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
-    integer = tag == _PCM and bits in (*_INT_DTYPES, 24)
-    if not (integer or (tag == _IEEE_FLOAT and bits in _FLOAT_DTYPES)):
+    if not ((tag == _PCM and bits in _PCM_BITS) or (tag == _IEEE_FLOAT and bits in _FLOAT_DTYPES)):
         raise AudioDecodeError(f"WAV encoding (format tag {tag}, {bits}-bit) is not supported; use {_SUPPORTED_WAV}")
     return tag, channels, rate, bits
 
@@ -153,7 +156,7 @@ def _samples(raw: bytes, tag: int, bits: int) -> np.ndarray:
         padded = np.zeros((len(raw) // 3, 4), dtype="u1")
         padded[:, 1:] = np.frombuffer(raw, dtype="u1").reshape(-1, 3)
         return padded.view("<i4").reshape(-1).astype(np.float32) / 2.0**31
-    return np.frombuffer(raw, dtype=_INT_DTYPES[bits]).astype(np.float32) / 2.0 ** (bits - 1)
+    return np.frombuffer(raw, dtype=f"<i{bits // 8}").astype(np.float32) / 2.0 ** (bits - 1)
 
 
 def _decode_with_soundfile(data: bytes) -> tuple[np.ndarray, int]:
@@ -163,7 +166,8 @@ def _decode_with_soundfile(data: bytes) -> tuple[np.ndarray, int]:
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile reports damage through several exception types
-        raise AudioDecodeError(f"{kind} audio could not be decoded ({exc}); send an intact file") from None
+        reason = getattr(exc, "error_string", exc)  # LibsndfileError's text without the BytesIO repr
+        raise AudioDecodeError(f"{kind} audio could not be decoded ({reason}); send an intact file") from None
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioDecodeError(f"{kind} sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
     return samples.mean(axis=1, dtype=np.float32), int(rate)

@@ -19,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -126,7 +128,7 @@ async def _multipart_fields(request: Request, limit: int) -> tuple[dict[str, obj
         raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}", "body")
     try:
         form = await request.form(max_files=1, max_fields=64, max_part_size=limit)
-    except Exception as err:  # starlette raises MultiPartException / HTTPException for malformed forms
+    except (MultiPartException, HTTPException) as err:
         raise ApiError(400, f"malformed multipart body: {getattr(err, 'detail', err)}", "body") from None
     fields: dict[str, object] = {}
     reference: bytes | None = None

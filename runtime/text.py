@@ -15,7 +15,7 @@ _CLOSERS = "\"'”’」』）)】》]»"
 _RUN = re.compile(f"[{re.escape(_ALWAYS_ENDS + _ENDS_BEFORE_SPACE)}]+[{re.escape(_CLOSERS)}]*")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _WORD_BEFORE = re.compile(r"[A-Za-z][A-Za-z.]*$")
-_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "cf", "approx"})
+_ABBREVIATIONS = frozenset("mr mrs ms dr prof sr jr st vs etc e.g i.e cf approx".split())
 _NEXT_CHAR = re.compile(r"\s*(\S?)")
 _CLAUSE = re.compile(r"[，、：﹐､]|[,:](?=\s)")
 

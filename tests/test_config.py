@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
 from infra.config.base import parse_quantity
-from infra.config.errors import _nested_model
+from infra.config.errors import _nested_models
 from tests.conftest import DELETE, STACKS, STACKS_DIR, mutated
 from voxdeploy.cli import EXIT_USAGE, main
 
@@ -23,9 +23,7 @@ def _models(root: type[BaseModel]) -> set[type[BaseModel]]:
             continue
         seen.add(model)
         for field in model.model_fields.values():
-            nested = _nested_model(field.annotation)
-            if nested is not None:
-                todo.append(nested)
+            todo.extend(_nested_models(field.annotation))
     return seen
 
 

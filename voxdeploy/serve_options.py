@@ -62,8 +62,8 @@ def _engine(args: argparse.Namespace, base: RuntimeConfig) -> dict[str, object]:
     kind = args.engine or base.engine.kind
     current = base.engine.model_dump() if base.engine.kind == kind else {"kind": kind}
     if kind == "sim":
-        current.update({k: v for k, v in (("rtf", args.sim_rtf), ("first_audio_seconds", args.sim_first_audio),
-                                          ("batch_capacity", args.sim_batch_capacity)) if v is not None})
+        current.update({k: v for k, v in (("rtf", args.sim_rtf), ("firstAudioSeconds", args.sim_first_audio),
+                                          ("batchCapacity", args.sim_batch_capacity)) if v is not None})
     elif kind == "voxcpm":
         current.update({k: v for k, v in (("checkpoint", args.checkpoint), ("device", args.device)) if v is not None})
     else:
@@ -76,7 +76,10 @@ def _engine(args: argparse.Namespace, base: RuntimeConfig) -> dict[str, object]:
 
 
 def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
-    """Start from the file or stack (or defaults on loopback), then apply the flags given."""
+    """Start from the file or stack (or defaults on loopback), then apply the flags given.
+
+    Everything is handled in the stack files' camelCase keys (model_dump serializes by alias).
+    """
     if args.config is not None:
         base = _from_file(args.config)
     elif args.stack is not None:
@@ -84,8 +87,8 @@ def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
     else:
         base = RuntimeConfig(engine=SimEngine(), host="127.0.0.1")
     server = base.server.model_dump()
-    for key, value in (("port", args.port), ("max_concurrent_requests", args.max_concurrent),
-                       ("max_queued_requests", args.max_queue), ("request_timeout_seconds", args.request_timeout)):
+    for key, value in (("port", args.port), ("maxConcurrentRequests", args.max_concurrent),
+                       ("maxQueuedRequests", args.max_queue), ("requestTimeoutSeconds", args.request_timeout)):
         if value is not None:
             server[key] = value
     document = {**base.model_dump(), "engine": _engine(args, base), "server": server}

@@ -54,31 +54,43 @@ def format_path(loc: Iterable[object]) -> str:
     return text or "(root)"
 
 
-def _nested_model(annotation: object) -> type[BaseModel] | None:
+def _nested_models(annotation: object) -> list[type[BaseModel]]:
+    """The config models an annotation can hold (several for a tagged union)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return [annotation]
     origin = typing.get_origin(annotation)
     if origin is dict:  # keys below a dict are the user's own, not fields
-        return None
+        return []
     if origin in (typing.Union, types.UnionType, list, tuple, typing.Annotated):
-        for arg in typing.get_args(annotation):
-            found = _nested_model(arg)
-            if found is not None:
-                return found
-    return None
+        return [model for arg in typing.get_args(annotation) for model in _nested_models(arg)]
+    return []
+
+
+def _field(model: type[BaseModel], key: object) -> object | None:
+    return next((f for n, f in model.model_fields.items() if (f.alias or n) == key or n == key), None)
+
+
+def _tagged(model: type[BaseModel], tag: object) -> bool:
+    """Whether `tag` is this model's discriminator value (pydantic puts the tag into error paths)."""
+    kind = model.model_fields.get("kind")
+    return kind is not None and tag in (kind.default, *typing.get_args(kind.annotation))
 
 
 def _keys_at(root: type[BaseModel], loc: Sequence[object]) -> list[str]:
     """The valid camelCase keys of the model found at `loc`, for 'did you mean' hints."""
-    model: type[BaseModel] | None = root
+    candidates: list[type[BaseModel]] = [root]
     for part in loc:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int):
             continue
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        model = _nested_model(field.annotation) if field is not None else None
-    if model is None:
+        tagged = [model for model in candidates if _tagged(model, part)]
+        if tagged and len(candidates) > 1:
+            candidates = tagged
+            continue
+        fields = [f for f in (_field(model, part) for model in candidates) if f is not None]
+        candidates = [m for f in fields for m in _nested_models(f.annotation)]  # type: ignore[attr-defined]
+    if len(candidates) != 1:
         return []
-    return [f.alias or n for n, f in model.model_fields.items()]
+    return [f.alias or n for n, f in candidates[0].model_fields.items()]
 
 
 def _describe(root: type[BaseModel], error: dict) -> str:

@@ -18,6 +18,8 @@ from runtime.engines.base import Engine, EngineRejected, EngineUnavailable, Synt
 from runtime.engines.supervisor import Supervisor
 
 RETRY_AFTER_SECONDS = 5.0
+CHILD_GONE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
+"""What httpx raises when the child refused the connection or dropped it mid-request (crash, abort)."""
 
 
 def upstream_message(body: bytes) -> tuple[str, str | None]:
@@ -79,9 +81,18 @@ class ProxiedEngine(Engine, abc.ABC):
             return EngineRejected(f"{self.name} refused the request: {message}", param)
         return UpstreamFailed(f"{self.name} failed ({status}): {message}")
 
+    def _not_ready(self) -> EngineUnavailable:
+        return EngineUnavailable(f"{self.name} is not ready (loading or restarting)", RETRY_AFTER_SECONDS)
+
+    def _died(self, err: Exception) -> EngineUnavailable:
+        """The child went away under us: stop routing to it until the supervisor has it back."""
+        self.supervisor.mark_dead()
+        return EngineUnavailable(f"{self.name} died during the request ({type(err).__name__}); restarting",
+                                 RETRY_AFTER_SECONDS)
+
     async def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
         if not self.ready:
-            raise EngineUnavailable(f"{self.name} is not ready (loading or restarting)", RETRY_AFTER_SECONDS)
+            raise self._not_ready()
         body = self.request_body(synthesis)
         try:
             async with self._client.stream("POST", self.speech_path, json=body) as response:
@@ -90,8 +101,24 @@ class ProxiedEngine(Engine, abc.ABC):
                     raise self.rejected(response.status_code, message, param)
                 async for chunk in self.audio(response):
                     yield chunk
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
-            # The child went away under us: stop routing to it until the supervisor has it back.
-            self.supervisor.mark_dead()
-            raise EngineUnavailable(f"{self.name} died during the request ({type(err).__name__}); restarting",
-                                    RETRY_AFTER_SECONDS) from err
+        except CHILD_GONE as err:
+            raise self._died(err) from err
+
+    async def post(self, body: dict[str, object]) -> bytes:
+        """One request answered whole: the child's 200 body, or the same errors `stream` raises.
+
+        For children that cannot stream a response (llama-tts-server): the subclass decides how to
+        cut the work into requests and when to send them.
+        """
+        if not self.ready:
+            raise self._not_ready()
+        try:
+            response = await self._client.post(self.speech_path, json=body)
+        except CHILD_GONE as err:
+            raise self._died(err) from err
+        except httpx.TimeoutException as err:
+            raise EngineFailed(f"{self.name} did not answer in time ({type(err).__name__})") from err
+        if response.status_code != 200:
+            message, param = upstream_message(response.content)
+            raise self.rejected(response.status_code, message, param)
+        return response.content

@@ -156,6 +156,13 @@ def test_soundfile_extensible_multichannel_wav() -> None:
     np.testing.assert_allclose(decode_audio(data)[0], samples[:, 0], atol=1e-4)
 
 
+def test_ogg_vorbis_decodes() -> None:
+    samples = sine(4800)
+    decoded, rate = decode_audio(soundfile_wav(samples, "VORBIS", container="OGG"))
+    assert rate == RATE and len(decoded) == len(samples)
+    assert np.abs(decoded - samples).max() < 0.05  # lossy
+
+
 PCM = to_pcm16(sine(100))
 BAD_INPUTS = {
     "empty": (b"", "audio is empty"),
@@ -199,6 +206,7 @@ VALID = [
     encode(sine(64), RATE, "wav"),
     soundfile_wav(np.stack([sine(64)] * 2, axis=1), "PCM_24"),
     soundfile_wav(sine(64), "FLOAT"),
+    soundfile_wav(np.stack([sine(64)] * 3, axis=1), "PCM_16", container="WAVEX"),
     encode(sine(64), RATE, "flac"),
 ]
 

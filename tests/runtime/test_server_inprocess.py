@@ -1,0 +1,227 @@
+"""The speech handler in-process over ASGI, with an engine that records what it was asked."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from infra.config.runtime import RuntimeConfig, SpeechLimits
+from runtime import audio
+from runtime.engines.base import Engine, EngineFailed, EngineRejected, Synthesis
+from runtime.server import create_app
+
+RATE = 48000
+CHUNK = 4800
+
+
+class RecordingEngine(Engine):
+    """Yields 3 chunks of a tone per call and keeps every Synthesis it was given."""
+
+    name = "recording"
+    sample_rate = RATE
+    supports_speed = True
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.calls: list[Synthesis] = []
+        self.fail = fail
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
+        self.calls.append(synthesis)
+        if self.fail is not None:
+            raise self.fail
+        for index in range(3):
+            t = (index * CHUNK + np.arange(CHUNK)) / RATE
+            yield (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+            await asyncio.sleep(0)
+
+
+def wav_bytes(seconds: float, rate: int = 16000) -> bytes:
+    t = np.arange(round(seconds * rate)) / rate
+    return audio.encode((0.2 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), rate, "wav")
+
+
+async def post(engine: Engine, config: RuntimeConfig | None = None, **kwargs: object) -> httpx.Response:
+    app = create_app(config or RuntimeConfig(), engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://runtime") as client:
+        return await client.post("/v1/audio/speech", **kwargs)  # type: ignore[arg-type]
+
+
+def run(coro):  # noqa: ANN001, ANN201
+    return asyncio.run(coro)
+
+
+def test_voxcpm_parameters_reach_the_engine() -> None:
+    engine = RecordingEngine()
+    body = {"input": "Hello.", "model": "openbmb/VoxCPM2", "voice": "narrator", "cfg_value": 2.5,
+            "inference_timesteps": 15, "normalize": True, "denoise": False, "seed": 7, "language": "en",
+            "instructions": "A calm voice", "extra_params": {"temperature": 0.7}, "speed": 1.25}
+    response = run(post(engine, json=body))
+    assert response.status_code == 200, response.text
+    call = engine.calls[0]
+    assert (call.cfg_value, call.inference_timesteps, call.normalize, call.denoise, call.seed) == (2.5, 15, True, False, 7)
+    assert (call.voice, call.language, call.instructions, call.speed) == ("narrator", "en", "A calm voice", 1.25)
+    assert call.extra_params == {"temperature": 0.7}
+
+
+def test_reference_audio_as_base64_data_uri() -> None:
+    engine = RecordingEngine()
+    encoded = base64.b64encode(wav_bytes(2.0)).decode()
+    body = {"input": "Clone me.", "ref_audio": f"data:audio/wav;base64,{encoded}", "ref_text": "Reference words."}
+    response = run(post(engine, json=body))
+    assert response.status_code == 200, response.text
+    reference = engine.calls[0].reference
+    assert reference is not None and reference.transcript == "Reference words."
+    assert reference.sample_rate == 16000 and abs(reference.seconds - 2.0) < 1e-3
+
+
+def test_reference_audio_as_multipart_file() -> None:
+    engine = RecordingEngine()
+    files = {"ref_audio": ("ref.wav", wav_bytes(1.5), "audio/wav")}
+    data = {"input": "Clone me.", "ref_text": "Words.", "seed": "3", "cfg_value": "1.5", "stream": "false"}
+    response = run(post(engine, data=data, files=files))
+    assert response.status_code == 200, response.text
+    call = engine.calls[0]
+    assert call.reference is not None and abs(call.reference.seconds - 1.5) < 1e-3
+    assert (call.seed, call.cfg_value) == (3, 1.5)
+
+
+def test_long_input_is_split_and_joined_with_a_crossfade() -> None:
+    engine = RecordingEngine()
+    config = RuntimeConfig(speech=SpeechLimits(split_chars=40, crossfade_ms=10))
+    text = "第一句话在这里。The second sentence is here! 第三句话也在这里？And a fourth one follows."
+    response = run(post(engine, config, json={"input": text, "response_format": "pcm"}))
+    assert response.status_code == 200
+    segments = [call.text for call in engine.calls]
+    assert len(segments) > 1 and all(len(s) <= 40 for s in segments)
+    assert "".join(segments).replace(" ", "") == text.replace(" ", "")
+    fade = round(0.010 * RATE)
+    expected = len(segments) * 3 * CHUNK - (len(segments) - 1) * fade
+    assert len(response.content) == 2 * expected
+
+
+def test_short_input_is_one_engine_call() -> None:
+    engine = RecordingEngine()
+    assert run(post(engine, json={"input": "One. Two. Three."})).status_code == 200
+    assert [c.text for c in engine.calls] == ["One. Two. Three."]
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "pcm"])
+def test_response_formats(fmt: str) -> None:
+    response = run(post(RecordingEngine(), json={"input": "Hi.", "response_format": fmt}))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(audio.CONTENT_TYPES[fmt])
+    if fmt == "pcm":
+        assert len(response.content) == 2 * 3 * CHUNK
+    else:
+        samples, rate = soundfile.read(io.BytesIO(response.content))
+        assert rate == RATE and len(samples) == 3 * CHUNK
+
+
+def test_sse_stream_events() -> None:
+    response = run(post(RecordingEngine(), json={"input": "Hi.", "stream": True, "response_format": "pcm"}))
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [block for block in response.text.split("\n\n") if block]
+    names = [e.splitlines()[0] for e in events]
+    assert names[-1] == "event: speech.audio.done"
+    assert set(names[:-1]) == {"event: speech.audio.delta"} and len(names) >= 4
+    deltas = [json.loads(e.splitlines()[1].removeprefix("data: ")) for e in events[:-1]]
+    assert sum(len(base64.b64decode(d["audio"])) for d in deltas) == 2 * 3 * CHUNK
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(EngineRejected("no such voice", "voice"), 400), (EngineFailed("CUDA error"), 500)],
+)
+def test_engine_errors_keep_their_meaning(error: Exception, status: int) -> None:
+    response = run(post(RecordingEngine(fail=error), json={"input": "Hi."}))
+    assert response.status_code == status
+    assert response.json()["error"]["message"] == str(error)
+
+
+def _bad(status: int, param: str, words: str, **kwargs: object) -> tuple[int, str, str, dict]:
+    return status, param, words, kwargs
+
+
+BAD_REQUESTS = [
+    _bad(400, "input", "required", json={"voice": "default"}),
+    _bad(400, "input", "blank", json={"input": "   "}),
+    _bad(400, "input", "limit is 4000", json={"input": "a" * 4001}),
+    _bad(400, "response_format", "use one of wav, pcm, flac", json={"input": "hi", "response_format": "mp3"}),
+    _bad(400, "response_format", "not an audio format", json={"input": "hi", "response_format": "docx"}),
+    _bad(400, "speed", "less than or equal to 4", json={"input": "hi", "speed": 10}),
+    _bad(400, "speed", "greater than or equal to 0.25", json={"input": "hi", "speed": 0}),
+    _bad(400, "body", "malformed JSON", content=b'{"input": "hi"', headers={"content-type": "application/json"}),
+    _bad(400, "body", "must be an object", content=b'["hi"]', headers={"content-type": "application/json"}),
+    _bad(415, "content-type", "application/json", content=b"input=hi", headers={"content-type": "text/plain"}),
+    _bad(400, "ref_audio", "not valid base64", json={"input": "hi", "ref_audio": "%%%not-base64%%%"}),
+    _bad(400, "ref_audio", "not a WAV", json={"input": "hi", "ref_audio": base64.b64encode(b"hello there").decode()}),
+    _bad(400, "ref_audio", "URLs are not fetched", json={"input": "hi", "ref_audio": "https://example.com/a.wav"}),
+    _bad(400, "ref_audio", "must be 0.5 to 30 s", json={"input": "hi", "ref_audio": base64.b64encode(wav_bytes(0.1)).decode()}),
+    _bad(400, "sample_rate", "48000", json={"input": "hi", "sample_rate": 22050}),
+    _bad(400, "voicez", "unknown field", json={"input": "hi", "voicez": "x"}),
+    _bad(400, "seed", "valid integer", json={"input": "hi", "seed": "abc"}),
+    _bad(400, "stream_format", "'sse' or 'audio'", json={"input": "hi", "stream_format": "mp4"}),
+    _bad(400, "response_format", "streaming needs", json={"input": "hi", "stream": True, "response_format": "flac"}),
+    _bad(413, "body", "limit", content=b"{" + b" " * 20000 + b"}", headers={"content-type": "application/json"}),
+]
+
+
+@pytest.mark.parametrize(("status", "param", "words", "kwargs"), BAD_REQUESTS,
+                         ids=[f"{b[1]}-{b[2][:20]}" for b in BAD_REQUESTS])
+def test_bad_requests_get_a_4xx_naming_the_field(status: int, param: str, words: str, kwargs: dict) -> None:
+    engine = RecordingEngine()
+    config = RuntimeConfig(speech=SpeechLimits(max_body_bytes=16384))
+    response = run(post(engine, config, **kwargs))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    assert words in error["message"], error["message"]
+    assert engine.calls == [], "nothing reaches the engine"
+
+
+def test_speed_refused_by_an_engine_without_it() -> None:
+    engine = RecordingEngine()
+    engine.supports_speed = False
+    response = run(post(engine, json={"input": "hi", "speed": 1.5}))
+    assert response.status_code == 400 and response.json()["error"]["param"] == "speed"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from(["input", "model", "voice", "response_format", "speed", "stream", "stream_format",
+                          "sample_rate", "seed", "ref_audio", "ref_text", "cfg_value", "inference_timesteps",
+                          "normalize", "denoise", "extra_params", "max_new_tokens", "instructions", "junk"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.dictionaries(FIELDS, JSON_VALUES, max_size=6) | JSON_VALUES)
+def test_fuzzed_bodies_never_get_a_5xx(body: object) -> None:
+    content = json.dumps(body, allow_nan=True).encode()
+    response = run(post(RecordingEngine(), content=content, headers={"content-type": "application/json"}))
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert response.json()["error"]["message"]
