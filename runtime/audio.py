@@ -40,9 +40,12 @@ class AudioDecodeError(ValueError):
 
 def to_pcm16(samples: np.ndarray) -> bytes:
     """16-bit little-endian mono, OpenAI's `pcm`: engines may overshoot [-1, 1] and must not wrap around."""
-    # NaN would cast to an arbitrary int16 (and warn); silence is the only safe reading of it.
-    clipped = np.clip(np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0), -1.0, 1.0)
-    return np.round(clipped * 32767.0).astype("<i2").tobytes()
+    return np.round(_clipped(samples) * 32767.0).astype("<i2").tobytes()
+
+
+def _clipped(samples: np.ndarray) -> np.ndarray:
+    # NaN would become an arbitrary integer sample (and warn); silence is the only safe reading of it.
+    return np.clip(np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0), -1.0, 1.0)
 
 
 def wav_header(sample_rate: int, data_bytes: int | None, channels: int = 1) -> bytes:
@@ -69,8 +72,7 @@ def encode(samples: np.ndarray, sample_rate: int, response_format: str) -> bytes
         import soundfile  # lazily: only FLAC needs libsndfile
 
         buffer = io.BytesIO()
-        clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-        soundfile.write(buffer, clipped, sample_rate, format="FLAC", subtype="PCM_16")
+        soundfile.write(buffer, _clipped(samples), sample_rate, format="FLAC", subtype="PCM_16")
         return buffer.getvalue()
     pcm = to_pcm16(samples)
     return pcm if response_format == "pcm" else wav_header(sample_rate, len(pcm)) + pcm

@@ -218,11 +218,12 @@ class SpeechHandler:
             check_against_engine(speech, runtime)
             synthesis = to_synthesis(speech, reference_audio(ref_bytes, speech.ref_text, runtime))
             if runtime.draining or not runtime.engine.ready:
-                raise ApiError(503, f"the {runtime.engine.name} engine is not ready; retry shortly", None,
-                               "engine_unavailable", retry_after=5)
+                reason = "draining" if runtime.draining else runtime.engine.problem or "loading or restarting"
+                raise ApiError(503, f"the {runtime.engine.name} engine is not ready ({reason}); retry shortly",
+                               None, "engine_unavailable", retry_after=5)
             if speech.streaming:
                 return await self._stream(speech, synthesis, timing)
-            return await self._whole(request, speech, synthesis, timing)
+            return self._finish(await self._whole(request, speech, synthesis, timing), timing)
         except ApiError as err:
             return self._finish(err.response(), timing)
         except ClientDisconnect:
@@ -375,7 +376,10 @@ def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
         if runtime.draining:
             return JSONResponse({"status": "draining"}, status_code=503)
         if not engine.ready:
-            return JSONResponse({"status": "loading", "engine": engine.name}, status_code=503)
+            body = {"status": "failed" if engine.problem else "loading", "engine": engine.name}
+            if engine.problem:
+                body["problem"] = engine.problem
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready", "engine": engine.name})
 
     async def metrics(_: Request) -> Response:

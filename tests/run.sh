@@ -11,4 +11,5 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check --no-deps voxcpm==2.0.3
 exec .venv/bin/python -m pytest -n auto "$@"

@@ -115,6 +115,11 @@ class Engine(abc.ABC):
     def ready(self) -> bool:
         """True when a request would be served now."""
 
+    @property
+    def problem(self) -> str | None:
+        """Why the engine cannot become ready (e.g. a broken checkpoint), for /ready and 503 bodies."""
+        return None
+
     @abc.abstractmethod
     def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
         """Yield float32 mono chunks at `sample_rate` as they are made; raise an EngineError on failure."""

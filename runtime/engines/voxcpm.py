@@ -34,7 +34,7 @@ class VoxcpmInProcessEngine(Engine):
         self.settings = settings
         self.sample_rate = VOXCPM2_SAMPLE_RATE
         self._model: object | None = None
-        self.load_error: str | None = None
+        self._load_error: str | None = None
         self._loading: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -45,8 +45,8 @@ class VoxcpmInProcessEngine(Engine):
 
         path = Path(self.settings.checkpoint)
         if not (path / "config.json").is_file():
-            self.load_error = f"{path} is not a VoxCPM checkpoint directory (no config.json)"
-            log.error(self.load_error)
+            self._load_error = f"{path} is not a VoxCPM checkpoint directory (no config.json)"
+            log.error(self._load_error)
             return
         try:
             voxcpm = import_voxcpm()
@@ -55,7 +55,7 @@ class VoxcpmInProcessEngine(Engine):
                 device=self.settings.device,
             )
         except Exception as err:  # a broken checkpoint must show in /ready and the logs, not kill the server
-            self.load_error = f"loading {path} failed: {type(err).__name__}: {err}"
+            self._load_error = f"loading {path} failed: {type(err).__name__}: {err}"
             log.exception("voxcpm load failed")
             return
         self.sample_rate = int(model.tts_model.sample_rate)
@@ -71,6 +71,10 @@ class VoxcpmInProcessEngine(Engine):
     @property
     def ready(self) -> bool:
         return self._model is not None
+
+    @property
+    def problem(self) -> str | None:
+        return self._load_error
 
     def _arguments(self, synthesis: Synthesis, reference_path: str | None) -> dict[str, object]:
         if synthesis.denoise:
@@ -102,8 +106,8 @@ class VoxcpmInProcessEngine(Engine):
 
     async def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
         if self._model is None:
-            reason = self.load_error or "the checkpoint is still loading"
-            raise EngineUnavailable(f"voxcpm is not ready: {reason}", retry_after=10 if self.load_error is None else 60)
+            reason = self._load_error or "the checkpoint is still loading"
+            raise EngineUnavailable(f"voxcpm is not ready: {reason}", retry_after=10 if self._load_error is None else 60)
         with tempfile.TemporaryDirectory(prefix="voxdeploy-ref-") as tmp:
             reference_path = None
             if synthesis.reference is not None:

@@ -40,6 +40,7 @@ import binascii
 import json
 import os
 import re
+import resource
 import signal
 import struct
 import sys
@@ -223,8 +224,10 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "audio/wav")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            header = wav_bytes(np.zeros(0, dtype=np.float32))
-            self.wfile.write(f"{len(header):x}\r\n".encode() + header + b"\r\n")
+            header = bytearray(wav_bytes(np.zeros(0, dtype=np.float32)))
+            struct.pack_into("<I", header, 4, 0xFFFFFFFF)  # sizes unknown while streaming
+            struct.pack_into("<I", header, 40, 0xFFFFFFFF)
+            self.wfile.write(f"{len(header):x}\r\n".encode() + bytes(header) + b"\r\n")
             self.wfile.flush()
             sys.stderr.write("llama-tts-server (fake): streaming generation aborts, as the real one does\n")
             sys.stderr.flush()
@@ -253,6 +256,7 @@ def main(argv: list[str]) -> int:
     if not args.voxcpm2_base_lm or not args.voxcpm2_acoustic:
         sys.stderr.write("error: --voxcpm2-base-lm and --voxcpm2-acoustic are both required\n")
         return 1
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # aborts on purpose: leave no core files behind
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -1,0 +1,108 @@
+"""The container without a Docker engine: the Dockerfile's promises read off its text, and the
+entrypoint script run as a real process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.runtime.conftest import REPO, free_port, is_ready, wait_until
+
+DOCKERFILE = REPO / "runtime" / "Dockerfile"
+ENTRYPOINT = REPO / "runtime" / "container" / "entrypoint.sh"
+BUILD_TOOLS = ("build-essential", "gcc", "g++", "cmake", "git", "python3-dev", "make")
+
+
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its (instruction, arguments) list, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    result: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, arguments = line.partition(" ")
+        if instruction.upper() == "FROM":
+            current = arguments.split(" AS ")[-1].strip() if " AS " in arguments else arguments
+            result[current] = []
+        if current is not None:
+            result[current].append((instruction.upper(), arguments.strip()))
+    return result
+
+
+@pytest.mark.parametrize("target", ["cloud", "edge"])
+def test_final_stages_are_locked_down(target: str) -> None:
+    stage = dict(stages()[target])
+    instructions = stages()[target]
+    users = [args for name, args in instructions if name == "USER"]
+    assert users and users[-1].split(":")[0] == "10001", "runs as a numeric non-root user"
+    assert stage["STOPSIGNAL"] == "SIGTERM"
+    assert "HEALTHCHECK" in stage and "/health" in stage["HEALTHCHECK"]
+    assert stage["ENTRYPOINT"] == '["/usr/local/bin/voxdeploy-entrypoint"]'
+    installs = " ".join(args for name, args in instructions if name == "RUN")
+    for tool in BUILD_TOOLS:
+        assert not re.search(rf"(install[^&]*\s){re.escape(tool)}(\s|$)", installs), f"{tool} in final {target} stage"
+
+
+def test_base_images_and_engine_versions_are_pinned() -> None:
+    text = DOCKERFILE.read_text()
+    arguments = dict(re.findall(r"^ARG (\w+)=(\S+)", text, flags=re.M))
+    for name in ("CUDA_BASE", "DEBIAN_BASE"):
+        assert ":" in arguments[name] and not arguments[name].endswith(":latest")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", arguments["VLLM_VERSION"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", arguments["VLLM_OMNI_VERSION"])
+    assert re.search(r"^ARG LLAMA_CPP_OMNI_COMMIT$", text, flags=re.M), "no default: each build names its commit"
+    assert "grep -Eq '^[0-9a-f]{40}$'" in text and "test -f tools/server/server-voxcpm2.cpp" in text
+    assert "-DLLAMA_OPENSSL=OFF" in text and "-DGGML_NATIVE=OFF" in text
+    assert "--target llama-tts-server" in text
+
+
+def test_copied_paths_exist() -> None:
+    for stage in stages().values():
+        for name, arguments in stage:
+            if name == "COPY" and "--from" not in arguments:
+                for source in shlex.split(arguments)[:-1]:
+                    assert (REPO / source).exists(), source
+
+
+def test_pod_command_matches_the_image_entrypoint() -> None:
+    from infra.builders.cloud import CONFIG_DIR, RUNTIME_CONFIG_FILE
+
+    assert f"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}" in ENTRYPOINT.read_text()
+    assert f'"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}"' in DOCKERFILE.read_text()
+
+
+def _entrypoint(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    bin_dir = Path(sys.executable).parent
+    full_env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", **env}
+    return subprocess.Popen(["sh", str(ENTRYPOINT), *args], cwd=REPO, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="checks the refusal to run as root")
+def test_entrypoint_refuses_root() -> None:
+    process = _entrypoint(["serve", "--engine", "sim"], {"VOXDEPLOY_ALLOW_ROOT": ""})
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 1 and b"refusing to run as root" in err
+
+
+def test_entrypoint_execs_the_runtime_which_drains_on_sigterm() -> None:
+    port = free_port()
+    process = _entrypoint(["serve", "--engine", "sim", "--port", str(port)], {"VOXDEPLOY_ALLOW_ROOT": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: is_ready(url), 20, "the runtime behind the entrypoint")
+        assert httpx.post(url + "/v1/audio/speech", json={"input": "From the entrypoint."}, timeout=30).status_code == 200
+        process.terminate()  # the shell exec'd voxdeploy: the signal reaches the runtime itself
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
