@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pulumi
@@ -47,10 +48,18 @@ def integers_as_floats(value: object) -> object:
     return value
 
 
-def run_program(stack: str) -> tuple[RecordingMocks, dict]:
-    """Run infra's Pulumi program with the stack file's config, the way `pulumi up --stack` would."""
+def fresh_mocks(stack: str) -> RecordingMocks:
+    """Mocks on a fresh event loop: Pulumi's test harness needs a current loop, which an earlier
+    asyncio.run() in the same worker process leaves unset."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    return mocks
+
+
+def run_program(stack: str) -> tuple[RecordingMocks, dict]:
+    """Run infra's Pulumi program with the stack file's config, the way `pulumi up --stack` would."""
+    mocks = fresh_mocks(stack)
     pulumi.runtime.set_all_config(as_pulumi_config(read_stack_file(stack)["config"]))
     result: dict = {}
 
@@ -114,7 +123,7 @@ def test_prod_registers_gpu_pods_hpa_and_pdb() -> None:
 
 
 def test_invalid_pulumi_config_fails_with_the_path() -> None:
-    pulumi.runtime.set_mocks(RecordingMocks(), project=PROJECT, stack="broken", preview=False)
+    fresh_mocks("broken")
     keys = read_stack_file("prod")["config"]
     keys["voxdeploy:cloud"]["autoscaling"]["minReplicas"] = 20
     pulumi.runtime.set_all_config(as_pulumi_config(keys))

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     voxcpm = parser.add_argument_group("voxcpm engine")
     voxcpm.add_argument("--checkpoint", help="local VoxCPM2 checkpoint directory")
     voxcpm.add_argument("--device", choices=("cpu", "cuda"), help="torch device [cuda]")
+    voxcpm.add_argument("--compile", action="store_true", default=None,
+                        help="torch.compile at load: ~7x faster on an H100, ~2 min longer load")
     process = parser.add_argument_group("vllm-omni and llamacpp engines")
     process.add_argument("--engine-command", nargs=argparse.REMAINDER,
                          help="the engine's full command line (everything after this flag)")
@@ -65,7 +67,8 @@ def _engine(args: argparse.Namespace, base: RuntimeConfig) -> dict[str, object]:
         current.update({k: v for k, v in (("rtf", args.sim_rtf), ("firstAudioSeconds", args.sim_first_audio),
                                           ("batchCapacity", args.sim_batch_capacity)) if v is not None})
     elif kind == "voxcpm":
-        current.update({k: v for k, v in (("checkpoint", args.checkpoint), ("device", args.device)) if v is not None})
+        current.update({k: v for k, v in (("checkpoint", args.checkpoint), ("device", args.device),
+                                          ("compile", args.compile)) if v is not None})
     else:
         if args.engine_command:
             current["command"] = args.engine_command

@@ -51,7 +51,7 @@ class VoxcpmInProcessEngine(Engine):
         try:
             voxcpm = import_voxcpm()
             model = voxcpm.VoxCPM(
-                str(path), zipenhancer_model_path=None, enable_denoiser=False, optimize=False,
+                str(path), zipenhancer_model_path=None, enable_denoiser=False, optimize=self.settings.compile,
                 device=self.settings.device,
             )
         except Exception as err:  # a broken checkpoint must show in /ready and the logs, not kill the server

@@ -311,6 +311,18 @@ def test_streaming_pcm_arrives_sentence_by_sentence(served: LlamaServed) -> None
     assert arrivals[-1] - arrivals[0] > 0.2
 
 
+def test_a_client_leaving_mid_generation_does_not_make_the_next_request_overlap(served: LlamaServed) -> None:
+    """llama-tts-server keeps generating after the connection closes; the next call must wait for it."""
+    served.wait_ready(10)
+    before = served.fake()
+    with pytest.raises(httpx.ReadTimeout):
+        served.speech(input="word " * 40, timeout=0.3)  # 12 s of audio, 0.6 s to make: the client leaves first
+    response = served.speech(input="Right after.")
+    assert response.status_code == 200, response.text
+    after = served.fake()
+    assert after["pid"] == before["pid"] and after["requests"] == before["requests"] + 2
+
+
 def test_a_dead_server_gives_503_then_is_restarted(served: LlamaServed) -> None:
     served.wait_ready(10)
     before = served.fake()
@@ -329,6 +341,7 @@ def test_a_dead_server_gives_503_then_is_restarted(served: LlamaServed) -> None:
     assert in_flight.status_code == 503, in_flight.text
     assert int(in_flight.headers["retry-after"]) >= 1
     assert in_flight.json()["error"]["type"] == "engine_unavailable"
+    assert "died during the request" in in_flight.json()["error"]["message"]
 
     ready = httpx.get(served.url + "/ready", timeout=5)
     assert ready.status_code == 503
