@@ -36,6 +36,8 @@ from runtime.synthesis import Timing, synthesize
 log = logging.getLogger("voxdeploy.server")
 
 QUEUE_FULL_RETRY_AFTER = 1
+NEUTRAL_VALUES: dict[str, object] = {"speed": 1.0, "normalize": False, "denoise": False}
+"""Values of optional fields that ask for nothing, so an engine without the feature can still take them."""
 ENGINE_HEADER = "X-Voxdeploy-Engine"
 
 
@@ -161,7 +163,7 @@ def reference_audio(data: bytes | None, transcript: str | None, runtime: Runtime
     return ReferenceAudio(samples, rate, audio.encode(samples, rate, "wav"), transcript)
 
 
-def check_against_engine(speech: SpeechRequest, runtime: Runtime) -> None:
+def check_against_engine(speech: SpeechRequest, runtime: Runtime, has_reference_file: bool) -> None:
     """Refuse what this engine cannot do, rather than silently ignore it."""
     engine = runtime.engine
     if len(speech.input) > runtime.config.speech.max_input_chars:
@@ -170,8 +172,12 @@ def check_against_engine(speech: SpeechRequest, runtime: Runtime) -> None:
     if speech.sample_rate is not None and speech.sample_rate != engine.sample_rate:
         raise ApiError(400, f"sample_rate {speech.sample_rate} is not available; {engine.name} produces "
                        f"{engine.sample_rate} Hz (omit sample_rate)", "sample_rate")
-    if speech.speed != 1.0 and not engine.supports_speed:
-        raise ApiError(400, f"speed {speech.speed} is not supported by the {engine.name} engine; use 1.0", "speed")
+    for field in sorted(engine.unsupported_fields):
+        value = getattr(speech, field)
+        if value is not None and value != NEUTRAL_VALUES.get(field):
+            raise ApiError(400, f"{field} {value!r} is not supported by the {engine.name} engine; omit it", field)
+    if speech.ref_text is not None and speech.ref_audio is None and not has_reference_file:
+        raise ApiError(400, "ref_text is the transcript of ref_audio; send ref_audio with it", "ref_text")
     if speech.streaming and speech.response_format == "flac":
         raise ApiError(400, "streaming needs response_format wav or pcm", "response_format")
 
@@ -188,6 +194,8 @@ def to_synthesis(speech: SpeechRequest, reference: ReferenceAudio | None) -> Syn
         denoise=speech.denoise,
         instructions=speech.instructions,
         language=speech.language,
+        task_type=speech.task_type,
+        max_new_tokens=speech.max_new_tokens,
         reference=reference,
         extra_params=speech.extra_params or {},
     )
@@ -215,7 +223,7 @@ class SpeechHandler:
         timing = Timing(arrived=time.perf_counter())
         try:
             speech, ref_bytes = await parse_speech(request, runtime)
-            check_against_engine(speech, runtime)
+            check_against_engine(speech, runtime, ref_bytes is not None)
             synthesis = to_synthesis(speech, reference_audio(ref_bytes, speech.ref_text, runtime))
             if runtime.draining or not runtime.engine.ready:
                 reason = "draining" if runtime.draining else runtime.engine.problem or "loading or restarting"

@@ -41,6 +41,8 @@ class Synthesis:
     denoise: bool | None = None
     instructions: str | None = None
     language: str | None = None
+    task_type: str | None = None
+    max_new_tokens: int | None = None
     reference: ReferenceAudio | None = None
     extra_params: Mapping[str, object] = field(default_factory=dict)
 
@@ -96,8 +98,9 @@ class Engine(abc.ABC):
     max_concurrency: int | None = None
     """Requests the engine can take at once; None lets the server's limit alone decide."""
 
-    supports_speed: bool = False
-    """Whether the engine honours `speed` itself; the server refuses speed != 1 otherwise."""
+    unsupported_fields: frozenset[str] = frozenset()
+    """Request fields this engine cannot honour: the server refuses a request that sets one (to
+    anything but its neutral value) instead of ignoring it."""
 
     restarts: int = 0
     """Times the engine process was restarted after dying (exported as a counter)."""

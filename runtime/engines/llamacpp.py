@@ -1,7 +1,8 @@
 """OpenBMB llama.cpp-omni's `llama-tts-server` (VoxCPM2 on ggml: CPU, CUDA, Metal, Vulkan) behind the runtime.
 
 The child is started, health-checked and restarted by ProxiedEngine; this module only absorbs the
-server's dialect and faults (measured against a 2026-08 snapshot of the fork, see docs UPSTREAM.md):
+server's dialect and faults, as measured on a 2026-08 snapshot of `tc-mb/llama.cpp-omni` (the project's
+upstream notes, UPSTREAM.md, "llama.cpp for VoxCPM2 is real"; tests/fakes/llama_tts_server.py mimics them):
 
 - One generation at a time. Two overlapping requests race on one runtime (500s, wrong-length
   audio, or an abort), so `max_concurrency = 1` keeps the server's admission queue in front, and an
@@ -37,7 +38,9 @@ Request translation (a Synthesis -> the server's JSON):
     transcript is refused; send `ref_audio` without `ref_text`.
   * `normalize=true`, `denoise=true`: no such options upstream. False or unset is what the server
     does anyway, so those pass.
-  * `speed != 1`: ignored upstream, so `supports_speed = False` and the server refuses it.
+  * `speed != 1`, `task_type`: not upstream, so they are `unsupported_fields` and the server refuses them.
+- `max_new_tokens` becomes the server's `max_steps` (one step is one 160 ms patch) unless
+  `extra_params.max_steps` is given.
 - Accepted but not forwarded: `voice` (VoxCPM2 has no named voices and the server ignores it;
   OpenAI clients must send one), `language` (VoxCPM2 takes no language input; it reads the text).
 """
@@ -81,7 +84,7 @@ def _check_extra(name: str, value: object) -> object:
 
 class LlamaCppEngine(ProxiedEngine):
     name = "llamacpp"
-    supports_speed = False
+    unsupported_fields = frozenset({"speed", "task_type"})
     max_concurrency = 1
 
     def __init__(self, settings: ProcessEngine, request_timeout: float) -> None:
@@ -139,6 +142,7 @@ class LlamaCppEngine(ProxiedEngine):
             "seed": synthesis.seed,
             "cfg_value": synthesis.cfg_value,
             "inference_timesteps": synthesis.inference_timesteps,
+            "max_steps": synthesis.max_new_tokens,
         }
         body.update({key: value for key, value in optional.items() if value is not None})
         body.update({name: _check_extra(name, value) for name, value in synthesis.extra_params.items()})

@@ -103,6 +103,8 @@ class ProxiedEngine(Engine, abc.ABC):
                     yield chunk
         except CHILD_GONE as err:
             raise self._died(err) from err
+        except httpx.TimeoutException as err:
+            raise EngineFailed(f"{self.name} did not answer in time ({type(err).__name__})") from err
 
     async def post(self, body: dict[str, object]) -> bytes:
         """One request answered whole: the child's 200 body, or the same errors `stream` raises.

@@ -61,7 +61,6 @@ class SimulatedEngine(Engine):
     """The `sim` engine."""
 
     name = "sim"
-    supports_speed = True
 
     def __init__(self, settings: SimEngine, load_seconds: float = 0.0) -> None:
         self.settings = settings

@@ -23,7 +23,6 @@ VOXCPM_PARAMS = ("cfg_value", "inference_timesteps", "normalize", "denoise")
 
 class VllmOmniEngine(ProxiedEngine):
     name = "vllm-omni"
-    supports_speed = True
 
     def request_body(self, synthesis: Synthesis) -> dict[str, object]:
         # vLLM-Omni time-stretches only whole responses: streaming with speed != 1 is refused upstream.
@@ -42,6 +41,8 @@ class VllmOmniEngine(ProxiedEngine):
             "seed": synthesis.seed,
             "language": synthesis.language,
             "instructions": synthesis.instructions,
+            "task_type": synthesis.task_type,
+            "max_new_tokens": synthesis.max_new_tokens,
         }
         body.update({key: value for key, value in optional.items() if value is not None})
         if synthesis.reference is not None:

@@ -29,6 +29,7 @@ _DONE = object()
 class VoxcpmInProcessEngine(Engine):
     name = "voxcpm"
     max_concurrency = 1
+    unsupported_fields = frozenset({"speed", "task_type", "language"})
 
     def __init__(self, settings: VoxcpmEngine) -> None:
         self.settings = settings
@@ -86,6 +87,8 @@ class VoxcpmInProcessEngine(Engine):
             value = getattr(synthesis, name)
             if value is not None:
                 kwargs[name] = value
+        if synthesis.max_new_tokens is not None:
+            kwargs["max_len"] = synthesis.max_new_tokens  # VoxCPM counts generated patches (0.16 s each)
         if reference_path is not None:
             # With a transcript the reference continues as a prompt (faithful cloning); without, it sets the voice.
             if synthesis.reference is not None and synthesis.reference.transcript:

@@ -59,8 +59,8 @@ def engine() -> LlamaCppEngine:
 
 
 def test_engine_declares_what_the_server_can_do(engine: LlamaCppEngine) -> None:
-    declared = (engine.name, engine.sample_rate, engine.max_concurrency, engine.supports_speed)
-    assert declared == ("llamacpp", RATE, 1, False)
+    declared = (engine.name, engine.sample_rate, engine.max_concurrency, "speed" in engine.unsupported_fields)
+    assert declared == ("llamacpp", RATE, 1, True)
 
 
 def test_body_carries_the_generation_parameters_and_asks_for_wav(engine: LlamaCppEngine) -> None:

@@ -29,7 +29,6 @@ class RecordingEngine(Engine):
 
     name = "recording"
     sample_rate = RATE
-    supports_speed = True
 
     def __init__(self, fail: Exception | None = None) -> None:
         self.calls: list[Synthesis] = []
@@ -202,9 +201,23 @@ def test_bad_requests_get_a_4xx_naming_the_field(status: int, param: str, words:
 
 def test_speed_refused_by_an_engine_without_it() -> None:
     engine = RecordingEngine()
-    engine.supports_speed = False
+    engine.unsupported_fields = frozenset({"speed", "task_type"})
     response = run(post(engine, json={"input": "hi", "speed": 1.5}))
     assert response.status_code == 400 and response.json()["error"]["param"] == "speed"
+    assert run(post(engine, json={"input": "hi", "speed": 1.0})).status_code == 200
+    response = run(post(engine, json={"input": "hi", "task_type": "tts"}))
+    assert response.status_code == 400 and response.json()["error"]["param"] == "task_type"
+
+
+def test_ref_text_without_reference_audio_is_refused() -> None:
+    response = run(post(RecordingEngine(), json={"input": "hi", "ref_text": "orphan transcript"}))
+    assert response.status_code == 400 and response.json()["error"]["param"] == "ref_text"
+
+
+def test_token_budget_and_task_type_reach_the_engine() -> None:
+    engine = RecordingEngine()
+    assert run(post(engine, json={"input": "hi", "max_new_tokens": 40, "task_type": "tts"})).status_code == 200
+    assert (engine.calls[0].max_new_tokens, engine.calls[0].task_type) == (40, "tts")
 
 
 JSON_VALUES = st.recursive(

@@ -1,0 +1,431 @@
+"""What the runtime's HTTP layer adds on top of the engine: the sim in-process vs through `voxdeploy serve`.
+
+For each concurrency level (default 1, 16, 64 clients), measured side by side in one run:
+
+  in-process   SimulatedEngine + runtime.synthesis.synthesize() + runtime.audio.encode(), N asyncio tasks
+               (uvloop, like the server); no HTTP, no admission, no metrics, no validation.
+  http speech  the same sim settings behind a real `voxdeploy serve --engine sim` subprocess on 127.0.0.1,
+               POST /v1/audio/speech (JSON, response_format wav) from an async client with keep-alive.
+  http health  GET /health on that server with the same client: Starlette+uvicorn's cheapest route.
+  http floor   the same client against a minimal uvloop+httptools server (a subprocess of this script) that
+               answers every request with a fixed body the size of the speech response: what the client,
+               the kernel's loopback and the smallest possible server cost, i.e. not the runtime's fault.
+
+The engine work per request is small and fixed: a short text (default "Hi.") and a fast sim
+(--sim-rtf 0.01 --sim-first-audio 0.005, batch capacity and max-concurrent 256 so nothing queues or slows).
+Each phase runs a warm-up (discarded) then a fixed number of seconds; with --rounds > 1 the phases
+alternate round by round and their samples are pooled, so drift on a noisy machine hits all of them alike.
+
+Reported per level: requests, requests/s, p50/p99/mean latency of every path; then "added" = http speech
+minus in-process at p50 and p99 (client included: that is what a caller sees), the floor, the handler's own
+mean time from the server's /metrics histogram (arrival in the handler to response built) and the
+issue's goal: the server adds under 1 ms at p50. A plain table, then one JSON line (the last line).
+
+Usage:
+    .venv/bin/python benchmarks/runtime_overhead.py
+    .venv/bin/python benchmarks/runtime_overhead.py --seconds 5 --levels 1,16,64 --rounds 2 --client aiohttp
+    .venv/bin/python benchmarks/runtime_overhead.py --pin   # client/in-process on CPU 0, servers on CPU 1
+
+Needs the runtime extra; the aiohttp client needs `pip install -e '.[bench]'` (else --client httpx).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PATHS = ("in-process", "http speech", "http health", "http floor")
+LATENCY_METRIC = "voxdeploy_request_duration_seconds"
+
+
+# ----------------------------------------------------------------------------------------------- load loop
+
+
+async def drive(call: Callable[[], Awaitable[None]], concurrency: int, warmup: float, seconds: float) -> list[float]:
+    """Latencies (s) of the calls that started after the warm-up and ended within `seconds` of it."""
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + warmup
+    end = begin + seconds
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        while True:
+            start = time.perf_counter()
+            started_at = loop.time()
+            if started_at >= end:
+                return
+            await call()
+            took = time.perf_counter() - start
+            if started_at >= begin and started_at + took <= end:
+                latencies.append(took)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+# -------------------------------------------------------------------------------------------- in-process
+
+
+class InProcess:
+    """The runtime's pipeline minus HTTP: synthesize() + encode(), as SpeechHandler._collect/_whole do."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from infra.config.runtime import RuntimeConfig, SimEngine
+        from runtime.engines.base import Synthesis
+        from runtime.engines.sim import SimulatedEngine
+
+        speech = RuntimeConfig().speech
+        self.engine = SimulatedEngine(SimEngine(rtf=args.sim_rtf, first_audio_seconds=args.sim_first_audio,
+                                                batch_capacity=args.sim_batch_capacity))
+        self.split_chars = speech.split_chars
+        self.fade_samples = round(speech.crossfade_ms / 1000 * self.engine.sample_rate)
+        self.synthesis = Synthesis(text=args.text)
+
+    async def one(self) -> bytes:
+        from runtime import audio
+        from runtime.synthesis import Timing, synthesize
+
+        timing = Timing(arrived=time.perf_counter())
+        chunks = [chunk async for chunk in synthesize(self.engine, self.synthesis, self.split_chars,
+                                                       self.fade_samples, timing)]
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        return audio.encode(samples, self.engine.sample_rate, "wav")
+
+    async def call(self) -> None:
+        await self.one()
+
+
+# ------------------------------------------------------------------------------------------------ clients
+
+
+class Client:
+    """One keep-alive async HTTP client, aiohttp or httpx; `call(path)` returns a coroutine function."""
+
+    def __init__(self, kind: str, base: str, concurrency: int) -> None:
+        self.kind, self.base, self.concurrency = kind, base, concurrency
+        self._session = None
+
+    async def __aenter__(self) -> Client:
+        if self.kind == "aiohttp":
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=False, use_dns_cache=True)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
+        else:
+            import httpx
+
+            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+            self._session = httpx.AsyncClient(limits=limits, timeout=60.0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.kind == "aiohttp":
+            await self._session.close()
+        else:
+            await self._session.aclose()
+
+    def post(self, path: str, body: bytes) -> Callable[[], Awaitable[None]]:
+        url, headers, session = self.base + path, {"Content-Type": "application/json"}, self._session
+        if self.kind == "aiohttp":
+            async def call() -> None:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"POST {path}: HTTP {response.status}")
+        else:
+            async def call() -> None:
+                response = await session.post(url, content=body, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"POST {path}: HTTP {response.status_code}")
+        return call
+
+    def get(self, path: str) -> Callable[[], Awaitable[None]]:
+        url, session = self.base + path, self._session
+        if self.kind == "aiohttp":
+            async def call() -> None:
+                async with session.get(url) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"GET {path}: HTTP {response.status}")
+        else:
+            async def call() -> None:
+                response = await session.get(url)
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
+        return call
+
+
+# ------------------------------------------------------------------------------------------------ servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before {url} answered")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout:g} s")
+
+
+@contextlib.contextmanager
+def server(command: list[str], ready_url: str, cpu: int | None, label: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `command`, wait for `ready_url`, and stop it by PID (SIGTERM, then SIGKILL)."""
+    print(f"# start {label}: {' '.join(command)}", file=sys.stderr)
+    log = tempfile.NamedTemporaryFile(prefix="voxdeploy-bench-", suffix=".log", delete=False)
+    preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec)
+    try:
+        wait_ready(ready_url, process)
+        yield process
+    except BaseException:
+        log.flush()
+        sys.stderr.write(Path(log.name).read_text(errors="replace")[-3000:])
+        raise
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+        os.unlink(log.name)
+
+
+def serve_floor(port: int, body_bytes: int) -> None:
+    """The floor server: uvloop + httptools, every request answered with the same `body_bytes` body."""
+    import httptools
+    import uvloop
+
+    response = (b"HTTP/1.1 200 OK\r\ncontent-type: audio/wav\r\ncontent-length: %d\r\n\r\n" % body_bytes
+                + bytes(body_bytes))
+
+    class Protocol(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+            self.parser = httptools.HttpRequestParser(self)
+
+        def data_received(self, data: bytes) -> None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.transport.close()
+
+        def on_message_complete(self) -> None:
+            self.transport.write(response)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        srv = await loop.create_server(Protocol, "127.0.0.1", port, backlog=1024)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        async with srv:
+            await stop.wait()
+
+    uvloop.run(main())
+
+
+def metric_sum_count(base: str) -> tuple[float, float]:
+    """(sum, count) of the runtime's request-latency histogram, scraped from /metrics."""
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = {}
+    for kind in ("sum", "count"):
+        match = re.search(rf"^{LATENCY_METRIC}_{kind}{{[^}}]*}} (\S+)$", text, re.MULTILINE)
+        values[kind] = float(match.group(1)) if match else 0.0
+    return values["sum"], values["count"]
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def stats(latencies: list[float], seconds: float) -> dict[str, float]:
+    if not latencies:
+        return {"n": 0, "rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "mean_ms": float("nan")}
+    ms = np.asarray(latencies) * 1e3
+    return {"n": len(ms), "rps": round(len(ms) / seconds, 1), "p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3), "mean_ms": round(float(ms.mean()), 3)}
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """Plain aligned columns: text left, numbers right."""
+    cells = [[str(h) for h in headers]] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def numeric(text: str) -> bool:
+        return re.fullmatch(r"-?[\d.]+|nan|-", text) is not None
+
+    lines = ["  ".join(c.rjust(w) if numeric(c) else c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# -------------------------------------------------------------------------------------------------- main
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    inproc = InProcess(args)
+    await inproc.engine.start()
+    response_bytes = len(await inproc.one())
+    python = sys.executable
+    speech_port, floor_port = free_port(), free_port()
+    serve_cmd = [python, "-m", "voxdeploy", "serve", "--engine", "sim", "--host", "127.0.0.1",
+                 "--port", str(speech_port), "--sim-rtf", str(args.sim_rtf), "--sim-first-audio",
+                 str(args.sim_first_audio), "--sim-batch-capacity", str(args.sim_batch_capacity),
+                 "--max-concurrent", str(args.max_concurrent), "--max-queue", str(args.max_queue)]
+    floor_cmd = [python, str(Path(__file__).resolve()), "--floor-server", str(floor_port),
+                 "--floor-bytes", str(response_bytes)]
+    speech_base, floor_base = f"http://127.0.0.1:{speech_port}", f"http://127.0.0.1:{floor_port}"
+    body = json.dumps({"input": args.text, "response_format": "wav"}).encode()
+    server_cpu = 1 if args.pin else None
+    samples: dict[int, dict[str, list[float]]] = {c: {p: [] for p in PATHS} for c in args.levels}
+    handler: dict[int, list[float]] = {c: [0.0, 0.0] for c in args.levels}
+    per_round = args.seconds / args.rounds
+
+    with server(serve_cmd, speech_base + "/ready", server_cpu, "runtime"), \
+            server(floor_cmd, floor_base + "/", server_cpu, "floor"):
+        async with Client(args.client, speech_base, max(args.levels)) as check:
+            await check.post("/v1/audio/speech", body)()  # fail fast if the request is refused
+        for concurrency in args.levels:
+            for round_index in range(args.rounds):
+                for path in PATHS:
+                    if path == "in-process":
+                        got = await drive(inproc.call, concurrency, args.warmup, per_round)
+                    else:
+                        base = floor_base if path == "http floor" else speech_base
+                        async with Client(args.client, base, concurrency) as client:
+                            if path == "http health":
+                                call = client.get("/health")
+                            else:
+                                call = client.post("/v1/audio/speech", body)
+                            before = metric_sum_count(speech_base) if path == "http speech" else None
+                            got = await drive(call, concurrency, args.warmup, per_round)
+                            if before is not None:
+                                after = metric_sum_count(speech_base)
+                                handler[concurrency][0] += after[0] - before[0]
+                                handler[concurrency][1] += after[1] - before[1]
+                    samples[concurrency][path] += got
+                    print(f"# c={concurrency:<3} round {round_index + 1}/{args.rounds} {path:<12} "
+                          f"{len(got):6d} requests in {per_round:g} s", file=sys.stderr, flush=True)
+
+    results: dict[str, object] = {}
+    for concurrency in args.levels:
+        level = {path: stats(samples[concurrency][path], args.seconds) for path in PATHS}
+        total, count = handler[concurrency]
+        level["handler_mean_ms"] = round(total / count * 1e3, 3) if count else None
+        inp, http = level["in-process"], level["http speech"]
+        level["added_p50_ms"] = round(http["p50_ms"] - inp["p50_ms"], 3)
+        level["added_p99_ms"] = round(http["p99_ms"] - inp["p99_ms"], 3)
+        level["added_mean_ms"] = round(http["mean_ms"] - inp["mean_ms"], 3)
+        level["added_p50_minus_floor_ms"] = round(level["added_p50_ms"] - level["http floor"]["p50_ms"], 3)
+        results[str(concurrency)] = level
+    return {"response_bytes": response_bytes, "serve_command": serve_cmd, "floor_command": floor_cmd,
+            "levels": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="1,16,64", help="concurrent clients, comma-separated [1,16,64]")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per path and level [5]")
+    parser.add_argument("--warmup", type=float, default=0.5, help="discarded seconds before each phase [0.5]")
+    parser.add_argument("--rounds", type=int, default=2, help="alternate the paths this many times [2]")
+    parser.add_argument("--text", default="Hi.", help="input text of every request [Hi.]")
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default=None, help="[aiohttp if installed]")
+    parser.add_argument("--sim-rtf", type=float, default=0.01)
+    parser.add_argument("--sim-first-audio", type=float, default=0.005)
+    parser.add_argument("--sim-batch-capacity", type=int, default=256)
+    parser.add_argument("--max-concurrent", type=int, default=256)
+    parser.add_argument("--max-queue", type=int, default=1024)
+    parser.add_argument("--pin", action="store_true", help="this process on CPU 0, the servers on CPU 1")
+    parser.add_argument("--floor-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-bytes", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor_server:
+        serve_floor(args.floor_server, args.floor_bytes)
+        return
+    args.levels = [int(level) for level in args.levels.split(",")]
+    if args.client is None:
+        try:
+            import aiohttp  # noqa: F401
+
+            args.client = "aiohttp"
+        except ImportError:
+            args.client = "httpx"
+    if args.pin:
+        os.sched_setaffinity(0, {0})
+
+    import uvloop
+
+    started = time.perf_counter()
+    report = uvloop.run(run(args))
+    wall = time.perf_counter() - started
+
+    print(f"runtime overhead: sim rtf {args.sim_rtf} first-audio {args.sim_first_audio} s, text {args.text!r} "
+          f"-> {report['response_bytes']} B wav; client {args.client}; {args.seconds:g} s per path and level in "
+          f"{args.rounds} round(s); {os.cpu_count()} CPUs; wall {wall:.0f} s")
+    print(f"server: {' '.join(report['serve_command'][1:])}")
+    print()
+    rows = []
+    for concurrency, level in report["levels"].items():
+        for path in PATHS:
+            s = level[path]
+            rows.append([concurrency, path, s["n"], s["rps"], s["p50_ms"], s["p99_ms"], s["mean_ms"]])
+    print(table(["clients", "path", "requests", "req/s", "p50 ms", "p99 ms", "mean ms"], rows))
+    print()
+    rows = []
+    for concurrency, level in report["levels"].items():
+        inp, http = level["in-process"], level["http speech"]
+        handler = level["handler_mean_ms"]
+        rows.append([concurrency, level["added_p50_ms"], level["added_p99_ms"], level["http floor"]["p50_ms"],
+                     level["added_p50_minus_floor_ms"],
+                     "-" if handler is None else round(handler - inp["mean_ms"], 3),
+                     inp["rps"], http["rps"], round(http["rps"] / inp["rps"], 2) if inp["rps"] else "-"])
+    print(table(["clients", "added p50 ms", "added p99 ms", "floor p50 ms", "added p50 - floor",
+                 "handler mean - in-proc mean", "in-proc req/s", "http req/s", "http/in-proc"], rows))
+    one = report["levels"].get("1")
+    if one is not None:
+        added = one["added_p50_ms"]
+        verdict = "MET" if added < 1.0 else "NOT MET"
+        print(f"\ngoal 'the server adds under 1 ms at p50' (1 client, client cost included): {added:.3f} ms -> "
+              f"{verdict}; without the floor (client + loopback): {one['added_p50_minus_floor_ms']:.3f} ms")
+    report.update({"benchmark": "runtime_overhead", "client": args.client, "text": args.text,
+                   "seconds": args.seconds, "rounds": args.rounds, "sim_rtf": args.sim_rtf,
+                   "sim_first_audio": args.sim_first_audio, "cpus": os.cpu_count(),
+                   "python": platform.python_version(), "wall_s": round(wall, 1)})
+    report.pop("serve_command")
+    report.pop("floor_command")
+    print(json.dumps(report, separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""`voxdeploy serve` options: the pods' settings file, a stack, or flags, and clear errors for bad ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.builders import build_objects
+from infra.config import load_stack
+from infra.config.errors import ConfigError
+from infra.config.runtime import ProcessEngine, SimEngine
+from tests.conftest import STACKS_DIR
+from voxdeploy.cli import EXIT_USAGE, build_parser, main
+from voxdeploy.serve_options import runtime_config
+
+
+def options(*argv: str):  # noqa: ANN201
+    return runtime_config(build_parser().parse_args(["serve", *argv]))
+
+
+def rendered_runtime_file(tmp_path: Path, stack: str = "prod") -> Path:
+    config_map = next(o for o in build_objects(load_stack(stack, STACKS_DIR).config) if o["kind"] == "ConfigMap")
+    path = tmp_path / "runtime.yaml"
+    path.write_text(config_map["data"]["runtime.yaml"])
+    return path
+
+
+def test_the_pods_settings_file_is_what_serve_reads(tmp_path: Path) -> None:
+    config = options("--config", str(rendered_runtime_file(tmp_path)))
+    assert isinstance(config.engine, ProcessEngine) and config.engine.kind == "vllm-omni"
+    assert config.engine.command[:4] == ["vllm", "serve", "openbmb/VoxCPM2", "--omni"]
+    assert config.engine.startup_timeout_seconds == 1200
+    assert (config.host, config.server.port, config.server.max_concurrent_requests) == ("0.0.0.0", 8000, 100)
+
+
+def test_flags_win_over_the_file(tmp_path: Path) -> None:
+    config = options("--config", str(rendered_runtime_file(tmp_path)), "--port", "9000", "--max-queue", "5",
+                     "--host", "127.0.0.1")
+    assert (config.server.port, config.server.max_queued_requests, config.host) == (9000, 5, "127.0.0.1")
+
+
+def test_stack_gives_the_same_engine_as_the_pods(tmp_path: Path) -> None:
+    from_stack = options("--stack", "prod", "--stacks-dir", str(STACKS_DIR))
+    from_file = options("--config", str(rendered_runtime_file(tmp_path)))
+    assert from_stack == from_file
+
+
+def test_flags_alone_default_to_the_simulator_on_loopback() -> None:
+    config = options("--sim-rtf", "0.3", "--sim-batch-capacity", "4")
+    assert isinstance(config.engine, SimEngine)
+    assert (config.engine.rtf, config.engine.batch_capacity, config.host) == (0.3, 4, "127.0.0.1")
+
+
+def test_engine_command_for_process_engines() -> None:
+    config = options("--engine", "llamacpp", "--engine-port", "9100", "--engine-command", "llama-tts-server", "-x")
+    assert config.engine.command == ["llama-tts-server", "-x"] and config.engine.port == 9100
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--sim-rtf", "-1"], "engine.sim.rtf"),
+        (["--port", "80"], "server.port"),
+        (["--engine", "voxcpm"], "engine.voxcpm.checkpoint"),
+        (["--engine", "vllm-omni"], "engine.vllm-omni.command"),
+    ],
+)
+def test_bad_flags_name_the_setting(capsys, argv: list[str], words: str) -> None:
+    assert main(["serve", *argv]) == EXIT_USAGE
+    assert words in capsys.readouterr().err
+
+
+def test_bad_settings_file_names_the_key(tmp_path: Path) -> None:
+    path = rendered_runtime_file(tmp_path)
+    document = yaml.safe_load(path.read_text())
+    document["server"]["maxConcurrentRequest"] = 3
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as caught:
+        options("--config", str(path))
+    assert "did you mean 'maxConcurrentRequests'" in str(caught.value)
