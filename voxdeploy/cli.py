@@ -12,28 +12,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from voxdeploy.cli_common import EXIT_OK, EXIT_USAGE, add_stack_arguments, load_stack_from
 
-
-def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--stack", "-s", default="dev", help="stack name (stacks/Pulumi.<name>.yaml) or a path to a stack file [dev]"
-    )
-    parser.add_argument("--stacks-dir", type=Path, default=None, help="directory holding Pulumi.<stack>.yaml files")
-
-
-def _load(args: argparse.Namespace):  # -> infra.config.Stack, typed lazily to keep start-up light
-    from infra.config import load_stack
-
-    return load_stack(args.stack, args.stacks_dir)
+__all__ = ["EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
 
-    stack = _load(args)
+    stack = load_stack_from(args)
     objects = build_objects(stack.config)
     print(f"{stack.path}: valid ({len(objects)} objects, environment {stack.config.environment})")
     return EXIT_OK
@@ -43,7 +30,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
     from infra.plan import format_plan, object_rows, sizing
 
-    stack = _load(args)
+    stack = load_stack_from(args)
     objects = build_objects(stack.config)
     if args.output == "json":
         rows = [{"kind": k, "namespace": n, "name": m} for k, n, m in object_rows(objects)]
@@ -57,7 +44,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
     from infra.render import render_files, write_directory
 
-    stack = _load(args)
+    stack = load_stack_from(args)
     files = render_files(build_objects(stack.config), stack.name)
     out = args.out or Path("rendered") / stack.name
     written = write_directory(files, out)
@@ -88,16 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = sub.add_parser("validate", help="check a stack file; exit 2 naming every bad key")
-    _add_stack_arguments(validate)
+    add_stack_arguments(validate)
     validate.set_defaults(handler=cmd_validate)
 
     plan = sub.add_parser("plan", help="list the objects a stack creates and its GPU sizing")
-    _add_stack_arguments(plan)
+    add_stack_arguments(plan)
     plan.add_argument("--output", "-o", choices=("table", "json"), default="table", help="output format [table]")
     plan.set_defaults(handler=cmd_plan)
 
     render = sub.add_parser("render", help="write the stack's objects as YAML files plus kustomization.yaml")
-    _add_stack_arguments(render)
+    add_stack_arguments(render)
     render.add_argument("--out", type=Path, default=None, help="output directory [rendered/<stack>]")
     render.set_defaults(handler=cmd_render)
 
@@ -106,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(serve)
     serve.set_defaults(handler=cmd_serve)
+
+    from voxdeploy import loadtest_cmds
+
+    loadtest_cmds.register(sub)
 
     schema = sub.add_parser("schema", help="print the JSON schema of stack config (for editors)")
     schema.set_defaults(handler=cmd_schema)

@@ -1,0 +1,23 @@
+"""What every subcommand shares: exit codes and how a stack is named on the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack", "-s", default="dev", help="stack name (stacks/Pulumi.<name>.yaml) or a path to a stack file [dev]"
+    )
+    parser.add_argument("--stacks-dir", type=Path, default=None, help="directory holding Pulumi.<stack>.yaml files")
+
+
+def load_stack_from(args: argparse.Namespace):  # noqa: ANN201 - infra.config.Stack, imported lazily
+    from infra.config import load_stack
+
+    return load_stack(args.stack, args.stacks_dir)
