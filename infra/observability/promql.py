@@ -1,4 +1,4 @@
-"""Small PromQL text helpers, so rules and dashboard panels spell selectors and buckets one way.
+"""Small PromQL text helpers, so rules and dashboard panels spell selectors, sums and buckets one way.
 
 Every rule and panel of an environment selects the runtime's series by the labels Prometheus gives
 the scraped Service's targets (`namespace`, `service`), which both the ServiceMonitor and the plain
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from infra.config.deployment import DeploymentConfig
+from infra.metrics_catalog import Metric
 
 GROUPING = ("namespace", "service")
 """Labels every service-level aggregate keeps: one series per environment."""
@@ -27,9 +28,28 @@ def selector(labels: Mapping[str, str], **regex: str) -> str:
     return "{" + ",".join(matchers) + "}"
 
 
-def by(*labels: str) -> str:
-    """`by (a, b)` for aggregations."""
-    return f"by ({', '.join(labels)})"
+def aggregate(operator: str, grouping: Sequence[str], expr: str) -> str:
+    """`sum by (a, b) (expr)`, or `sum (expr)` when nothing is kept."""
+    keep = f" by ({', '.join(grouping)})" if grouping else ""
+    return f"{operator}{keep} ({expr})"
+
+
+def sum_rate(series: str, labels: Mapping[str, str], window: str, grouping: Sequence[str], **regex: str) -> str:
+    """Per-second rate of a counter (or histogram part), summed over the pods."""
+    return aggregate("sum", grouping, f"rate({series}{selector(labels, **regex)}[{window}])")
+
+
+def histogram_quantile(
+    quantile: float, metric: Metric, labels: Mapping[str, str], window: str, grouping: Sequence[str]
+) -> str:
+    """A quantile of a catalogue histogram over a window, across the pods."""
+    bucket = metric.series[0]
+    return f"histogram_quantile({quantile}, {sum_rate(bucket, labels, window, (*grouping, 'le'))})"
+
+
+def number(value: float) -> str:
+    """A threshold as PromQL and people read it: 2 not 2.0, 0.001 not 0.0010000000000000009."""
+    return f"{value:g}"
 
 
 def le_value(bound: float) -> str:

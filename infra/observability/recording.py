@@ -11,7 +11,17 @@ from collections.abc import Iterable
 
 from infra import metrics_catalog as catalog
 from infra.config.deployment import DeploymentConfig
-from infra.observability.promql import GROUPING, bucket_at_or_below, by, le_value, selector, target_labels
+from infra.config.observability import BurnRateAlert
+from infra.observability.promql import (
+    GROUPING,
+    aggregate,
+    bucket_at_or_below,
+    histogram_quantile,
+    le_value,
+    selector,
+    sum_rate,
+    target_labels,
+)
 
 RATE_WINDOW = "5m"
 """Window of the p95 and QPS series (the issue's 'p95 over 5 m')."""
@@ -20,7 +30,7 @@ LATENCY_P95 = f"service:{catalog.REQUEST_LATENCY.name}:p95_rate{RATE_WINDOW}"
 RTF_P95 = f"service:{catalog.REAL_TIME_FACTOR.name}:p95_rate{RATE_WINDOW}"
 QPS = f"service:{catalog.REQUESTS.name}:rate{RATE_WINDOW}"
 SERVER_ERRORS = "5.."
-"""`code` values that spend the availability budget; 4xx (including 429) are the client's or by design."""
+"""`code` values that spend the availability budget; 4xx (429 included) are the client's, or load shedding by design."""
 
 
 def error_ratio(window: str) -> str:
@@ -38,37 +48,23 @@ def latency_sli_bound(config: DeploymentConfig) -> float:
     return bucket_at_or_below(catalog.REQUEST_LATENCY.buckets, config.slo.p95_latency_seconds)
 
 
-def _sum_rate(series: str, window: str, config: DeploymentConfig, *extra: str, **regex: str) -> str:
-    labels = target_labels(config)
-    return f"sum {by(*GROUPING, *extra)} (rate({series}{selector(labels, **regex)}[{window}]))"
-
-
-def _p95(metric: catalog.Metric, config: DeploymentConfig) -> str:
-    bucket = metric.series[0]
-    return f"histogram_quantile(0.95, {_sum_rate(bucket, RATE_WINDOW, config, 'le')})"
-
-
 def _error_ratio_expr(window: str, config: DeploymentConfig) -> str:
     (requests,) = catalog.REQUESTS.series
-    errors = _sum_rate(requests, window, config, code=SERVER_ERRORS)
-    return f"{errors}\n/\n{_sum_rate(requests, window, config)}"
+    labels = target_labels(config)
+    errors = sum_rate(requests, labels, window, GROUPING, code=SERVER_ERRORS)
+    return f"{errors} / {sum_rate(requests, labels, window, GROUPING)}"
 
 
 def _slow_ratio_expr(window: str, config: DeploymentConfig) -> str:
     bucket, _, count = catalog.REQUEST_LATENCY.series
-    labels = {**target_labels(config), "le": le_value(latency_sli_bound(config))}
-    fast = f"sum {by(*GROUPING)} (rate({bucket}{selector(labels)}[{window}]))"
-    return f"1 - (\n{fast}\n/\n{_sum_rate(count, window, config)}\n)"
+    labels = target_labels(config)
+    fast_labels = {**labels, "le": le_value(latency_sli_bound(config))}
+    fast = aggregate("sum", GROUPING, f"rate({bucket}{selector(fast_labels)}[{window}])")
+    return f"1 - ({fast} / {sum_rate(count, labels, window, GROUPING)})"
 
 
-def _record(name: str, expr: str) -> dict[str, object]:
-    return {"record": name, "expr": expr}
-
-
-def burn_windows(config: DeploymentConfig, kind: str) -> list[str]:
-    """Windows the enabled burn-rate alerts of one SLO ('availability' or 'latency') look at."""
-    alerts = config.observability.alerts
-    speeds = (getattr(alerts, f"{kind}_burn_fast"), getattr(alerts, f"{kind}_burn_slow"))
+def burn_windows(*speeds: BurnRateAlert) -> list[str]:
+    """Windows the enabled burn-rate alerts of one SLO look at: each needs its ratio recorded."""
     return _unique(window for alert in speeds if alert.enabled for window in (alert.long_window, alert.short_window))
 
 
@@ -76,16 +72,21 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def _record(name: str, expr: str) -> dict[str, object]:
+    return {"record": name, "expr": expr}
+
+
 def recording_rules(config: DeploymentConfig) -> list[dict[str, object]]:
     """Every recording rule an environment's alerts and dashboard read."""
+    labels = target_labels(config)
     rules = [
-        _record(LATENCY_P95, _p95(catalog.REQUEST_LATENCY, config)),
-        _record(RTF_P95, _p95(catalog.REAL_TIME_FACTOR, config)),
-        _record(QPS, _sum_rate(catalog.REQUESTS.series[0], RATE_WINDOW, config)),
+        _record(LATENCY_P95, histogram_quantile(0.95, catalog.REQUEST_LATENCY, labels, RATE_WINDOW, GROUPING)),
+        _record(RTF_P95, histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, RATE_WINDOW, GROUPING)),
+        _record(QPS, sum_rate(catalog.REQUESTS.series[0], labels, RATE_WINDOW, GROUPING)),
     ]
-    rules += [
-        _record(error_ratio(w), _error_ratio_expr(w, config))
-        for w in _unique([RATE_WINDOW, *burn_windows(config, "availability")])
-    ]
-    rules += [_record(slow_ratio(w), _slow_ratio_expr(w, config)) for w in burn_windows(config, "latency")]
+    alerts = config.observability.alerts
+    availability = burn_windows(alerts.availability_burn_fast, alerts.availability_burn_slow)
+    rules += [_record(error_ratio(w), _error_ratio_expr(w, config)) for w in _unique([RATE_WINDOW, *availability])]
+    latency = burn_windows(alerts.latency_burn_fast, alerts.latency_burn_slow)
+    rules += [_record(slow_ratio(w), _slow_ratio_expr(w, config)) for w in latency]
     return rules

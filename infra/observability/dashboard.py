@@ -1,0 +1,222 @@
+"""The environment's Grafana dashboard, as a ConfigMap the Grafana sidecar imports.
+
+Panels are data (title, unit, queries, threshold line); the Grafana JSON around them is generated,
+so panel ids and layout can never collide. Queries read the recording rules where one exists and the
+catalogue's series otherwise, with the environment's selector baked in (one dashboard per environment).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from infra import metrics_catalog as catalog
+from infra.builders import meta
+from infra.config.deployment import DeploymentConfig
+from infra.observability.promql import aggregate, histogram_quantile, selector, sum_rate, target_labels
+from infra.observability.recording import LATENCY_P95, QPS, RATE_WINDOW, RTF_P95, error_ratio
+from infra.observability.rules import COMPONENT
+
+PANEL_WIDTH = 12
+PANEL_HEIGHT = 8
+COLUMNS = 24 // PANEL_WIDTH
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+@dataclass(frozen=True)
+class Query:
+    legend: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One time-series panel; `threshold` draws the alert or SLO line."""
+
+    title: str
+    unit: str
+    description: str
+    queries: tuple[Query, ...]
+    threshold: float | None = None
+
+
+def _quantiles(metric: catalog.Metric, config: DeploymentConfig, recorded_p95: str) -> tuple[Query, ...]:
+    labels = target_labels(config)
+    return (
+        Query("p50", histogram_quantile(0.5, metric, labels, RATE_WINDOW, ())),
+        Query("p95", f"{recorded_p95}{selector(labels)}"),
+        Query("p99", histogram_quantile(0.99, metric, labels, RATE_WINDOW, ())),
+    )
+
+
+def panels(config: DeploymentConfig) -> list[Panel]:
+    """Everything an on-call engineer looks at first, in reading order."""
+    labels = target_labels(config)
+    sel = selector(labels)
+    (requests,) = catalog.REQUESTS.series
+    (restarts,) = catalog.ENGINE_RESTARTS.series
+    (audio,) = catalog.AUDIO_SECONDS.series
+    ttfa = catalog.TIME_TO_FIRST_AUDIO
+    return [
+        Panel(
+            "Requests per second",
+            "reqps",
+            "Finished speech requests per second, all and by HTTP status code.",
+            (Query("all", f"{QPS}{sel}"), Query("{{code}}", sum_rate(requests, labels, RATE_WINDOW, ("code",)))),
+        ),
+        Panel(
+            "Request latency",
+            "s",
+            "End-to-end /v1/audio/speech latency, admission queue included; the line is slo.p95LatencySeconds.",
+            _quantiles(catalog.REQUEST_LATENCY, config, LATENCY_P95),
+            config.slo.p95_latency_seconds,
+        ),
+        Panel(
+            "Real-time factor",
+            "none",
+            "Synthesis time / audio duration (lower is faster); the line is slo.p95Rtf.",
+            _quantiles(catalog.REAL_TIME_FACTOR, config, RTF_P95),
+            config.slo.p95_rtf,
+        ),
+        Panel(
+            "Time to first audio",
+            "s",
+            "From request arrival to the first audio chunk: what a streaming listener waits.",
+            tuple(
+                Query(name, histogram_quantile(q, ttfa, labels, RATE_WINDOW, ()))
+                for name, q in (("p50", 0.5), ("p95", 0.95))
+            ),
+        ),
+        Panel(
+            "In flight and queued",
+            "short",
+            "Requests being synthesized and waiting, against the queue size beyond which new requests get 429.",
+            (
+                Query("in flight", aggregate("sum", (), f"{catalog.IN_FLIGHT.name}{sel}")),
+                Query("queued", aggregate("sum", (), f"{catalog.QUEUED.name}{sel}")),
+                Query("queue capacity", aggregate("sum", (), f"{catalog.QUEUE_CAPACITY.name}{sel}")),
+            ),
+        ),
+        Panel(
+            "Errors by code",
+            "reqps",
+            "Failed requests per second by status: 4xx are bad input or load shedding (429), 5xx are ours.",
+            (Query("{{code}}", sum_rate(requests, labels, RATE_WINDOW, ("code",), code="4..|5..")),),
+        ),
+        Panel(
+            "5xx error ratio",
+            "percentunit",
+            "Share of requests answered 5xx; the line is slo.maxErrorRatio.",
+            (Query("5xx", f"{error_ratio(RATE_WINDOW)}{sel}"),),
+            config.slo.max_error_ratio,
+        ),
+        Panel(
+            "Engine restarts and readiness",
+            "short",
+            "Engine process restarts in the last hour, and whether each pod's engine is loaded (1) or not (0).",
+            (
+                Query("restarts {{pod}}", aggregate("sum", ("pod",), f"increase({restarts}{sel}[1h])")),
+                Query("ready {{pod}}", aggregate("max", ("pod",), f"{catalog.ENGINE_READY.name}{sel}")),
+            ),
+        ),
+        Panel(
+            "GPU memory used",
+            "percent",
+            "GPU memory in use per pod and GPU (NVML); the line is the GPUMemoryHighUsage threshold.",
+            (Query("{{pod}} gpu {{gpu}}", aggregate("max", ("pod", "gpu"), f"{catalog.GPU_MEMORY_USED.name}{sel}")),),
+            config.observability.alerts.gpu_memory_high_usage.threshold_percent,
+        ),
+        Panel(
+            "Audio generated",
+            "s",
+            "Seconds of audio produced per second of wall time, all pods together.",
+            (Query("audio s/s", sum_rate(audio, labels, RATE_WINDOW, ())),),
+        ),
+    ]
+
+
+def _field_config(panel: Panel) -> dict[str, object]:
+    defaults: dict[str, object] = {"unit": panel.unit}
+    if panel.threshold is not None:
+        defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+        defaults["thresholds"] = {
+            "mode": "absolute",
+            "steps": [{"color": "green", "value": None}, {"color": "red", "value": panel.threshold}],
+        }
+    return {"defaults": defaults, "overrides": []}
+
+
+def _panel_json(panel: Panel, index: int) -> dict[str, object]:
+    return {
+        "id": index + 1,
+        "type": "timeseries",
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {
+            "h": PANEL_HEIGHT,
+            "w": PANEL_WIDTH,
+            "x": (index % COLUMNS) * PANEL_WIDTH,
+            "y": (index // COLUMNS) * PANEL_HEIGHT,
+        },
+        "fieldConfig": _field_config(panel),
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
+        "targets": [
+            {"refId": chr(ord("A") + n), "datasource": DATASOURCE, "expr": query.expr, "legendFormat": query.legend}
+            for n, query in enumerate(panel.queries)
+        ],
+    }
+
+
+def dashboard(config: DeploymentConfig) -> dict[str, object]:
+    """The Grafana dashboard model (schema of Grafana 10/11), one per environment."""
+    settings = config.observability.dashboard
+    return {
+        "uid": f"voxdeploy-{config.namespace}-{config.cloud.name}"[:40],
+        "title": f"VoxCPM2 speech: {config.environment} ({config.namespace}/{config.cloud.name})",
+        "description": "Generated by voxdeploy from the stack config; edit the stack, not this dashboard.",
+        "tags": list(settings.tags),
+        "editable": False,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "timezone": "browser",
+        "annotations": {"list": []},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                }
+            ]
+        },
+        "panels": [_panel_json(panel, index) for index, panel in enumerate(panels(config))],
+    }
+
+
+def dashboard_file(config: DeploymentConfig) -> str:
+    """ConfigMap key of the dashboard JSON."""
+    return f"voxdeploy-{config.environment}.json"
+
+
+def dashboard_config_map(config: DeploymentConfig) -> dict[str, object]:
+    """The dashboard where the Grafana sidecar finds it: its label, its folder annotation."""
+    settings = config.observability.dashboard
+    labels = {**meta.labels(config, config.cloud.name, COMPONENT), **settings.labels}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": f"{config.cloud.name}-dashboard",
+            "namespace": settings.namespace or config.namespace,
+            "labels": labels,
+            "annotations": {settings.folder_annotation: settings.folder},
+        },
+        "data": {dashboard_file(config): json.dumps(dashboard(config), indent=2, sort_keys=True) + "\n"},
+    }
