@@ -7,65 +7,27 @@ thing listening on the pod IP; so probes, Service and NetworkPolicy all target t
 from __future__ import annotations
 
 import copy
-import hashlib
-import math
 
-import yaml
-
-from infra.builders import meta
-from infra.config.cloud import CloudTier, ScalingPolicy
+from infra.builders import workloads
+from infra.builders.workloads import Component, KubeObject
+from infra.config.cloud import CloudTier
 from infra.config.deployment import DeploymentConfig
 from infra.config.engine_command import vllm_omni_command
 from infra.config.runtime import ProcessEngine, RuntimeConfig
 
 COMPONENT = "cloud-inference"
-CONFIG_DIR = "/etc/voxdeploy"
-RUNTIME_CONFIG_FILE = "runtime.yaml"
 CACHE_DIR = "/var/cache/voxdeploy"
-PORT_NAME = "http"
-HEALTH_PATH = "/health"
-READY_PATH = "/ready"
 PRELOAD_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 """The weight download is network-bound: a small, fixed allowance keeps it off the GPU pod's budget."""
 
 
-def _labels(config: DeploymentConfig) -> dict[str, str]:
+def identity(config: DeploymentConfig) -> Component:
     cloud = config.cloud
-    return meta.labels(config, cloud.name, COMPONENT, cloud.pod.image.tag)
+    return workloads.component(config, cloud.name, COMPONENT, cloud.pod.image.tag)
 
 
-def _selector(config: DeploymentConfig) -> dict[str, str]:
-    return meta.selector_labels(config, config.cloud.name, COMPONENT)
-
-
-def container_security_context() -> dict[str, object]:
-    """Pod Security 'restricted' for one container: no root, no escalation, no capabilities, read-only /."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def pod_security_context() -> dict[str, object]:
-    """Pod-level half of 'restricted'; fsGroup lets the non-root user write the mounted cache."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": meta.RUN_AS_USER,
-        "runAsGroup": meta.RUN_AS_USER,
-        "fsGroup": meta.RUN_AS_USER,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def service_account(config: DeploymentConfig) -> dict[str, object]:
-    """The pods' own identity, with no API token: the runtime never talks to the Kubernetes API."""
-    md = meta.metadata(config, config.cloud.name, _labels(config))
-    if config.cloud.service_account.annotations:
-        md["annotations"] = dict(config.cloud.service_account.annotations)
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": md, "automountServiceAccountToken": False}
+def service_account(config: DeploymentConfig) -> KubeObject:
+    return workloads.service_account(config, identity(config), config.cloud.service_account.annotations)
 
 
 def runtime_settings(cloud: CloudTier) -> RuntimeConfig:
@@ -80,15 +42,9 @@ def runtime_settings(cloud: CloudTier) -> RuntimeConfig:
     return RuntimeConfig(engine=engine, server=cloud.server)
 
 
-def runtime_config_map(config: DeploymentConfig) -> dict[str, object]:
-    """The runtime's settings file, mounted read-only; its hash rolls the pods when it changes."""
-    text = yaml.safe_dump(runtime_settings(config.cloud).model_dump(mode="json"), sort_keys=True)
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": meta.metadata(config, f"{config.cloud.name}-runtime", _labels(config)),
-        "data": {RUNTIME_CONFIG_FILE: text},
-    }
+def runtime_config_map(config: DeploymentConfig) -> KubeObject:
+    return workloads.settings_config_map(
+        config, identity(config), runtime_settings(config.cloud).model_dump(mode="json"))
 
 
 def model_claim_name(config: DeploymentConfig) -> str:
@@ -96,7 +52,7 @@ def model_claim_name(config: DeploymentConfig) -> str:
     return cache.pvc.existing_claim or f"{config.cloud.name}-models"
 
 
-def model_cache_claim(config: DeploymentConfig) -> list[dict[str, object]]:
+def model_cache_claim(config: DeploymentConfig) -> list[KubeObject]:
     """The weights volume when one is to be created (pvc mode without an existing claim)."""
     cache = config.cloud.pod.model_cache
     if cache.mode != "pvc" or cache.pvc.existing_claim is not None:
@@ -111,7 +67,8 @@ def model_cache_claim(config: DeploymentConfig) -> list[dict[str, object]]:
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": meta.metadata(config, model_claim_name(config), _labels(config)),
+            "metadata": {"name": model_claim_name(config), "namespace": config.namespace,
+                         "labels": identity(config).labels},
             "spec": spec,
         }
     ]
@@ -120,14 +77,15 @@ def model_cache_claim(config: DeploymentConfig) -> list[dict[str, object]]:
 def _volumes(config: DeploymentConfig) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """(volumes, mounts): read-only root means every path the engine writes needs its own volume."""
     pod = config.cloud.pod
+    settings_volume, settings_mount = workloads.settings_volume(identity(config))
     volumes: list[dict[str, object]] = [
-        {"name": "runtime-config", "configMap": {"name": f"{config.cloud.name}-runtime"}},
+        settings_volume,
         {"name": "tmp", "emptyDir": {}},
         {"name": "cache", "emptyDir": {}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": pod.shared_memory_size}},
     ]
     mounts: list[dict[str, object]] = [
-        {"name": "runtime-config", "mountPath": CONFIG_DIR, "readOnly": True},
+        settings_mount,
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "cache", "mountPath": CACHE_DIR},
         {"name": "shm", "mountPath": "/dev/shm"},
@@ -167,15 +125,6 @@ def _resources(cloud: CloudTier) -> dict[str, object]:
     }
 
 
-def _probe(path: str, period: int, failures: int) -> dict[str, object]:
-    return {
-        "httpGet": {"path": path, "port": PORT_NAME},
-        "periodSeconds": period,
-        "timeoutSeconds": min(5, period),
-        "failureThreshold": failures,
-    }
-
-
 def _init_containers(config: DeploymentConfig, mounts: list[dict[str, object]]) -> list[dict[str, object]]:
     """Download weights before the engine starts, so a slow hub shows as Init, not as a failing probe."""
     cloud = config.cloud
@@ -190,45 +139,24 @@ def _init_containers(config: DeploymentConfig, mounts: list[dict[str, object]]) 
             "command": ["hf", "download", cloud.engine.model],
             "env": _env(config),
             "resources": copy.deepcopy(PRELOAD_RESOURCES),
-            "securityContext": container_security_context(),
+            "securityContext": workloads.container_security_context(),
             "volumeMounts": [dict(m) for m in mounts if m["name"] in ("tmp", "cache", "models")],
         }
     ]
 
 
-def deployment(config: DeploymentConfig) -> dict[str, object]:
+def deployment(config: DeploymentConfig) -> KubeObject:
     """The serving Deployment; replicas are left to the HPA when autoscaling is on."""
     cloud, pod = config.cloud, config.cloud.pod
-    probes = pod.probes
+    c = identity(config)
     volumes, mounts = _volumes(config)
-    config_hash = hashlib.sha256(yaml.safe_dump(runtime_config_map(config)["data"]).encode()).hexdigest()
-    container: dict[str, object] = {
-        "name": "runtime",
-        "image": pod.image.reference,
-        "imagePullPolicy": pod.image.pull_policy,
-        "args": ["serve", "--config", f"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}"],
-        "ports": [{"name": PORT_NAME, "containerPort": cloud.server.port, "protocol": "TCP"}],
-        "env": _env(config),
-        "resources": _resources(cloud),
-        "startupProbe": _probe(
-            READY_PATH, probes.period_seconds, math.ceil(probes.max_startup_seconds / probes.period_seconds)
-        ),
-        "livenessProbe": _probe(HEALTH_PATH, probes.period_seconds, probes.liveness_failure_threshold),
-        "readinessProbe": _probe(READY_PATH, probes.period_seconds, probes.readiness_failure_threshold),
-        "securityContext": container_security_context(),
-        "volumeMounts": mounts,
-    }
-    pod_spec: dict[str, object] = {
-        "serviceAccountName": cloud.name,
-        "automountServiceAccountToken": False,
-        "securityContext": pod_security_context(),
-        "terminationGracePeriodSeconds": pod.termination_grace_period_seconds,
-        "initContainers": _init_containers(config, mounts),
-        "containers": [container],
-        "volumes": volumes,
-    }
-    if not pod_spec["initContainers"]:
-        del pod_spec["initContainers"]
+    container = workloads.runtime_container(pod.image, workloads.serve_args(), cloud.server.port,
+                                            _resources(cloud), pod.probes, mounts, _env(config))
+    pod_spec: dict[str, object] = {"terminationGracePeriodSeconds": pod.termination_grace_period_seconds}
+    init = _init_containers(config, mounts)
+    if init:
+        pod_spec["initContainers"] = init
+    pod_spec.update({"containers": [container], "volumes": volumes})
     if pod.node_selector:
         pod_spec["nodeSelector"] = dict(pod.node_selector)
     if pod.tolerations:
@@ -240,118 +168,37 @@ def deployment(config: DeploymentConfig) -> dict[str, object]:
                 "maxSkew": spread.max_skew,
                 "topologyKey": spread.topology_key,
                 "whenUnsatisfiable": spread.when_unsatisfiable,
-                "labelSelector": {"matchLabels": _selector(config)},
+                "labelSelector": {"matchLabels": c.selector},
             }
         ]
     if pod.priority_class_name is not None:
         pod_spec["priorityClassName"] = pod.priority_class_name
-    spec: dict[str, object] = {
-        "revisionHistoryLimit": 5,
-        "selector": {"matchLabels": _selector(config)},
-        # A GPU pod cannot double up on its node: surge one at a time and never drop below the count.
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-        "template": {
-            "metadata": {"labels": _labels(config), "annotations": {"voxdeploy.io/runtime-config-sha256": config_hash}},
-            "spec": pod_spec,
-        },
-    }
-    if not cloud.autoscaling.enabled:
-        spec = {"replicas": cloud.replicas, **spec}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta.metadata(config, cloud.name, _labels(config)),
-        "spec": spec,
-    }
+    template = workloads.pod_template(c, cloud.name, pod_spec, runtime_config_map(config))
+    # A GPU pod cannot double up on its node: surge one at a time and never drop below the count.
+    return workloads.deployment(config, c, template, None if cloud.autoscaling.enabled else cloud.replicas)
 
 
-def service(config: DeploymentConfig) -> dict[str, object]:
-    cloud = config.cloud
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": meta.metadata(config, cloud.name, _labels(config)),
-        "spec": {
-            "type": cloud.service.type,
-            "selector": _selector(config),
-            "ports": [{"name": PORT_NAME, "port": cloud.service.port, "targetPort": PORT_NAME, "protocol": "TCP"}],
-        },
-    }
+def service(config: DeploymentConfig) -> KubeObject:
+    return workloads.service(config, identity(config), config.cloud.service.port, config.cloud.service.type)
 
 
-def _behavior(rule: ScalingPolicy) -> dict[str, object]:
-    return {
-        "stabilizationWindowSeconds": rule.stabilization_window_seconds,
-        "policies": [{"type": "Pods", "value": rule.pods_per_period, "periodSeconds": rule.period_seconds}],
-    }
-
-
-def autoscaler(config: DeploymentConfig) -> list[dict[str, object]]:
+def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
     """HPA on CPU (the reference article's signal); behavior slows scale-down since reloads cost minutes."""
-    cloud = config.cloud
-    scaling = cloud.autoscaling
+    scaling = config.cloud.autoscaling
     if not scaling.enabled:
         return []
-    return [
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": meta.metadata(config, cloud.name, _labels(config)),
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": cloud.name},
-                "minReplicas": scaling.min_replicas,
-                "maxReplicas": scaling.max_replicas,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": scaling.cpu_target_percent},
-                        },
-                    }
-                ],
-                "behavior": {
-                    "scaleUp": _behavior(scaling.scale_up),
-                    "scaleDown": _behavior(scaling.scale_down),
-                },
-            },
-        }
-    ]
+    return [workloads.cpu_autoscaler(config, identity(config), scaling.min_replicas, scaling.max_replicas,
+                                     scaling.cpu_target_percent, scaling.scale_up, scaling.scale_down)]
 
 
-def disruption_budget(config: DeploymentConfig) -> list[dict[str, object]]:
-    cloud = config.cloud
-    if not cloud.disruption_budget.enabled:
-        return []
-    return [
-        {
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": meta.metadata(config, cloud.name, _labels(config)),
-            "spec": {"minAvailable": cloud.disruption_budget.min_available, "selector": {"matchLabels": _selector(config)}},
-        }
-    ]
+def disruption_budget(config: DeploymentConfig) -> list[KubeObject]:
+    budget = config.cloud.disruption_budget
+    return [workloads.disruption_budget(config, identity(config), budget.min_available)] if budget.enabled else []
 
 
-def network_policy(config: DeploymentConfig) -> list[dict[str, object]]:
-    """Only the API port, only from this namespace and the listed ones (ingress controller, monitoring)."""
+def network_policy(config: DeploymentConfig) -> list[KubeObject]:
     cloud = config.cloud
     if not cloud.network_policy.enabled:
         return []
-    sources: list[dict[str, object]] = [{"podSelector": {}}]
-    sources.extend(
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
-        for name in cloud.network_policy.ingress_namespaces
-    )
-    return [
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": meta.metadata(config, cloud.name, _labels(config)),
-            "spec": {
-                "podSelector": {"matchLabels": _selector(config)},
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": cloud.server.port}]}],
-            },
-        }
-    ]
+    return [workloads.network_policy(config, identity(config), cloud.server.port,
+                                     list(cloud.network_policy.ingress_namespaces))]

@@ -1,6 +1,6 @@
 """Observability as code: rules, scraping, dashboard and runbooks of an environment, from its config.
 
-Pure functions like every builder; `objects` is what `build_groups` adds for the cloud tier, and the
+Pure functions like every builder; `objects` is what `build_groups` adds with the cloud tier, and the
 plain files (`voxdeploy rules`, `scrape-config`, `runbooks`) come from the same functions.
 """
 
@@ -14,8 +14,6 @@ from infra.observability.scrape import service_monitor
 
 def objects(config: DeploymentConfig) -> list[dict[str, object]]:
     """The cloud tier's PrometheusRule, ServiceMonitor and dashboard ConfigMap, as switched on."""
-    if not config.cloud.enabled:
-        return []
     settings = config.observability
     wanted = (
         (settings.service_monitor, service_monitor),

@@ -50,10 +50,12 @@ class AlertRule:
     expr: str
     summary: str
     description: str
+    template: str | None = None
+    """Runbook template (templates/runbooks/<template>.md.j2) when alerts share one; else named as the runbook."""
 
     @property
     def runbook(self) -> str:
-        """Its runbook's name: templates/runbooks/<runbook>.md.j2, published as <runbookBaseUrl>/<runbook>.md."""
+        """Its runbook page: published as <runbookBaseUrl>/<runbook>.md (HighErrorRatio -> high-error-ratio)."""
         return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", self.name).lower()
 
 
@@ -122,7 +124,13 @@ def latency_budget(config: DeploymentConfig) -> float:
 
 
 def _burn(
-    name: str, settings: BurnRateAlert, ratio: Callable[[str], str], budget: float, bad: str, config: DeploymentConfig
+    name: str,
+    settings: BurnRateAlert,
+    slo: str,
+    ratio: Callable[[str], str],
+    budget: float,
+    bad: str,
+    config: DeploymentConfig,
 ) -> AlertRule:
     threshold = f"({number(settings.burn_rate)} * {number(budget)})"
     long, short = settings.long_window, settings.short_window
@@ -130,9 +138,10 @@ def _burn(
         name,
         settings,
         f"{ratio(long)}{_sel(config)} > {threshold} and {ratio(short)}{_sel(config)} > {threshold}",
-        f"error budget burning {number(settings.burn_rate)}x too fast: {bad}",
+        f"{slo} error budget burning {number(settings.burn_rate)}x too fast",
         f"{PERCENT} of the requests to {WHERE} {bad} over the last {long}, and still over {short}: "
-        f"{number(settings.burn_rate)}x the {percent(budget)} the objective allows.",
+        f"more than {number(settings.burn_rate)}x the {percent(budget)} the {slo} objective allows.",
+        f"{slo}-budget-burn",
     )
 
 
@@ -143,8 +152,8 @@ def _slower_than(config: DeploymentConfig) -> str:
 def burn_rate_alerts(config: DeploymentConfig) -> Iterator[AlertRule]:
     """Both speeds of both SLOs: the multi-window, multi-burn-rate set."""
     alerts = config.observability.alerts
-    availability = (error_ratio, availability_budget(config), "failed with 5xx")
-    latency = (slow_ratio, latency_budget(config), _slower_than(config))
+    availability = ("availability", error_ratio, availability_budget(config), "failed with 5xx")
+    latency = ("latency", slow_ratio, latency_budget(config), _slower_than(config))
     yield _burn("AvailabilityBudgetBurnFast", alerts.availability_burn_fast, *availability, config)
     yield _burn("AvailabilityBudgetBurnSlow", alerts.availability_burn_slow, *availability, config)
     yield _burn("LatencyBudgetBurnFast", alerts.latency_burn_fast, *latency, config)

@@ -6,7 +6,7 @@ selects on (see promql.target_labels).
 
 from __future__ import annotations
 
-from infra.builders import cloud, meta
+from infra.builders import cloud, meta, workloads
 from infra.config.deployment import DeploymentConfig
 from infra.observability.rules import OPERATOR_API, monitoring_labels
 
@@ -25,7 +25,7 @@ def service_monitor(config: DeploymentConfig) -> dict[str, object]:
             "namespaceSelector": {"matchNames": [config.namespace]},
             "endpoints": [
                 {
-                    "port": cloud.PORT_NAME,
+                    "port": workloads.PORT_NAME,
                     "path": METRICS_PATH,
                     "scheme": "http",
                     "interval": scrape.interval,
@@ -56,7 +56,7 @@ def scrape_config(config: DeploymentConfig) -> dict[str, object]:
         "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [config.namespace]}}],
         "relabel_configs": [
             _keep("__meta_kubernetes_service_name", config.cloud.name),
-            _keep("__meta_kubernetes_endpointslice_port_name", cloud.PORT_NAME),
+            _keep("__meta_kubernetes_endpointslice_port_name", workloads.PORT_NAME),
             _copy("__meta_kubernetes_namespace", "namespace"),
             _copy("__meta_kubernetes_service_name", "service"),
             _copy("__meta_kubernetes_pod_name", "pod"),

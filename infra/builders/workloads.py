@@ -1,0 +1,245 @@
+"""Object shapes every tier shares (cloud GPU pods, edge pools, the hybrid router), written once.
+
+Each function takes a Component (name, labels, selector) and the few values that differ between
+tiers; the tiers' modules decide those values from their config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import yaml
+
+from infra.builders import meta
+from infra.config.cloud import Image, Probes, ScalingPolicy
+from infra.config.deployment import DeploymentConfig
+
+CONFIG_DIR = "/etc/voxdeploy"
+RUNTIME_CONFIG_FILE = "runtime.yaml"
+PORT_NAME = "http"
+HEALTH_PATH = "/health"
+READY_PATH = "/ready"
+CONFIG_HASH_ANNOTATION = "voxdeploy.io/runtime-config-sha256"
+
+KubeObject = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Component:
+    """One workload's identity: its objects' name, the labels on them, the labels its pods are selected by."""
+
+    name: str
+    labels: dict[str, str]
+    selector: dict[str, str]
+
+
+def component(config: DeploymentConfig, name: str, role: str, version: str | None) -> Component:
+    return Component(
+        name=name,
+        labels=meta.labels(config, name, role, version),
+        selector=meta.selector_labels(config, name, role),
+    )
+
+
+def container_security_context() -> dict[str, object]:
+    """Pod Security 'restricted' for one container: no root, no escalation, no capabilities, read-only /."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context() -> dict[str, object]:
+    """Pod-level half of 'restricted'; fsGroup lets the non-root user write mounted volumes."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": meta.RUN_AS_USER,
+        "runAsGroup": meta.RUN_AS_USER,
+        "fsGroup": meta.RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def service_account(config: DeploymentConfig, c: Component, annotations: dict[str, str] | None = None) -> KubeObject:
+    """The pods' own identity, with no API token: the runtime never talks to the Kubernetes API."""
+    md = meta.metadata(config, c.name, c.labels)
+    if annotations:
+        md["annotations"] = dict(annotations)
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": md, "automountServiceAccountToken": False}
+
+
+def settings_config_map(config: DeploymentConfig, c: Component, settings: dict[str, object]) -> KubeObject:
+    """`<name>-runtime`: the settings file `voxdeploy serve --config` reads, mounted read-only."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta.metadata(config, f"{c.name}-runtime", c.labels),
+        "data": {RUNTIME_CONFIG_FILE: yaml.safe_dump(settings, sort_keys=True)},
+    }
+
+
+def content_hash(obj: KubeObject) -> str:
+    """Digest of a ConfigMap's data; as a pod annotation it rolls the pods when the settings change."""
+    return hashlib.sha256(yaml.safe_dump(obj["data"]).encode()).hexdigest()
+
+
+def probe(path: str, period: int, failures: int) -> dict[str, object]:
+    return {
+        "httpGet": {"path": path, "port": PORT_NAME},
+        "periodSeconds": period,
+        "timeoutSeconds": min(5, period),
+        "failureThreshold": failures,
+    }
+
+
+def runtime_container(
+    image: Image,
+    args: list[str],
+    port: int,
+    resources: dict[str, object],
+    probes: Probes,
+    mounts: list[dict[str, object]],
+    env: list[dict[str, object]] | None = None,
+) -> dict[str, object]:
+    """The voxdeploy runtime container: one port, /health liveness, /ready readiness and startup."""
+    container: dict[str, object] = {
+        "name": "runtime",
+        "image": image.reference,
+        "imagePullPolicy": image.pull_policy,
+        "args": args,
+        "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
+    }
+    if env:
+        container["env"] = env
+    container.update({
+        "resources": resources,
+        "startupProbe": probe(READY_PATH, probes.period_seconds,
+                              math.ceil(probes.max_startup_seconds / probes.period_seconds)),
+        "livenessProbe": probe(HEALTH_PATH, probes.period_seconds, probes.liveness_failure_threshold),
+        "readinessProbe": probe(READY_PATH, probes.period_seconds, probes.readiness_failure_threshold),
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    })
+    return container
+
+
+def settings_volume(c: Component) -> tuple[dict[str, object], dict[str, object]]:
+    """(volume, mount) of the settings ConfigMap."""
+    return (
+        {"name": "runtime-config", "configMap": {"name": f"{c.name}-runtime"}},
+        {"name": "runtime-config", "mountPath": CONFIG_DIR, "readOnly": True},
+    )
+
+
+def serve_args(*extra: str) -> list[str]:
+    return ["serve", *extra, "--config", f"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}"]
+
+
+def pod_template(c: Component, service_account_name: str, pod_spec: dict[str, object],
+                 settings: KubeObject) -> dict[str, object]:
+    """A restricted pod running as `service_account_name`, rolled whenever its settings change."""
+    return {
+        "metadata": {"labels": c.labels, "annotations": {CONFIG_HASH_ANNOTATION: content_hash(settings)}},
+        "spec": {
+            "serviceAccountName": service_account_name,
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security_context(),
+            **pod_spec,
+        },
+    }
+
+
+def deployment(config: DeploymentConfig, c: Component, template: dict[str, object], replicas: int | None,
+               max_surge: int | str = 1) -> KubeObject:
+    """A Deployment; `replicas=None` leaves the count to an HPA. Never below the count during a rollout."""
+    spec: dict[str, object] = {
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": c.selector},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": 0}},
+        "template": template,
+    }
+    if replicas is not None:
+        spec = {"replicas": replicas, **spec}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta.metadata(config, c.name, c.labels),
+            "spec": spec}
+
+
+def daemon_set(config: DeploymentConfig, c: Component, template: dict[str, object]) -> KubeObject:
+    """One pod per selected node; a node is replaced one at a time."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": {
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": c.selector},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": template,
+        },
+    }
+
+
+def service(config: DeploymentConfig, c: Component, port: int, service_type: str = "ClusterIP") -> KubeObject:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": {
+            "type": service_type,
+            "selector": c.selector,
+            "ports": [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def _behavior(rule: ScalingPolicy) -> dict[str, object]:
+    return {
+        "stabilizationWindowSeconds": rule.stabilization_window_seconds,
+        "policies": [{"type": "Pods", "value": rule.pods_per_period, "periodSeconds": rule.period_seconds}],
+    }
+
+
+def cpu_autoscaler(config: DeploymentConfig, c: Component, fewest: int, most: int, cpu_percent: int,
+                   scale_up: ScalingPolicy | None = None, scale_down: ScalingPolicy | None = None) -> KubeObject:
+    """autoscaling/v2 HPA on CPU utilization, with scaling behavior when given."""
+    spec: dict[str, object] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name},
+        "minReplicas": fewest,
+        "maxReplicas": most,
+        "metrics": [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu_percent}}}],
+    }
+    if scale_up is not None and scale_down is not None:
+        spec["behavior"] = {"scaleUp": _behavior(scale_up), "scaleDown": _behavior(scale_down)}
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": meta.metadata(config, c.name, c.labels), "spec": spec}
+
+
+def disruption_budget(config: DeploymentConfig, c: Component, min_available: int) -> KubeObject:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": {"minAvailable": min_available, "selector": {"matchLabels": c.selector}},
+    }
+
+
+def network_policy(config: DeploymentConfig, c: Component, port: int, namespaces: list[str]) -> KubeObject:
+    """Only the API port, only from this namespace and the listed ones (ingress controller, monitoring)."""
+    sources: list[dict[str, object]] = [{"podSelector": {}}]
+    sources.extend({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}} for name in namespaces)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": {
+            "podSelector": {"matchLabels": c.selector},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+    }

@@ -1,0 +1,49 @@
+"""Shared fixtures of the observability tests: every environment's config, promtool and Prometheus.
+
+promtool and prometheus come from Debian's `prometheus` package (tests/run.sh installs it); tests that
+need one skip, naming the package, only where the binary is truly missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.config import DeploymentConfig, load_stack
+from tests.conftest import STACKS
+from tests.runtime.conftest import serve  # noqa: F401 - fixture reused by the runtime-backed tests
+
+CONFIG_NAMES = [*STACKS, "defaults"]
+"""Every stack of the repository, plus the schema's defaults (every alert on)."""
+
+
+def config_named(name: str) -> DeploymentConfig:
+    return DeploymentConfig() if name == "defaults" else load_stack(name).config
+
+
+@pytest.fixture(params=CONFIG_NAMES)
+def config(request: pytest.FixtureRequest) -> DeploymentConfig:
+    return config_named(request.param)
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (Debian package `prometheus`: apt-get install -y prometheus)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return binary("promtool")
+
+
+def run_promtool(promtool: str, *args: str | Path, cwd: Path | None = None) -> str:
+    """Run promtool; fail the test with its whole output when it does not exit 0."""
+    result = subprocess.run([promtool, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return output

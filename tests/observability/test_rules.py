@@ -1,0 +1,170 @@
+"""The rendered rules, PrometheusRule and ServiceMonitor: valid for promtool and the operator's CRDs,
+built only from known series, and identical between the operator and the plain rule file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from infra import metrics_catalog as catalog
+from infra.builders import build_groups, build_objects, cloud, meta
+from infra.config import DeploymentConfig
+from infra.observability import external
+from infra.observability.alerts import alert_rules
+from infra.observability.dashboard import panels
+from infra.observability.recording import recording_rules
+from infra.observability.rules import prometheus_rule, rule_file, rule_groups
+from infra.observability.scrape import scrape_config, service_monitor
+from tests.observability.conftest import run_promtool
+from tests.observability.promql_names import series_names
+
+CRDS = Path(__file__).parent / "crds"
+CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
+
+
+def crd_schema(plural: str) -> dict:
+    """A CRD's openAPIV3Schema, made strict: unknown fields are errors (the API server would drop them)."""
+
+    def strict(node: object) -> None:
+        if isinstance(node, dict):
+            if "properties" in node and "additionalProperties" not in node:
+                if not node.get("x-kubernetes-preserve-unknown-fields"):
+                    node["additionalProperties"] = False
+            for value in node.values():
+                strict(value)
+        elif isinstance(node, list):
+            for value in node:
+                strict(value)
+
+    schema = yaml.safe_load((CRDS / f"{plural}.v1.schema.yaml").read_text())
+    strict(schema)
+    return schema
+
+
+def rule_exprs(config: DeploymentConfig) -> list[str]:
+    return [str(rule["expr"]) for group in rule_groups(config) for rule in group["rules"]]
+
+
+def test_promtool_accepts_the_rule_file(config: DeploymentConfig, promtool: str, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rule_file(config), sort_keys=False))
+    output = run_promtool(promtool, "check", "rules", path)
+    assert f"SUCCESS: {sum(len(g['rules']) for g in rule_groups(config))} rules found" in output
+
+
+def test_promtool_accepts_the_scrape_config(config: DeploymentConfig, promtool: str, tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule_file(config)))
+    prometheus = {"rule_files": ["rules.yaml"], "scrape_configs": [scrape_config(config)]}
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
+    run_promtool(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)
+
+
+def test_rules_read_only_catalogue_recorded_and_named_external_series(config: DeploymentConfig) -> None:
+    recorded = {str(rule["record"]) for rule in recording_rules(config)}
+    used = {name for expr in rule_exprs(config) for name in series_names(expr)}
+    assert used - recorded - CATALOGUE_SERIES - external.NAMES == set()
+
+
+def test_every_recording_rule_is_read_by_an_alert_or_the_dashboard(config: DeploymentConfig) -> None:
+    readers = [alert.expr for alert in alert_rules(config)]
+    readers += [query.expr for panel in panels(config) for query in panel.queries]
+    read = {name for expr in readers for name in series_names(expr)}
+    unread = {str(rule["record"]) for rule in recording_rules(config)} - read
+    assert unread == set()
+
+
+def test_every_alert_explains_itself(config: DeploymentConfig) -> None:
+    base = config.observability.runbook_base_url
+    for group in rule_groups(config):
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            annotations = rule["annotations"]
+            assert set(annotations) == {"summary", "description", "runbook_url"}, rule["alert"]
+            assert "$value" in annotations["description"], rule["alert"]
+            assert annotations["runbook_url"].startswith(base + "/") and annotations["runbook_url"].endswith(".md")
+            assert rule["labels"]["severity"] in ("info", "warning", "critical")
+
+
+def test_defaults_follow_the_issue() -> None:
+    rules = {rule["alert"]: rule for rule in rule_groups(DeploymentConfig())[1]["rules"]}
+    latency, memory = rules["HighInferenceLatency"], rules["GPUMemoryHighUsage"]
+    assert latency["expr"].endswith(" > 2") and latency["for"] == "5m" and latency["labels"]["severity"] == "warning"
+    assert memory["expr"].endswith(" > 90") and memory["for"] == "3m" and memory["labels"]["severity"] == "critical"
+    fast, slow = rules["AvailabilityBudgetBurnFast"]["expr"], rules["AvailabilityBudgetBurnSlow"]["expr"]
+    assert "ratio_rate1h" in fast and "ratio_rate5m" in fast and "(14.4 * 0.01)" in fast
+    assert "ratio_rate6h" in slow and "ratio_rate30m" in slow and "(6 * 0.01)" in slow
+
+
+def test_thresholds_follow_the_stack_slo() -> None:
+    config = DeploymentConfig.model_validate({"slo": {"p95LatencySeconds": 5, "p95Rtf": 0.3, "maxErrorRatio": 0.02}})
+    exprs = {alert.name: alert.expr for alert in alert_rules(config)}
+    assert exprs["HighInferenceLatency"].endswith(" > 5")
+    assert exprs["HighRealTimeFactor"].endswith(" > 0.3")
+    assert exprs["HighErrorRatio"].endswith(" > 0.02")
+    assert 'le="5.0"' in str(recording_rules(config))
+
+
+def test_switches_and_inapplicable_alerts_leave_rules_out() -> None:
+    config = DeploymentConfig.model_validate(
+        {
+            "cloud": {"autoscaling": {"enabled": False}, "replicas": 0, "server": {"maxQueuedRequests": 0}},
+            "observability": {"alerts": {"latencyBurnFast": {"enabled": False, "for": "2m", "severity": "critical",
+                                                             "longWindow": "1h", "shortWindow": "5m", "burnRate": 14.4}}},
+        }
+    )
+    names = {alert.name for alert in alert_rules(config)}
+    assert not names & {"CapacityExhausted", "RuntimeMetricsAbsent", "QueueSaturation", "LatencyBudgetBurnFast"}
+    recorded = {str(rule["record"]) for rule in recording_rules(config)}
+    assert not any(name.endswith("_slow:ratio_rate5m") for name in recorded), "only the disabled alert read it"
+
+
+def test_prometheus_rule_carries_the_rule_file_and_matches_its_crd(config: DeploymentConfig) -> None:
+    obj = prometheus_rule(config)
+    jsonschema.validate(obj, crd_schema("prometheusrules"))
+    assert obj["spec"]["groups"] == rule_file(config)["groups"]
+
+
+def test_service_monitor_selects_the_service_port_and_matches_its_crd(config: DeploymentConfig) -> None:
+    obj = service_monitor(config)
+    jsonschema.validate(obj, crd_schema("servicemonitors"))
+    service = cloud.service(config)
+    selector = obj["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    assert obj["spec"]["namespaceSelector"]["matchNames"] == [service["metadata"]["namespace"]]
+    (endpoint,) = obj["spec"]["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+
+
+def test_crd_validation_catches_a_typo() -> None:
+    obj = prometheus_rule(DeploymentConfig())
+    obj["spec"]["groups"][0]["rules"][0]["recrod"] = "x"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(obj, crd_schema("prometheusrules"))
+
+
+def test_selector_labels_reach_the_operator_objects() -> None:
+    config = DeploymentConfig.model_validate({"observability": {"selectorLabels": {"release": "kube-prometheus-stack"}}})
+    for obj in (prometheus_rule(config), service_monitor(config)):
+        assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert obj["metadata"]["labels"].items() >= meta.selector_labels(config, config.cloud.name, "monitoring").items()
+
+
+def test_render_and_pulumi_get_the_observability_objects(config: DeploymentConfig) -> None:
+    kinds = {(obj["kind"], obj["metadata"]["name"]) for obj in build_objects(config)}
+    name = config.cloud.name
+    assert {("PrometheusRule", name), ("ServiceMonitor", name), ("ConfigMap", f"{name}-dashboard")} <= kinds
+    assert "cloud-observability" in [g.concern for g in build_groups(config)]
+
+
+def test_observability_switches_remove_the_objects() -> None:
+    config = DeploymentConfig.model_validate(
+        {"observability": {"prometheusRule": False, "serviceMonitor": False, "dashboard": {"enabled": False}}}
+    )
+    assert not {"PrometheusRule", "ServiceMonitor"} & {obj["kind"] for obj in build_objects(config)}
+    assert "cloud-observability" not in [g.concern for g in build_groups(config)]
