@@ -74,6 +74,35 @@ GPU_MEMORY_USED = Metric(
     "GPU memory in use, percent of total, per GPU (NVML; absent where no NVIDIA GPU is visible).",
     ("gpu",),
 )
+ROUTER_REQUESTS = Metric(
+    f"{PREFIX}_router_requests",
+    "counter",
+    "Speech requests the hybrid router answered, by the tier that served them (none: the router answered "
+    "itself) and HTTP status code.",
+    ("tier", "code"),
+)
+ROUTER_FALLBACKS = Metric(
+    f"{PREFIX}_router_fallbacks",
+    "counter",
+    "Times the router moved a request on from one tier to the next (down, saturated or failing).",
+    ("from_tier", "to_tier"),
+)
+ROUTER_UPSTREAM_LATENCY = Metric(
+    f"{PREFIX}_router_upstream_duration_seconds",
+    "histogram",
+    "Time from forwarding a request to a tier to the end of the tier's response.",
+    ("tier",),
+    LATENCY_BUCKETS,
+)
+ROUTER_ENDPOINT_HEALTHY = Metric(
+    f"{PREFIX}_router_endpoint_healthy",
+    "gauge",
+    "1 when the router sends traffic to the endpoint: it passes /ready checks and is not ejected.",
+    ("tier", "endpoint"),
+)
+ROUTER_METRICS: tuple[Metric, ...] = (
+    ROUTER_REQUESTS, ROUTER_FALLBACKS, ROUTER_UPSTREAM_LATENCY, ROUTER_ENDPOINT_HEALTHY)
+"""What `voxdeploy serve --router` exports (a runtime exports the rest of the catalogue)."""
 
 CATALOGUE: tuple[Metric, ...] = (
     REQUEST_LATENCY,
@@ -87,4 +116,5 @@ CATALOGUE: tuple[Metric, ...] = (
     ENGINE_RESTARTS,
     ENGINE_READY,
     GPU_MEMORY_USED,
+    *ROUTER_METRICS,
 )

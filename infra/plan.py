@@ -20,8 +20,10 @@ def object_rows(objects: Sequence[Mapping[str, object]]) -> list[tuple[str, str,
 def sizing(config: DeploymentConfig) -> dict[str, object]:
     """The figures that decide the bill: replicas, GPUs per pod and GPUs at the fewest and most replicas."""
     cloud = config.cloud
-    fewest, most = cloud.replica_range if cloud.enabled else (0, 0)
-    gpus = cloud.gpus_per_pod if cloud.enabled else 0
+    if not cloud.enabled:
+        return {}
+    fewest, most = cloud.replica_range
+    gpus = cloud.gpus_per_pod
     return {
         "replicasMin": fewest,
         "replicasMax": most,
@@ -32,6 +34,24 @@ def sizing(config: DeploymentConfig) -> dict[str, object]:
         "maxNumSeqs": cloud.engine.max_num_seqs,
         "concurrentRequestsMax": most * cloud.server.max_concurrent_requests,
     }
+
+
+def edge_rows(config: DeploymentConfig) -> list[dict[str, object]]:
+    """Per edge pool: device, quantization, backend, memory needed vs the device's, expected RTF."""
+    edge = config.edge
+    if not edge.enabled:
+        return []
+    catalogue = edge.catalogue()
+    rows = []
+    for pool in edge.pools:
+        device = catalogue[pool.device]
+        rows.append({
+            "pool": pool.name, "device": pool.device, "quantization": pool.quantization, "backend": pool.backend,
+            "memoryNeededGib": round(pool.memory_needed_gib(), 1), "deviceMemoryGib": device.memory_gib,
+            "expectedRtf": device.expected_rtf.get(pool.quantization),
+            "placement": "one per node" if pool.one_per_node else f"{pool.replicas} replicas",
+        })
+    return rows
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -48,8 +68,13 @@ def format_plan(stack: str, config: DeploymentConfig, objects: Sequence[Mapping[
         f"Stack {stack} (environment {config.environment}, stage {config.stage}): {len(objects)} objects",
         "",
         table(("KIND", "NAMESPACE", "NAME"), object_rows(objects)),
-        "",
-        "Sizing",
-        table(("FIGURE", "VALUE"), list(figures.items())),
     ]
+    if figures:
+        lines += ["", "Sizing", table(("FIGURE", "VALUE"), list(figures.items()))]
+    pools = edge_rows(config)
+    if pools:
+        headers = ("POOL", "DEVICE", "QUANT", "BACKEND", "MEMORY GIB (NEED/HAVE)", "EXPECTED RTF", "PLACEMENT")
+        lines += ["", "Edge pools", table(headers, [
+            (p["pool"], p["device"], p["quantization"], p["backend"], f"{p['memoryNeededGib']}/{p['deviceMemoryGib']:g}",
+             "-" if p["expectedRtf"] is None else p["expectedRtf"], p["placement"]) for p in pools])]
     return "\n".join(lines) + "\n"

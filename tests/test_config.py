@@ -144,7 +144,7 @@ def test_unreadable_stack_files(tmp_path, capsys, content: str | bytes, words: s
 def test_unknown_stack_lists_the_known_ones(capsys) -> None:
     assert main(["validate", "--stack", "prdo", "--stacks-dir", str(STACKS_DIR)]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "Pulumi.prdo.yaml" in err and "dev, prod, staging" in err
+    assert "Pulumi.prdo.yaml" in err and "dev, edge, hybrid, prod, staging" in err
 
 
 def test_other_namespaces_are_left_to_pulumi(write_stack) -> None:

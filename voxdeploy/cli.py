@@ -28,13 +28,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
-    from infra.plan import format_plan, object_rows, sizing
+    from infra.plan import edge_rows, format_plan, object_rows, sizing
 
     stack = load_stack_from(args)
     objects = build_objects(stack.config)
     if args.output == "json":
         rows = [{"kind": k, "namespace": n, "name": m} for k, n, m in object_rows(objects)]
-        print(json.dumps({"stack": stack.name, "objects": rows, "sizing": sizing(stack.config)}, indent=2))
+        document = {"stack": stack.name, "objects": rows, "sizing": sizing(stack.config),
+                    "edgePools": edge_rows(stack.config)}
+        print(json.dumps(document, indent=2))
     else:
         sys.stdout.write(format_plan(stack.name, stack.config, objects))
     return EXIT_OK

@@ -13,6 +13,17 @@ from pathlib import Path
 from voxdeploy.cli_common import EXIT_OK, add_stack_arguments, load_stack_from
 
 
+def _cloud_stack(args: argparse.Namespace):  # noqa: ANN202 - infra.config.Stack, imported lazily
+    """The stack, refused (exit 2) when it has no cloud tier: that is what the rules and runbooks watch."""
+    from infra.config.errors import ConfigError, ConfigIssue
+
+    stack = _cloud_stack(args)
+    if not stack.config.cloud.enabled:
+        issue = ConfigIssue("cloud.enabled", False, "the rules, scrape config and runbooks watch the cloud tier")
+        raise ConfigError(str(stack.path), [issue])
+    return stack
+
+
 def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
@@ -26,7 +37,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from infra.observability.rules import rule_file
     from infra.render import HEADER, to_yaml
 
-    stack = load_stack_from(args)
+    stack = _cloud_stack(args)
     _write(HEADER.format(stack=stack.name) + to_yaml(rule_file(stack.config)), args.out)
     return EXIT_OK
 
@@ -35,7 +46,7 @@ def cmd_scrape_config(args: argparse.Namespace) -> int:
     from infra.observability.scrape import scrape_config
     from infra.render import HEADER, to_yaml
 
-    stack = load_stack_from(args)
+    stack = _cloud_stack(args)
     usage = "# Merge into prometheus.yml; load the rules from `voxdeploy rules` under rule_files.\n"
     document = {"scrape_configs": [scrape_config(stack.config)]}
     _write(HEADER.format(stack=stack.name) + usage + to_yaml(document), args.out)
@@ -45,7 +56,7 @@ def cmd_scrape_config(args: argparse.Namespace) -> int:
 def cmd_runbooks(args: argparse.Namespace) -> int:
     from infra.observability.runbooks import render_runbooks
 
-    stack = load_stack_from(args)
+    stack = _cloud_stack(args)
     files = render_runbooks(stack.config)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.builders import cloud, meta
+from infra.builders import cloud, edge, hybrid, meta
 from infra.config.deployment import DeploymentConfig
 
 KubeObject = dict[str, object]
@@ -38,6 +38,9 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
             Group("cloud-scaling", (*cloud.autoscaler(config), *cloud.disruption_budget(config))),
             Group("cloud-network", tuple(cloud.network_policy(config))),
         ]
+    groups += [Group(concern, tuple(objects)) for concern, objects in edge.edge_groups(config)]
+    if config.hybrid.enabled:
+        groups.append(Group("hybrid-router", tuple(hybrid.router_objects(config))))
     return [group for group in groups if group.objects]
 
 

@@ -10,7 +10,9 @@ import re
 from collections.abc import Callable, Iterator
 
 from infra.config.base import parse_quantity
+from infra.config.cloud import Image
 from infra.config.deployment import DeploymentConfig
+from infra.config.edge import model_files_gib
 from infra.config.errors import ConfigIssue
 
 Check = Callable[[DeploymentConfig], Iterator[ConfigIssue]]
@@ -101,16 +103,27 @@ def distinct_ports(config: DeploymentConfig) -> Iterator[ConfigIssue]:
         )
 
 
+def _images(config: DeploymentConfig) -> Iterator[tuple[str, Image]]:
+    """Every image the stack deploys, with its path in the stack file."""
+    if config.cloud.enabled:
+        yield "cloud.pod.image", config.cloud.pod.image
+    if config.edge.enabled:
+        for index, pool in enumerate(config.edge.pools):
+            yield f"edge.pools[{index}].image", pool.image
+    if config.hybrid.enabled:
+        yield "hybrid.image", config.hybrid.image
+
+
 def image_is_pinned(config: DeploymentConfig) -> Iterator[ConfigIssue]:
-    image = config.cloud.pod.image
-    if image.tag is None and image.digest is None:
-        yield ConfigIssue("cloud.pod.image.tag", None, "set a tag (e.g. 0.1.0) or a digest (sha256:...)")
-    elif config.stage == "prod" and image.digest is None and image.tag == "latest":
-        yield ConfigIssue(
-            "cloud.pod.image.tag",
-            image.tag,
-            "'latest' is mutable and not allowed when stage is prod; use a version tag or a digest",
-        )
+    for path, image in _images(config):
+        if image.tag is None and image.digest is None:
+            yield ConfigIssue(f"{path}.tag", None, "set a tag (e.g. 0.1.0) or a digest (sha256:...)")
+        elif config.stage == "prod" and image.digest is None and image.tag == "latest":
+            yield ConfigIssue(
+                f"{path}.tag",
+                image.tag,
+                "'latest' is mutable and not allowed when stage is prod; use a version tag or a digest",
+            )
 
 
 def shared_cache_is_shareable(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -142,6 +155,60 @@ def labels_are_valid(config: DeploymentConfig) -> Iterator[ConfigIssue]:
             yield ConfigIssue(f"labels.{key}", value, "app.kubernetes.io/* labels are set by voxdeploy")
 
 
+def edge_pools_fit_their_devices(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """Each pool against its device: known device, available backend, image architecture, cores, memory."""
+    edge = config.edge
+    catalogue = edge.catalogue()
+    seen: set[str] = set()
+    for index, pool in enumerate(edge.pools):
+        at = f"edge.pools[{index}]"
+        if pool.name in seen:
+            yield ConfigIssue(f"{at}.name", pool.name, "another pool has this name; pool names must be unique")
+        seen.add(pool.name)
+        device = catalogue.get(pool.device)
+        if device is None:
+            yield ConfigIssue(f"{at}.device", pool.device,
+                              f"unknown device; known: {', '.join(sorted(catalogue))} (add others under edge.devices)")
+            continue
+        if pool.backend not in device.backends:
+            yield ConfigIssue(f"{at}.backend", pool.backend,
+                              f"{pool.device} has no {pool.backend} backend; it has {', '.join(device.backends)}")
+        if device.architecture not in pool.image_architectures:
+            yield ConfigIssue(f"{at}.imageArchitectures", pool.image_architectures,
+                              f"{pool.device} is {device.architecture}; the image must be built for it")
+        if pool.threads is not None and pool.threads > device.cores:
+            yield ConfigIssue(f"{at}.threads", pool.threads, f"{pool.device} has {device.cores} cores")
+        if pool.gpu_layers != 0 and pool.backend == "cpu":
+            yield ConfigIssue(f"{at}.gpuLayers", pool.gpu_layers, "the cpu backend offloads nothing; use 0")
+        usable = device.memory_gib * (1 - pool.memory_headroom)
+        if pool.memory_needed_gib() > usable:
+            fitting = [q for q in ("Q4_0", "Q4_K_M", "Q5_K_M", "Q8_0", "F16")
+                       if model_files_gib(q) + pool.runtime_overhead_gib <= usable]
+            hint = f"quantizations that fit: {', '.join(fitting)}" if fitting else "no quantization fits this device"
+            yield ConfigIssue(
+                f"{at}.quantization", pool.quantization,
+                f"needs {pool.memory_needed_gib():.1f} GiB (model files {model_files_gib(pool.quantization):.1f} + "
+                f"{pool.runtime_overhead_gib:g} working), but {pool.device} leaves {usable:.1f} GiB of "
+                f"{device.memory_gib:g} after {pool.memory_headroom:.0%} headroom; {hint}")
+
+
+def hybrid_router_has_somewhere_to_send(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    router = config.hybrid
+    if not router.enabled:
+        return
+    if router.min_replicas > router.max_replicas:
+        yield ConfigIssue("hybrid.minReplicas", router.min_replicas,
+                          f"must be <= hybrid.maxReplicas ({router.max_replicas})")
+    has_own = config.cloud.enabled or (config.edge.enabled and bool(config.edge.pools))
+    if not has_own and not any(router.endpoints.values()):
+        yield ConfigIssue("hybrid.endpoints", dict(router.endpoints),
+                          "the router has no tier to send to: enable cloud or edge pools, or list endpoint URLs")
+    for tier, urls in router.endpoints.items():
+        for index, url in enumerate(urls):
+            if not url.startswith(("http://", "https://")):
+                yield ConfigIssue(f"hybrid.endpoints.{tier}[{index}]", url, "must be an http(s) URL")
+
+
 CHECKS: tuple[Check, ...] = (
     replica_bounds,
     requests_within_limits,
@@ -153,6 +220,8 @@ CHECKS: tuple[Check, ...] = (
     image_is_pinned,
     shared_cache_is_shareable,
     labels_are_valid,
+    edge_pools_fit_their_devices,
+    hybrid_router_has_somewhere_to_send,
 )
 
 

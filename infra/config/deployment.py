@@ -8,6 +8,8 @@ from pydantic import Field
 
 from infra.config.base import DNS_LABEL, DnsLabel, StrictModel
 from infra.config.cloud import CloudTier
+from infra.config.edge import EdgeTier
+from infra.config.hybrid import HybridRouter
 
 Stage = Literal["dev", "staging", "prod"]
 
@@ -31,4 +33,6 @@ class DeploymentConfig(StrictModel):
     part_of: DnsLabel = Field("voxdeploy", description="Value of app.kubernetes.io/part-of.")
     labels: dict[str, str] = Field({}, description="Extra labels on every object (never in selectors).")
     cloud: CloudTier = Field(CloudTier(), description="The GPU tier running vLLM-Omni.")
+    edge: EdgeTier = Field(EdgeTier(), description="Edge node pools running llama.cpp-omni.")
+    hybrid: HybridRouter = Field(HybridRouter(), description="The edge / fog / cloud router.")
     slo: SloTargets = Field(SloTargets(), description="Load-test gate targets.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 
 from infra import metrics_catalog
-from infra.builders import cloud, meta
+from infra.builders import cloud
 from infra.config.deployment import DeploymentConfig
 from infra.config.engine_command import vllm_omni_command
 from infra.config.templating import render
@@ -26,7 +26,7 @@ INDEX = "README.md"
 
 
 def _context(config: DeploymentConfig) -> dict[str, object]:
-    selector = meta.selector_labels(config, config.cloud.name, cloud.COMPONENT)
+    selector = cloud.identity(config).selector
     return {
         "config": config,
         "metrics": metrics_catalog,

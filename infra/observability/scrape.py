@@ -21,7 +21,7 @@ def service_monitor(config: DeploymentConfig) -> dict[str, object]:
         "kind": "ServiceMonitor",
         "metadata": meta.metadata(config, config.cloud.name, monitoring_labels(config)),
         "spec": {
-            "selector": {"matchLabels": meta.selector_labels(config, config.cloud.name, cloud.COMPONENT)},
+            "selector": {"matchLabels": cloud.identity(config).selector},
             "namespaceSelector": {"matchNames": [config.namespace]},
             "endpoints": [
                 {

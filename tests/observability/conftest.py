@@ -16,8 +16,22 @@ from infra.config import DeploymentConfig, load_stack
 from tests.conftest import STACKS
 from tests.runtime.conftest import serve  # noqa: F401 - fixture reused by the runtime-backed tests
 
-CONFIG_NAMES = [*STACKS, "defaults"]
-"""Every stack of the repository, plus the schema's defaults (every alert on)."""
+WIRED = "observability" in DeploymentConfig.model_fields
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip this folder, saying why, until DeploymentConfig has its `observability` field (delete once it does)."""
+    if WIRED:
+        return
+    here = Path(__file__).parent
+    reason = "needs `observability: Observability` on DeploymentConfig (infra/config/deployment.py)"
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+CONFIG_NAMES = [*(stack for stack in STACKS if load_stack(stack).config.cloud.enabled), "defaults"]
+"""Every stack of the repository with a cloud tier (what the rules watch), plus the schema's defaults."""
 
 
 def config_named(name: str) -> DeploymentConfig:

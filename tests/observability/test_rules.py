@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from infra import metrics_catalog as catalog
-from infra.builders import build_groups, build_objects, cloud, meta
+from infra.builders import build_groups, build_objects, cloud, meta, workloads
 from infra.config import DeploymentConfig
 from infra.observability import external
 from infra.observability.alerts import alert_rules
 from infra.observability.dashboard import panels
+from infra.observability.promql import target_labels
 from infra.observability.recording import recording_rules
 from infra.observability.rules import prometheus_rule, rule_file, rule_groups
 from infra.observability.scrape import scrape_config, service_monitor
@@ -34,6 +35,8 @@ def crd_schema(plural: str) -> dict:
             if "properties" in node and "additionalProperties" not in node:
                 if not node.get("x-kubernetes-preserve-unknown-fields"):
                     node["additionalProperties"] = False
+            if isinstance(node.get("pattern"), str):  # Go's RE2 takes `^(?i)`; Python wants flags first
+                node["pattern"] = node["pattern"].replace("^(?i)", "(?i)^")
             for value in node.values():
                 strict(value)
         elif isinstance(node, list):
@@ -43,6 +46,10 @@ def crd_schema(plural: str) -> dict:
     schema = yaml.safe_load((CRDS / f"{plural}.v1.schema.yaml").read_text())
     strict(schema)
     return schema
+
+
+def validate_against_crd(obj: dict, plural: str) -> None:
+    jsonschema.Draft7Validator(crd_schema(plural)).validate(obj)
 
 
 def rule_exprs(config: DeploymentConfig) -> list[str]:
@@ -57,10 +64,24 @@ def test_promtool_accepts_the_rule_file(config: DeploymentConfig, promtool: str,
 
 
 def test_promtool_accepts_the_scrape_config(config: DeploymentConfig, promtool: str, tmp_path: Path) -> None:
+    job = scrape_config(config)
+    (discovery,) = job.pop("kubernetes_sd_configs")
+    assert discovery == {"role": "endpointslice", "namespaces": {"names": [config.namespace]}}
+    # Debian's Prometheus is built without Kubernetes discovery, so promtool checks the rest of the job
+    # (intervals, relabelling) with a static target in its place.
+    job["static_configs"] = [{"targets": ["127.0.0.1:8000"]}]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule_file(config)))
-    prometheus = {"rule_files": ["rules.yaml"], "scrape_configs": [scrape_config(config)]}
+    prometheus = {"rule_files": ["rules.yaml"], "scrape_configs": [job]}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
     run_promtool(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)
+
+
+def test_scrape_config_gives_the_labels_the_rules_select_on(config: DeploymentConfig) -> None:
+    job = scrape_config(config)
+    targets = {relabel["target_label"] for relabel in job["relabel_configs"] if "target_label" in relabel}
+    assert set(target_labels(config)) <= targets
+    kept = {relabel["regex"] for relabel in job["relabel_configs"] if relabel.get("action") == "keep"}
+    assert kept == {config.cloud.name, workloads.PORT_NAME}
 
 
 def test_rules_read_only_catalogue_recorded_and_named_external_series(config: DeploymentConfig) -> None:
@@ -125,13 +146,13 @@ def test_switches_and_inapplicable_alerts_leave_rules_out() -> None:
 
 def test_prometheus_rule_carries_the_rule_file_and_matches_its_crd(config: DeploymentConfig) -> None:
     obj = prometheus_rule(config)
-    jsonschema.validate(obj, crd_schema("prometheusrules"))
+    validate_against_crd(obj, "prometheusrules")
     assert obj["spec"]["groups"] == rule_file(config)["groups"]
 
 
 def test_service_monitor_selects_the_service_port_and_matches_its_crd(config: DeploymentConfig) -> None:
     obj = service_monitor(config)
-    jsonschema.validate(obj, crd_schema("servicemonitors"))
+    validate_against_crd(obj, "servicemonitors")
     service = cloud.service(config)
     selector = obj["spec"]["selector"]["matchLabels"]
     assert selector.items() <= service["metadata"]["labels"].items()
@@ -145,7 +166,7 @@ def test_crd_validation_catches_a_typo() -> None:
     obj = prometheus_rule(DeploymentConfig())
     obj["spec"]["groups"][0]["rules"][0]["recrod"] = "x"
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(obj, crd_schema("prometheusrules"))
+        validate_against_crd(obj, "prometheusrules")
 
 
 def test_selector_labels_reach_the_operator_objects() -> None:
@@ -160,6 +181,11 @@ def test_render_and_pulumi_get_the_observability_objects(config: DeploymentConfi
     name = config.cloud.name
     assert {("PrometheusRule", name), ("ServiceMonitor", name), ("ConfigMap", f"{name}-dashboard")} <= kinds
     assert "cloud-observability" in [g.concern for g in build_groups(config)]
+
+
+def test_a_stack_without_cloud_tier_gets_no_observability_objects() -> None:
+    config = DeploymentConfig.model_validate({"cloud": {"enabled": False}})
+    assert "cloud-observability" not in [g.concern for g in build_groups(config)]
 
 
 def test_observability_switches_remove_the_objects() -> None:

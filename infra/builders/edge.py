@@ -1,0 +1,125 @@
+"""Edge node pools: per pool an optional OpenYurt NodePool, the runtime over llama-tts-server (one pod
+per node, or a Deployment), its settings and a Service; one ServiceAccount and NetworkPolicy for all.
+
+Edge links drop: pods tolerate an unreachable node far longer than cloud pods (Kubernetes' default is
+300 s), so a flaky uplink does not evict a pod that is still serving its local clients.
+"""
+
+from __future__ import annotations
+
+import math
+
+from infra.builders import workloads
+from infra.builders.workloads import Component, KubeObject
+from infra.config.cloud import Probes
+from infra.config.deployment import DeploymentConfig
+from infra.config.edge import Device, EdgePool
+from infra.config.engine_command import EDGE_MODEL_DIR, llamacpp_command
+from infra.config.runtime import ProcessEngine, RuntimeConfig
+
+COMPONENT = "edge-inference"
+POOL_LABEL = "voxdeploy.io/edge-pool"
+DEVICE_LABEL = "voxdeploy.io/device"
+OPENYURT_API = "apps.openyurt.io/v1beta1"
+SERVICE_ACCOUNT = "voxcpm-edge"
+EDGE_PROBES = Probes(max_startup_seconds=300, period_seconds=10)
+"""GGUF files load in seconds (mmap); five minutes covers a slow SD card."""
+
+
+def pool_name(pool: EdgePool) -> str:
+    return f"edge-{pool.name}"
+
+
+def pool_identity(config: DeploymentConfig, pool: EdgePool) -> Component:
+    return workloads.component(config, pool_name(pool), COMPONENT, pool.image.tag)
+
+
+def device_of(config: DeploymentConfig, pool: EdgePool) -> Device:
+    return config.edge.catalogue()[pool.device]
+
+
+def runtime_settings(config: DeploymentConfig, pool: EdgePool) -> RuntimeConfig:
+    edge = config.edge
+    engine = ProcessEngine(kind="llamacpp", port=edge.engine_port, startup_timeout_seconds=EDGE_PROBES.max_startup_seconds,
+                           command=llamacpp_command(pool, device_of(config, pool).cores, edge.engine_port))
+    return RuntimeConfig(engine=engine, server=edge.server)
+
+
+def node_pool(config: DeploymentConfig, pool: EdgePool) -> KubeObject:
+    """OpenYurt NodePool: nodes joined to it get the pool's labels and taint (cluster-scoped)."""
+    return {
+        "apiVersion": OPENYURT_API,
+        "kind": "NodePool",
+        "metadata": {"name": pool_name(pool), "labels": pool_identity(config, pool).labels},
+        "spec": {
+            "type": "Edge",
+            "labels": {POOL_LABEL: pool.name, DEVICE_LABEL: pool.device},
+            "taints": [{"key": POOL_LABEL, "value": pool.name, "effect": "NoSchedule"}],
+        },
+    }
+
+
+def _resources(config: DeploymentConfig, pool: EdgePool) -> dict[str, object]:
+    """Memory sized from the model files (the fit check guarantees it fits); CPU = the threads it runs."""
+    device = device_of(config, pool)
+    memory = f"{math.ceil(pool.memory_needed_gib() * 1024)}Mi"
+    cpu = str(pool.threads or device.cores)
+    accelerator = {device.gpu_resource: "1"} if pool.backend == "cuda" and device.gpu_resource else {}
+    return {"requests": {"cpu": cpu, "memory": memory, **accelerator},
+            "limits": {"cpu": cpu, "memory": memory, **accelerator}}
+
+
+def _tolerations(pool: EdgePool) -> list[dict[str, object]]:
+    own = [{"key": POOL_LABEL, "operator": "Equal", "value": pool.name, "effect": "NoSchedule"}]
+    link = [{"key": f"node.kubernetes.io/{condition}", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": pool.unreachable_toleration_seconds} for condition in ("unreachable", "not-ready")]
+    return own + link + [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations]
+
+
+def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
+    """Settings, workload and Service of one pool."""
+    c = pool_identity(config, pool)
+    device = device_of(config, pool)
+    settings = workloads.settings_config_map(config, c, runtime_settings(config, pool).model_dump(mode="json"))
+    settings_volume, settings_mount = workloads.settings_volume(c)
+    mounts = [settings_mount, {"name": "tmp", "mountPath": "/tmp"},
+              {"name": "models", "mountPath": EDGE_MODEL_DIR, "readOnly": True}]
+    volumes = [settings_volume, {"name": "tmp", "emptyDir": {}},
+               {"name": "models", "persistentVolumeClaim": {"claimName": pool.model_claim, "readOnly": True}}]
+    container = workloads.runtime_container(pool.image, workloads.serve_args(), config.edge.server.port,
+                                            _resources(config, pool), EDGE_PROBES, mounts)
+    pod_spec: dict[str, object] = {
+        "terminationGracePeriodSeconds": math.ceil(config.edge.server.request_timeout_seconds) + 10,
+        "containers": [container],
+        "volumes": volumes,
+        "nodeSelector": {POOL_LABEL: pool.name, "kubernetes.io/arch": device.architecture, **pool.node_selector},
+        "tolerations": _tolerations(pool),
+    }
+    template = workloads.pod_template(c, SERVICE_ACCOUNT, pod_spec, settings)
+    workload = (workloads.daemon_set(config, c, template) if pool.one_per_node
+                else workloads.deployment(config, c, template, pool.replicas))
+    return [settings, workload, workloads.service(config, c, config.edge.server.port)]
+
+
+def shared_objects(config: DeploymentConfig) -> list[KubeObject]:
+    """One identity and one ingress policy for every edge pod."""
+    c = workloads.component(config, SERVICE_ACCOUNT, COMPONENT, None)
+    selector = Component(c.name, c.labels, {"app.kubernetes.io/component": COMPONENT,
+                                            "app.kubernetes.io/part-of": config.part_of})
+    policy = workloads.network_policy(config, selector, config.edge.server.port,
+                                      list(config.cloud.network_policy.ingress_namespaces))
+    return [workloads.service_account(config, c), policy]
+
+
+def edge_groups(config: DeploymentConfig) -> list[tuple[str, list[KubeObject]]]:
+    """(concern, objects) for the edge tier: node pools, shared identity, then each pool."""
+    edge = config.edge
+    if not edge.enabled or not edge.pools:
+        return []
+    groups: list[tuple[str, list[KubeObject]]] = []
+    if edge.orchestrator == "openyurt":
+        groups.append(("edge-node-pools", [node_pool(config, pool) for pool in edge.pools]))
+    groups.append(("edge-shared", shared_objects(config)))
+    groups.extend((f"edge-pool-{pool.name}", pool_objects(config, pool)) for pool in edge.pools)
+    return groups
+

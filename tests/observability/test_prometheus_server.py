@@ -1,0 +1,176 @@
+"""A real Prometheus (Debian's `prometheus`) on 127.0.0.1 scraping a slow sim runtime under load.
+
+The latency alert, with its target and `for` shortened in this test's config, must become pending or
+firing; the recording rules must produce the environment's series; and every dashboard query must be
+accepted by the server. Both processes are started with explicit command lines and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from infra.config import DeploymentConfig
+from infra.observability.dashboard import panels
+from infra.observability.promql import selector, target_labels
+from infra.observability.recording import LATENCY_P95, QPS
+from infra.observability.rules import rule_file
+from tests.observability.conftest import binary
+from tests.runtime.conftest import Served, free_port, start_serve, wait_until
+
+SCRAPE = "1s"
+LATENCY_TARGET_SECONDS = 1.0
+"""The sim below takes about 2.6 s per request (RTF 3 on ~0.9 s of audio): well over this target."""
+
+
+def shortened() -> DeploymentConfig:
+    """Defaults, with the latency target and the latency alert's `for` cut to fit a test."""
+    return DeploymentConfig.model_validate(
+        {
+            "slo": {"p95LatencySeconds": LATENCY_TARGET_SECONDS},
+            "observability": {"alerts": {"highInferenceLatency": {"for": "5s", "severity": "warning"}}},
+        }
+    )
+
+
+@dataclass
+class Monitored:
+    config: DeploymentConfig
+    runtime: Served
+    prometheus: str
+    codes: list[int]
+    """Status codes of the load the fixture ran while Prometheus was scraping."""
+
+    def query(self, expr: str) -> dict:
+        response = httpx.get(self.prometheus + "/api/v1/query", params={"query": expr}, timeout=10)
+        return response.json()
+
+    def alert_states(self, name: str) -> list[dict]:
+        alerts = httpx.get(self.prometheus + "/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        return [alert for alert in alerts if alert["labels"]["alertname"] == name]
+
+
+def prometheus_config(config: DeploymentConfig, runtime: Served, rules: Path) -> dict:
+    """Global 1 s scrape and evaluation; the runtime as a static target with the labels Kubernetes would give."""
+    labels = {**target_labels(config), "pod": "local"}
+    return {
+        "global": {"scrape_interval": SCRAPE, "evaluation_interval": SCRAPE},
+        "rule_files": [str(rules)],
+        "scrape_configs": [
+            {
+                "job_name": "voxdeploy-test",
+                "static_configs": [{"targets": [f"127.0.0.1:{runtime.port}"], "labels": labels}],
+            }
+        ],
+    }
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
+    server = binary("prometheus")
+    work = tmp_path_factory.mktemp("prometheus")
+    runtime = start_serve(["--engine", "sim", "--sim-rtf", "3", "--sim-first-audio", "0.2"], work / "serve.log")
+    config = shortened()
+    rules = work / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rule_file(config), sort_keys=False))
+    (work / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(config, runtime, rules)))
+    port = free_port()
+    log = (work / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [server, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    monitored = Monitored(config, runtime, url, [])
+    try:
+        wait_until(lambda: ready(url) or process.poll() is not None, 30, "Prometheus to be ready")
+        assert process.poll() is None, (work / "prometheus.log").read_text()
+        up = f"up{selector(target_labels(config))}"
+        wait_until(lambda: monitored.query(up)["data"]["result"] != [], 30, "the first scrape of the runtime")
+        monitored.codes = load(runtime.url, seconds=12)
+        yield monitored
+    finally:
+        stop(process)
+        runtime.stop()
+
+
+def load(url: str, seconds: float, threads: int = 4) -> list[int]:
+    """A few clients posting short texts back to back for a while; returns the status codes."""
+    codes: list[int] = []
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(timeout=60) as http:
+            while time.monotonic() < deadline:
+                body = {"model": "openbmb/VoxCPM2", "input": "Hello there.", "voice": "default"}
+                codes.append(http.post(url + "/v1/audio/speech", json=body).status_code)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return codes
+
+
+def test_latency_alert_goes_pending_or_firing_under_slow_load(monitored: Monitored) -> None:
+    assert monitored.codes and set(monitored.codes) == {200}
+    states: list[dict] = []
+
+    def alerting() -> bool:
+        states[:] = monitored.alert_states("HighInferenceLatency")
+        return any(alert["state"] in ("pending", "firing") for alert in states)
+
+    wait_until(alerting, 30, "HighInferenceLatency to become pending or firing")
+    (alert,) = states
+    assert alert["labels"] == {
+        "alertname": "HighInferenceLatency", **target_labels(monitored.config), "severity": "warning",
+        "environment": monitored.config.environment,
+    }
+    assert float(alert["value"]) > LATENCY_TARGET_SECONDS
+    assert "above the 1 s target" in alert["annotations"]["description"]
+
+
+def test_recording_rules_produce_the_environments_series(monitored: Monitored) -> None:
+    sel = selector(target_labels(monitored.config))
+    for name in (QPS, LATENCY_P95):
+        wait_until(lambda n=name: monitored.query(f"{n}{sel}")["data"]["result"] != [], 30, f"{name} to be recorded")
+
+
+def test_every_dashboard_query_is_accepted(monitored: Monitored) -> None:
+    for panel in panels(monitored.config):
+        for query in panel.queries:
+            answer = monitored.query(query.expr)
+            assert answer["status"] == "success", (panel.title, query.expr, answer)
+
+
+def test_a_broken_query_is_refused(monitored: Monitored) -> None:
+    assert monitored.query("sum by (code (rate(x[5m]))")["status"] == "error"

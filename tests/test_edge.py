@@ -1,0 +1,177 @@
+"""Edge node pools and the hybrid router's objects: sizing per device, and the checks that refuse misfits."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from infra.builders import build_objects
+from infra.config import ConfigError, load_stack, parse_config
+from infra.config.edge import device_catalogue, model_files_gib
+from infra.config.hybrid import RouterSettings
+from infra.config.runtime import RuntimeConfig
+from tests.conftest import REPO, STACKS_DIR, read_stack_file
+
+NODEPOOL_SCHEMA = REPO / "tests" / "fixtures" / "crds" / "openyurt-nodepool-v1beta1.yaml"
+
+
+def objects(stack: str) -> list[dict]:
+    return build_objects(load_stack(stack, STACKS_DIR).config)
+
+
+def named(objs: list[dict], kind: str, name: str) -> dict:
+    return next(o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+def settings_of(config_map: dict) -> dict:
+    return yaml.safe_load(config_map["data"]["runtime.yaml"])
+
+
+def strict(schema: object) -> object:
+    """Reject unknown fields, as `kubectl apply --validate=strict` does for CRDs with structural schemas."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if schema.get("type") == "object" and "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+    elif isinstance(schema, list):
+        schema = [strict(v) for v in schema]
+    return schema
+
+
+def test_catalogue_carries_the_reference_devices() -> None:
+    catalogue = device_catalogue()
+    assert set(catalogue) == {"apple-m4-pro", "jetson-orin", "intel-i9-13900k", "raspberry-pi-5"}
+    assert catalogue["jetson-orin"].expected_rtf == {"Q4_K_M": 2.94}
+    assert catalogue["raspberry-pi-5"].backends == ["cpu"]
+    assert model_files_gib("Q4_0") < model_files_gib("Q8_0") < model_files_gib("F16")
+
+
+def test_edge_stack_has_a_pool_per_device() -> None:
+    objs = objects("edge")
+    schema = strict(yaml.safe_load(NODEPOOL_SCHEMA.read_text()))
+    pools = [o for o in objs if o["kind"] == "NodePool"]
+    assert [p["metadata"]["name"] for p in pools] == ["edge-m4-pro", "edge-jetson", "edge-i9", "edge-rpi5"]
+    for pool in pools:
+        jsonschema.validate(pool, schema)
+        assert "namespace" not in pool["metadata"], "NodePool is cluster-scoped"
+        assert pool["spec"]["taints"][0]["key"] == "voxdeploy.io/edge-pool"
+    assert len([o for o in objs if o["kind"] == "DaemonSet"]) == 4
+
+
+def test_nodepool_schema_catches_a_typo() -> None:
+    pool = copy.deepcopy(named(objects("edge"), "NodePool", "edge-rpi5"))
+    pool["spec"]["taint"] = pool["spec"].pop("taints")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(pool, strict(yaml.safe_load(NODEPOOL_SCHEMA.read_text())))
+
+
+def test_jetson_pool_gets_its_gpu_and_all_layers_offloaded() -> None:
+    objs = objects("edge")
+    pod = named(objs, "DaemonSet", "edge-jetson")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pod["nodeSelector"] == {"voxdeploy.io/edge-pool": "jetson", "kubernetes.io/arch": "arm64"}
+    unreachable = next(t for t in pod["tolerations"] if t["key"] == "node.kubernetes.io/unreachable")
+    assert unreachable["tolerationSeconds"] == 3600, "edge links drop: far longer than the 300 s default"
+    command = settings_of(named(objs, "ConfigMap", "edge-jetson-runtime"))["engine"]["command"]
+    assert command[:5] == ["llama-tts-server", "--voxcpm2-base-lm", "/models/VoxCPM2-BaseLM-Q4_K_M.gguf",
+                           "--voxcpm2-acoustic", "/models/VoxCPM2-Acoustic-F16.gguf"]
+    assert command[command.index("--voxcpm2-n-gpu-layers") + 1] == "999"
+    assert command[command.index("--threads") + 1] == "8"
+
+
+def test_cpu_pools_offload_nothing_and_size_memory_from_the_files() -> None:
+    objs = objects("edge")
+    settings = settings_of(named(objs, "ConfigMap", "edge-rpi5-runtime"))
+    RuntimeConfig.model_validate(settings)
+    assert "--voxcpm2-n-gpu-layers" not in settings["engine"]["command"]
+    assert settings["engine"]["kind"] == "llamacpp"
+    assert settings["server"]["maxConcurrentRequests"] == 1
+    limits = named(objs, "DaemonSet", "edge-rpi5")["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["cpu"] == "4" and "nvidia.com/gpu" not in limits
+    assert int(limits["memory"].removesuffix("Mi")) / 1024 == pytest.approx(model_files_gib("Q4_0") + 1.5, abs=0.01)
+
+
+def test_labels_orchestrator_makes_no_nodepools() -> None:
+    kinds = [o["kind"] for o in objects("hybrid")]
+    assert "NodePool" not in kinds and kinds.count("DaemonSet") == 2
+
+
+def test_hybrid_router_points_at_this_stacks_services() -> None:
+    objs = objects("hybrid")
+    settings = RouterSettings.model_validate(settings_of(named(objs, "ConfigMap", "voxcpm-router-runtime")))
+    assert settings.endpoints == {
+        "edge": ["http://edge-jetson.voxcpm-hybrid.svc.cluster.local:8000",
+                 "http://edge-i9.voxcpm-hybrid.svc.cluster.local:8000"],
+        "fog": ["http://fog-tts.voxcpm-hybrid.svc.cluster.local:8000"],
+        "cloud": ["http://voxcpm.voxcpm-hybrid.svc.cluster.local:8000"],
+    }
+    router = named(objs, "Deployment", "voxcpm-router")
+    assert router["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["serve", "--router"]
+    for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceAccount"):
+        named(objs, kind, "voxcpm-router")
+
+
+def edge_doc(**pool: object) -> dict:
+    document = read_stack_file("edge")
+    document["config"]["voxdeploy:edge"]["pools"] = [{"name": "p", "device": "raspberry-pi-5", **pool}]
+    return document
+
+
+@pytest.mark.parametrize(
+    ("pool", "path", "words"),
+    [
+        ({"quantization": "F16"}, "edge.pools[0].quantization", "quantizations that fit: Q4_0"),
+        ({"backend": "cuda"}, "edge.pools[0].backend", "raspberry-pi-5 has no cuda backend; it has cpu"),
+        ({"device": "jetson-orin", "backend": "metal"}, "edge.pools[0].backend", "has no metal backend"),
+        ({"threads": 32}, "edge.pools[0].threads", "has 4 cores"),
+        ({"imageArchitectures": ["amd64"]}, "edge.pools[0].imageArchitectures", "raspberry-pi-5 is arm64"),
+        ({"device": "pi-zero"}, "edge.pools[0].device", "known: apple-m4-pro, intel-i9-13900k"),
+        ({"gpuLayers": 10}, "edge.pools[0].gpuLayers", "cpu backend offloads nothing"),
+        ({"quantization": "Q3"}, "edge.pools[0].quantization", "'Q4_0', 'Q4_K_M'"),
+    ],
+)
+def test_misfit_pools_are_refused(write_stack, pool: dict, path: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_stack(str(write_stack(edge_doc(**pool))))
+    issue = next(i for i in caught.value.issues if i.path == path)
+    assert words in issue.message, issue
+
+
+def test_duplicate_pool_names_are_refused(write_stack) -> None:
+    document = edge_doc()
+    document["config"]["voxdeploy:edge"]["pools"] *= 2
+    with pytest.raises(ConfigError, match=r"edge.pools\[1\].name"):
+        load_stack(str(write_stack(document)))
+
+
+def test_users_add_their_own_devices(write_stack) -> None:
+    document = edge_doc(device="orange-pi-5", quantization="Q8_0")
+    document["config"]["voxdeploy:edge"]["devices"] = {"orange-pi-5": {
+        "description": "Orange Pi 5, RK3588", "memoryGib": 16, "cores": 8, "architecture": "arm64",
+        "backends": ["cpu"], "powerWatts": 10}}
+    objs = build_objects(load_stack(str(write_stack(document))).config)
+    assert named(objs, "DaemonSet", "edge-p")
+
+
+def test_hybrid_router_needs_somewhere_to_send() -> None:
+    document = {"cloud": {"enabled": False}, "hybrid": {"enabled": True}}
+    with pytest.raises(ConfigError, match="hybrid.endpoints"):
+        parse_config(document, "x")
+    with pytest.raises(ConfigError, match=r"hybrid.endpoints.fog\[0\]"):
+        parse_config({"hybrid": {"enabled": True, "endpoints": {"fog": ["fog:8000"]}}}, "x")
+
+
+def test_latest_is_refused_on_any_tier_in_prod() -> None:
+    document = {"stage": "prod", "edge": {"enabled": True, "pools": [
+        {"name": "p", "device": "intel-i9-13900k", "image": {"repository": "r", "tag": "latest"}}]}}
+    with pytest.raises(ConfigError, match=r"edge.pools\[0\].image.tag"):
+        parse_config(document, "x")
+
+
+def test_stacks_dir_holds_the_issue_stacks() -> None:
+    assert {p.name for p in Path(STACKS_DIR).glob("Pulumi.*.yaml")} >= {"Pulumi.edge.yaml", "Pulumi.hybrid.yaml"}
