@@ -16,7 +16,9 @@ import pulumi_kubernetes as k8s
 from pulumi.runtime import config as pulumi_config
 
 from infra.builders import Group, KubeObject, build_groups
+from infra.builders.secrets import hf_token_metadata
 from infra.config import PROJECT, DeploymentConfig, config_from_keys, parse_config
+from infra.config.loader import split_secrets
 from infra.render import file_name
 
 TYPED_KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
@@ -51,6 +53,18 @@ def register(obj: KubeObject, parent: pulumi.Resource) -> pulumi.CustomResource:
     return resource_class(logical_name, opts=opts, **{_snake(key): value for key, value in body.items()})
 
 
+def managed_secrets(config: DeploymentConfig, values: dict[str, object],
+                    opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    """With secrets.source pulumi, the Secret the pods reference, its value kept secret in Pulumi's state."""
+    reference = config.cloud.pod.model_cache.hf_token_secret
+    if config.secrets.source != "pulumi" or reference is None or "hfToken" not in values:
+        return []
+    metadata = hf_token_metadata(config)
+    return [k8s.core.v1.Secret(f"secret-{reference.name}", metadata=metadata, type="Opaque",
+                               string_data={reference.key: pulumi.Output.secret(str(values["hfToken"]))},
+                               opts=opts)]
+
+
 class Concern(pulumi.ComponentResource):
     """One group of related objects (identity, serving, scaling...), parented under the environment."""
 
@@ -63,7 +77,8 @@ class Concern(pulumi.ComponentResource):
 class Environment(pulumi.ComponentResource):
     """A whole environment; the namespace group is created before everything that lives in it."""
 
-    def __init__(self, name: str, config: DeploymentConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, config: DeploymentConfig, secrets: dict[str, object] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PROJECT}:index:Environment", name, None, opts)
         self.concerns: list[Concern] = []
         first: list[pulumi.Resource] = []
@@ -72,6 +87,7 @@ class Environment(pulumi.ComponentResource):
             self.concerns.append(concern)
             if group.concern == "namespace":
                 first = [concern]
+        self.secrets = managed_secrets(config, secrets or {}, pulumi.ResourceOptions(parent=self, depends_on=first))
         cloud = config.cloud
         self.namespace = config.namespace
         self.service = cloud.name if cloud.enabled else None
@@ -100,17 +116,23 @@ def decode_pulumi_value(key: str, value: object) -> object:
         return value
 
 
-def config_from_pulumi() -> DeploymentConfig:
-    """The stack's config as the Pulumi engine passes it, through the same checks as the CLI."""
+def config_from_pulumi() -> tuple[DeploymentConfig, dict[str, object]]:
+    """(config, secret values) as the Pulumi engine passes them, through the same checks as the CLI.
+
+    Values Pulumi marks secret are split off before validation: they reach only `managed_secrets`.
+    """
     raw = {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
     keys = {key: decode_pulumi_value(key, value) for key, value in raw.items()}
-    return parse_config(config_from_keys(keys), f"pulumi stack {pulumi.get_stack()}")
+    secret_keys = {key.rpartition(":")[2] for key in raw if pulumi_config.is_config_secret(key)}
+    document, secrets = split_secrets(config_from_keys(keys), lambda name, _: name in secret_keys)
+    return parse_config(document, f"pulumi stack {pulumi.get_stack()}", secrets), secrets
 
 
-def main(config: DeploymentConfig | None = None) -> Environment:
+def main(config: DeploymentConfig | None = None, secrets: dict[str, object] | None = None) -> Environment:
     """Entry of `pulumi up`: build the environment and export where it can be reached."""
-    config = config or config_from_pulumi()
-    environment = Environment(config.environment, config)
+    if config is None:
+        config, secrets = config_from_pulumi()
+    environment = Environment(config.environment, config, secrets)
     pulumi.export("namespace", environment.namespace)
     pulumi.export("service", environment.service)
     pulumi.export("endpoint", environment.endpoint)

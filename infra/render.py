@@ -8,6 +8,10 @@ from pathlib import Path
 import yaml
 
 KUSTOMIZATION = "kustomization.yaml"
+ARGOCD_FILE = "argocd-application.yaml"
+FLUX_FILE = "flux-kustomization.yaml"
+DELIVERY_FILES = (ARGOCD_FILE, FLUX_FILE)
+"""Written beside the objects but not listed in the kustomization: they point a controller at the directory."""
 HEADER = "# Rendered by voxdeploy from stack {stack}. Do not edit: change the stack and render again.\n"
 
 
@@ -48,6 +52,65 @@ def render_files(objects: Sequence[Mapping[str, object]], stack: str) -> dict[st
     return files
 
 
+def argocd_application(stack: str, destination_namespace: str, repo_url: str, path: str,
+                       revision: str) -> dict[str, object]:
+    """An Argo CD Application syncing the rendered directory, pruning what the stack no longer has."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": f"voxdeploy-{stack}", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "path": path, "targetRevision": revision},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": destination_namespace},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": ["ServerSideApply=true"]},
+        },
+    }
+
+
+def flux_kustomization(stack: str, path: str, source: str) -> dict[str, object]:
+    """A Flux Kustomization applying the rendered directory from a GitRepository source."""
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": f"voxdeploy-{stack}", "namespace": "flux-system"},
+        "spec": {
+            "interval": "5m",
+            "path": f"./{path.removeprefix('./')}",
+            "prune": True,
+            "wait": True,
+            "timeout": "30m",
+            "sourceRef": {"kind": "GitRepository", "name": source},
+        },
+    }
+
+
+def with_delivery(files: Mapping[str, str], stack: str, documents: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
+    """The rendered files plus delivery manifests (file name -> document)."""
+    header = HEADER.format(stack=stack)
+    return {**files, **{name: header + to_yaml(dict(document)) for name, document in documents.items()}}
+
+
+def differences(files: Mapping[str, str], out: Path) -> list[str]:
+    """What `write_directory` would change in `out`: one line per missing, changed or stale file."""
+    found = []
+    for name, content in files.items():
+        path = out / name
+        if not path.is_file():
+            found.append(f"missing: {name}")
+        elif path.read_text(encoding="utf-8") != content:
+            found.append(f"changed: {name}")
+    for stale in sorted(_managed(out) - set(files)):
+        if (out / stale).exists():
+            found.append(f"stale: {stale}")
+    return found
+
+
+def _managed(out: Path) -> set[str]:
+    """Files an earlier render wrote: those its kustomization lists, and the delivery manifests."""
+    return set(_previous_resources(out)) | set(DELIVERY_FILES)
+
+
 def _previous_resources(out: Path) -> list[str]:
     try:
         previous = yaml.safe_load((out / KUSTOMIZATION).read_text(encoding="utf-8")) or {}
@@ -60,7 +123,7 @@ def _previous_resources(out: Path) -> list[str]:
 def write_directory(files: Mapping[str, str], out: Path) -> list[Path]:
     """Write the files; remove those an earlier render listed that this one no longer produces."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in set(_previous_resources(out)) - set(files):
+    for stale in _managed(out) - set(files):
         (out / stale).unlink(missing_ok=True)
     written = []
     for name, content in files.items():

@@ -17,7 +17,7 @@ def _cloud_stack(args: argparse.Namespace):  # noqa: ANN202 - infra.config.Stack
     """The stack, refused (exit 2) when it has no cloud tier: that is what the rules and runbooks watch."""
     from infra.config.errors import ConfigError, ConfigIssue
 
-    stack = _cloud_stack(args)
+    stack = load_stack_from(args)
     if not stack.config.cloud.enabled:
         issue = ConfigIssue("cloud.enabled", False, "the rules, scrape config and runbooks watch the cloud tier")
         raise ConfigError(str(stack.path), [issue])

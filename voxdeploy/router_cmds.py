@@ -18,8 +18,6 @@ SOURCE = "voxdeploy serve --router"
 ENGINE_ONLY = ("engine", "sim_rtf", "sim_first_audio", "sim_batch_capacity", "checkpoint", "device", "compile",
                "engine_command", "engine_port")
 """`voxdeploy serve` options that configure an engine, which a router does not have."""
-DEFAULT_SERVER: dict[str, object] = RouterSettings.model_fields["server"].default.model_dump()
-"""The router's own admission defaults, under a settings file's or the flags' partial `server`."""
 
 
 def add_router_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,48 +46,48 @@ def _tier_flags(values: list[str]) -> tuple[dict[str, list[str]], list[ConfigIss
     for value in values:
         tier, _, url = value.partition("=")
         if tier not in get_args(Tier):
-            issues.append(ConfigIssue("--tier", value, f"the tier must be one of {', '.join(get_args(Tier))}"))
-        elif not url.startswith(("http://", "https://")):
-            issues.append(ConfigIssue("--tier", value, "write TIER=URL with an http(s) URL"))
+            issues.append(ConfigIssue("--tier", value, f"write TIER=URL, TIER one of {', '.join(get_args(Tier))}"))
         else:
             endpoints.setdefault(tier, []).append(url)
     return endpoints, issues
 
 
+def _validated(document: dict[str, object], issues: list[ConfigIssue]) -> RouterSettings:
+    try:
+        return RouterSettings.model_validate(document)
+    except ValidationError as err:
+        raise ConfigError(SOURCE, issues + issues_from_validation(RouterSettings, err)) from None
+
+
 def router_settings_from(args: argparse.Namespace, base: RouterSettings | None = None) -> RouterSettings:
     """Settings from `base` (a stack's), else --config, else defaults on loopback; then the flags given.
 
-    Every problem is reported at once, as a ConfigError naming the flag or the camelCase key.
+    Flags apply to the validated base's camelCase dump, as `voxdeploy serve` does, so a file's snake_case
+    key can never shadow a flag. Every problem is reported at once, naming the flag or the key.
     """
     issues = [ConfigIssue(f"--{name.replace('_', '-')}", getattr(args, name), "configures an engine; a router has "
                           "none") for name in ENGINE_ONLY if getattr(args, name, None) is not None]
-    if base is not None:
-        document = base.model_dump()
-    elif args.config is not None:
-        document = _from_file(args.config)
-    else:
-        document = {"host": "127.0.0.1"}
     flagged, tier_issues = _tier_flags(args.tier)
     issues += tier_issues
-    endpoints = document.get("endpoints") or {}
-    document["endpoints"] = {**endpoints, **flagged} if isinstance(endpoints, dict) else endpoints
-    server = document.get("server") or {}
-    if isinstance(server, dict):
-        server = {**DEFAULT_SERVER, **server}
-        for key, value in (("port", args.port), ("maxConcurrentRequests", args.max_concurrent),
-                           ("maxQueuedRequests", args.max_queue), ("requestTimeoutSeconds", args.request_timeout)):
-            if value is not None:
-                server[key] = value
-    document["server"] = server
+    if base is None:
+        document = _from_file(args.config) if args.config is not None else {"host": "127.0.0.1"}
+        base = _validated({"endpoints": {}, **document}, issues)
+    document = base.model_dump()
+    document["endpoints"] = {**base.endpoints, **flagged}
+    server = document["server"]
+    for key, value in (("port", args.port), ("maxConcurrentRequests", args.max_concurrent),
+                       ("maxQueuedRequests", args.max_queue), ("requestTimeoutSeconds", args.request_timeout)):
+        if value is not None:
+            server[key] = value  # type: ignore[index]
     if args.host is not None:
         document["host"] = args.host
-    try:
-        settings = RouterSettings.model_validate(document)
-    except ValidationError as err:
-        raise ConfigError(SOURCE, issues + issues_from_validation(RouterSettings, err)) from None
+    settings = _validated(document, issues)
     if not any(settings.endpoints.values()):
         issues.append(ConfigIssue("endpoints", dict(settings.endpoints),
                                   "no endpoint for any tier; give --tier TIER=URL or list endpoints in --config"))
+    issues += [ConfigIssue(f"endpoints.{tier}[{index}]", url, "must be an http(s) URL")
+               for tier, urls in settings.endpoints.items() for index, url in enumerate(urls)
+               if not url.startswith(("http://", "https://"))]
     if issues:
         raise ConfigError(SOURCE, issues)
     return settings

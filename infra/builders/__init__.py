@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.builders import cloud, edge, hybrid, meta
+from infra.builders import cloud, edge, hybrid, meta, secrets
 from infra.config.deployment import DeploymentConfig
 
 KubeObject = dict[str, object]
@@ -27,6 +27,7 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
     groups = []
     if config.create_namespace:
         groups.append(Group("namespace", (meta.namespace(config),)))
+    groups.append(Group("secrets", tuple(secrets.external_secrets(config))))
     if config.cloud.enabled:
         groups += [
             Group("cloud-identity", (cloud.service_account(config),)),

@@ -209,6 +209,22 @@ def hybrid_router_has_somewhere_to_send(config: DeploymentConfig) -> Iterator[Co
                 yield ConfigIssue(f"hybrid.endpoints.{tier}[{index}]", url, "must be an http(s) URL")
 
 
+def secrets_have_a_source(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    secrets = config.secrets
+    token = config.cloud.pod.model_cache.hf_token_secret
+    if secrets.source == "existing":
+        return
+    if token is None:
+        yield ConfigIssue("secrets.source", secrets.source,
+                          "nothing references a Secret; set cloud.pod.modelCache.hfTokenSecret (name, key) first")
+    if secrets.source == "externalSecret":
+        if secrets.store is None:
+            yield ConfigIssue("secrets.store", None, "externalSecret needs the store (name, kind) to read from")
+        if "hfToken" not in secrets.remote_keys:
+            yield ConfigIssue("secrets.remoteKeys", dict(secrets.remote_keys),
+                              "give the store key of hfToken, e.g. {hfToken: voxcpm/hf-token}")
+
+
 CHECKS: tuple[Check, ...] = (
     replica_bounds,
     requests_within_limits,
@@ -222,6 +238,7 @@ CHECKS: tuple[Check, ...] = (
     labels_are_valid,
     edge_pools_fit_their_devices,
     hybrid_router_has_somewhere_to_send,
+    secrets_have_a_source,
 )
 
 

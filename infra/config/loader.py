@@ -6,7 +6,7 @@ engine; both go through `config_from_keys`, so `voxdeploy render` and `pulumi up
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from infra.config.checks import cross_field_issues
 from infra.config.deployment import DeploymentConfig
 from infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
+from infra.config.secrets import SECRET_VALUE_KEYS
 
 PROJECT = "voxdeploy"
 """Pulumi project name (Pulumi.yaml) and so the namespace of every config key."""
@@ -60,13 +61,37 @@ def config_from_keys(keys: Mapping[str, object]) -> dict[str, object]:
     return document
 
 
-def parse_config(document: Mapping[str, object], source: str) -> DeploymentConfig:
+def is_encrypted(value: object) -> bool:
+    """A Pulumi secret as the stack file stores it: `{secure: <ciphertext>}`."""
+    return isinstance(value, Mapping) and set(value) == {"secure"}
+
+
+def split_secrets(document: Mapping[str, object], secret: Callable[[str, object], bool]) -> tuple[dict[str, object], dict[str, object]]:
+    """(config document, secret values): secret values never enter DeploymentConfig, so nothing built
+    from it (rendered YAML, plans, logs) can carry one."""
+    plain = {k: v for k, v in document.items() if not secret(k, v)}
+    return plain, {k: v for k, v in document.items() if secret(k, v)}
+
+
+def _secret_issues(config: DeploymentConfig, secret_names: Collection[str]) -> list[ConfigIssue]:
+    issues = [ConfigIssue(name, "(secret)", f"not a secret this project reads; secrets: {', '.join(SECRET_VALUE_KEYS)}")
+              for name in sorted(secret_names) if name not in SECRET_VALUE_KEYS]
+    if "hfToken" in secret_names and config.secrets.source != "pulumi":
+        issues.append(ConfigIssue("hfToken", "(secret)", f"a Pulumi secret is set but secrets.source is "
+                                  f"{config.secrets.source!r}; set secrets.source: pulumi to have pulumi up create it"))
+    if config.secrets.source == "pulumi" and "hfToken" not in secret_names:
+        issues.append(ConfigIssue("hfToken", MISSING, "secrets.source is pulumi: set it with "
+                                  "`pulumi config set --secret hfToken <token>`"))
+    return issues
+
+
+def parse_config(document: Mapping[str, object], source: str, secret_names: Collection[str] = ()) -> DeploymentConfig:
     """Validate a config document; raises ConfigError listing every problem with its path."""
     try:
         config = DeploymentConfig.model_validate(document)
     except ValidationError as err:
         raise ConfigError(source, issues_from_validation(DeploymentConfig, err)) from None
-    issues = cross_field_issues(config)
+    issues = cross_field_issues(config) + _secret_issues(config, secret_names)
     if issues:
         raise ConfigError(source, issues)
     return config
@@ -100,4 +125,5 @@ def load_stack(stack: str, stacks_dir: Path | None = None) -> Stack:
     if not isinstance(keys, dict):
         raise ConfigError(str(path), [ConfigIssue("config", keys, "must be a mapping of 'voxdeploy:<key>' entries")])
     name = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    return Stack(name=name, path=path, config=parse_config(config_from_keys(keys), str(path)))
+    document, secrets = split_secrets(config_from_keys(keys), lambda _, value: is_encrypted(value))
+    return Stack(name=name, path=path, config=parse_config(document, str(path), secrets))

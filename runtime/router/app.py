@@ -112,12 +112,12 @@ class Router:
         self.metrics = RouterMetrics(self.pools)
         server = settings.server
         self.admission = Admission(server.max_concurrent_requests, server.max_queued_requests,
-                                   lambda running, waiting: None)
+                                   lambda running, waiting: None)  # the catalogue has no router queue gauges
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=server.max_concurrent_requests))
         self.limits = SpeechLimits()
+        # parse_speech takes a Runtime but reads only its speech limits; this is that much of one
         self._parser_view = SimpleNamespace(config=SimpleNamespace(speech=self.limits))
-        """The one thing parse_speech reads from a Runtime: its speech limits."""
 
     async def speech(self, request: Request) -> Response:
         """POST /v1/audio/speech."""
@@ -152,8 +152,9 @@ class Router:
             done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
+            if not work.done():
+                work.cancel()
         if work not in done:
-            work.cancel()
             with contextlib.suppress(asyncio.CancelledError, ApiError):
                 await work
             if gone in done:

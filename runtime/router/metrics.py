@@ -34,7 +34,8 @@ class RouterMetrics:
 
     def __init__(self, pools: Pools) -> None:
         self.registry = CollectorRegistry()
-        requests, fallbacks, upstream = catalog.ROUTER_REQUESTS, catalog.ROUTER_FALLBACKS, catalog.ROUTER_UPSTREAM_LATENCY
+        requests, fallbacks = catalog.ROUTER_REQUESTS, catalog.ROUTER_FALLBACKS
+        upstream = catalog.ROUTER_UPSTREAM_LATENCY
         self._requests = Counter(requests.name, requests.help, requests.labels, registry=self.registry)
         self._fallbacks = Counter(fallbacks.name, fallbacks.help, fallbacks.labels, registry=self.registry)
         self._upstream = Histogram(upstream.name, upstream.help, upstream.labels, buckets=upstream.buckets,

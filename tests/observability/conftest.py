@@ -11,8 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.config import DeploymentConfig, load_stack
+from infra.observability.rules import rule_file
+from tests.observability.alert_cases import EVALUATION_MINUTES
 from tests.conftest import STACKS
 from tests.runtime.conftest import serve  # noqa: F401 - fixture reused by the runtime-backed tests
 
@@ -53,6 +56,21 @@ def binary(name: str) -> str:
 @pytest.fixture(scope="session")
 def promtool() -> str:
     return binary("promtool")
+
+
+def run_unit_tests(promtool: str, config: DeploymentConfig, tests: list[dict[str, object]], directory: Path) -> str:
+    """`promtool test rules` of the given tests against the environment's rule file."""
+    rules = rule_file(config)
+    (directory / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    document = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": f"{EVALUATION_MINUTES}m",
+        # promtool evaluates groups in random order unless told: recording rules first, as alerts read them.
+        "group_eval_order": [group["name"] for group in rules["groups"]],
+        "tests": tests,
+    }
+    (directory / "tests.yaml").write_text(yaml.safe_dump(document, sort_keys=False, width=1000))
+    return run_promtool(promtool, "test", "rules", "tests.yaml", cwd=directory)
 
 
 def run_promtool(promtool: str, *args: str | Path, cwd: Path | None = None) -> str:

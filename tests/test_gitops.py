@@ -1,0 +1,138 @@
+"""GitOps: the rendered directory as Argo CD and Flux consume it, drift checks, and secrets kept out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+
+from infra.builders import build_objects
+from infra.config import ConfigError, load_stack
+from infra.pulumi_program import main
+from infra.render import render_files
+from tests.conftest import STACKS, STACKS_DIR, mutated, read_stack_file
+from tests.test_pulumi import as_pulumi_config, fresh_mocks
+from voxdeploy.cli import main as cli
+
+PLAINTEXT = "hf_PLAINTEXT_TOKEN_5f2b9c"
+CIPHERTEXT = "v1:AAABAExampleCiphertextZm9vYmFy"
+
+
+def render(*args: str) -> int:
+    return cli(["render", "--stacks-dir", str(STACKS_DIR), *args])
+
+
+def test_argocd_and_flux_manifests_point_at_the_directory(tmp_path: Path) -> None:
+    out = tmp_path / "prod"
+    assert render("--stack", "prod", "--out", str(out), "--argocd", "--repo-url", "https://git.example/ops.git",
+                  "--repo-path", "clusters/prod", "--revision", "main", "--flux") == 0
+    app = yaml.safe_load((out / "argocd-application.yaml").read_text())
+    assert app["kind"] == "Application" and app["spec"]["source"] == {
+        "repoURL": "https://git.example/ops.git", "path": "clusters/prod", "targetRevision": "main"}
+    assert app["spec"]["destination"]["namespace"] == "voxcpm"
+    assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    flux = yaml.safe_load((out / "flux-kustomization.yaml").read_text())
+    assert flux["spec"]["path"] == "./clusters/prod" and flux["spec"]["prune"] is True
+    listed = yaml.safe_load((out / "kustomization.yaml").read_text())["resources"]
+    assert "argocd-application.yaml" not in listed and "flux-kustomization.yaml" not in listed
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (Debian kubernetes-client) not installed")
+@pytest.mark.parametrize("stack", STACKS)
+def test_kubectl_kustomize_builds_every_stack_unchanged(tmp_path: Path, stack: str) -> None:
+    assert render("--stack", stack, "--out", str(tmp_path), "--flux") == 0
+    built = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert built.returncode == 0, built.stderr
+    documents = [d for d in yaml.safe_load_all(built.stdout) if d]
+    rendered = build_objects(load_stack(stack, STACKS_DIR).config)
+    key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
+    assert sorted(documents, key=key) == sorted(json.loads(json.dumps(rendered)), key=key)
+
+
+def test_argocd_needs_a_repository(tmp_path: Path, capsys) -> None:
+    assert render("--stack", "prod", "--out", str(tmp_path), "--argocd") == 2
+    assert "--repo-url" in capsys.readouterr().err
+
+
+def test_check_finds_drift(tmp_path: Path, write_stack, capsys) -> None:
+    out = tmp_path / "prod"
+    assert render("--stack", "prod", "--out", str(out)) == 0
+    assert render("--stack", "prod", "--out", str(out), "--check") == 0
+    changed = write_stack(mutated("prod", "cloud.autoscaling.maxReplicas", 12), name="prod")
+    capsys.readouterr()
+    assert cli(["render", "--stack", str(changed), "--out", str(out), "--check"]) == 1
+    report = capsys.readouterr().out
+    assert "changed: horizontalpodautoscaler-voxcpm.yaml" in report and "out of date" in report
+    (out / "service-voxcpm.yaml").unlink()
+    assert render("--stack", "prod", "--out", str(out), "--check") == 1
+    assert "missing: service-voxcpm.yaml" in capsys.readouterr().out
+
+
+def with_secret(source: str, **extra: object) -> dict:
+    document = mutated("prod", "cloud.pod.modelCache.hfTokenSecret", {"name": "hf-token", "key": "token"})
+    document["config"]["voxdeploy:secrets"] = {"source": source, **extra}
+    return document
+
+
+def test_pulumi_secret_becomes_a_managed_secret_and_never_a_file(write_stack, tmp_path: Path) -> None:
+    document = with_secret("pulumi")
+    document["config"]["voxdeploy:hfToken"] = {"secure": CIPHERTEXT}
+    stack = load_stack(str(write_stack(document)))
+    files = render_files(build_objects(stack.config), "prod")
+    assert not any(PLAINTEXT in text or CIPHERTEXT in text for text in files.values())
+    deployment = yaml.safe_load(files["deployment-voxcpm.yaml"])
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}} in env
+
+    mocks = fresh_mocks("prod")
+    keys = {k: v for k, v in document["config"].items() if k != "voxdeploy:hfToken"}
+    pulumi.runtime.set_all_config({**as_pulumi_config(keys), "voxdeploy:hfToken": PLAINTEXT},
+                                  secret_keys=["voxdeploy:hfToken"])
+    pulumi.runtime.test(lambda: main())()
+    secrets = [r for r in mocks.resources if r.typ == "kubernetes:core/v1:Secret"]
+    assert len(secrets) == 1 and secrets[0].inputs["metadata"]["name"] == "hf-token"
+
+
+def test_external_secret_materialises_the_reference(write_stack) -> None:
+    document = with_secret("externalSecret", store={"name": "vault"}, remoteKeys={"hfToken": "voxcpm/hf"})
+    objects = build_objects(load_stack(str(write_stack(document))).config)
+    external = next(o for o in objects if o["kind"] == "ExternalSecret")
+    assert external["spec"]["target"]["name"] == "hf-token"
+    assert external["spec"]["data"] == [{"secretKey": "token", "remoteRef": {"key": "voxcpm/hf"}}]
+    assert external["spec"]["secretStoreRef"] == {"name": "vault", "kind": "ClusterSecretStore"}
+
+
+@pytest.mark.parametrize(
+    ("document", "path"),
+    [
+        (with_secret("pulumi"), "hfToken"),
+        (with_secret("externalSecret", remoteKeys={"hfToken": "k"}), "secrets.store"),
+        (with_secret("externalSecret", store={"name": "vault"}), "secrets.remoteKeys"),
+        ({**mutated("prod", "secrets", {"source": "pulumi"})}, "secrets.source"),
+    ],
+)
+def test_secret_sources_are_checked(write_stack, document: dict, path: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_stack(str(write_stack(document)))
+    assert path in [issue.path for issue in caught.value.issues]
+
+
+def test_a_pulumi_secret_needs_source_pulumi(write_stack) -> None:
+    document = read_stack_file("prod")
+    document["config"]["voxdeploy:hfToken"] = {"secure": CIPHERTEXT}
+    with pytest.raises(ConfigError, match="set secrets.source: pulumi"):
+        load_stack(str(write_stack(document)))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_rendered_stack_contains_secret_material(tmp_path: Path, stack: str) -> None:
+    assert render("--stack", stack, "--out", str(tmp_path)) == 0
+    for path in tmp_path.iterdir():
+        text = path.read_text()
+        assert "kind: Secret\n" not in text, f"{path.name}: Secrets are referenced, never rendered"
+        assert "secure:" not in text and PLAINTEXT not in text
