@@ -101,10 +101,14 @@ class InProcess:
     """The engine path without HTTP (synthesize() + encode(), as SpeechHandler does) and the ASGI app."""
 
     def __init__(self, flags: list[str], text: str) -> None:
+        from runtime import audio
         from runtime.app import build_engine
         from runtime.engines.base import Synthesis
         from runtime.server import create_app
+        from runtime.synthesis import Timing, synthesize
         from voxdeploy.serve_options import add_arguments, runtime_config
+
+        self._encode, self._timing, self._synthesize = audio.encode, Timing, synthesize
 
         parser = argparse.ArgumentParser()
         add_arguments(parser)
@@ -125,14 +129,11 @@ class InProcess:
         }
 
     async def one(self) -> bytes:
-        from runtime import audio
-        from runtime.synthesis import Timing, synthesize
-
-        timing = Timing(arrived=time.perf_counter())
-        chunks = [chunk async for chunk in synthesize(self.engine, self.synthesis, self.split_chars,
-                                                       self.fade_samples, timing)]
+        timing = self._timing(arrived=time.perf_counter())
+        chunks = [chunk async for chunk in self._synthesize(self.engine, self.synthesis, self.split_chars,
+                                                             self.fade_samples, timing)]
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-        return audio.encode(samples, self.engine.sample_rate, "wav")
+        return self._encode(samples, self.engine.sample_rate, "wav")
 
     async def call(self) -> None:
         await self.one()
@@ -161,7 +162,7 @@ class InProcess:
 
 
 class Client:
-    """One keep-alive async HTTP client, aiohttp or httpx; `call(path)` returns a coroutine function."""
+    """One keep-alive async HTTP client (aiohttp or httpx); post() and get() return the call to repeat."""
 
     def __init__(self, kind: str, base: str, concurrency: int) -> None:
         self.kind, self.base, self.concurrency = kind, base, concurrency

@@ -94,7 +94,7 @@ def test_prod_deployment_sizing_and_probes() -> None:
 
 
 def test_engine_command_carries_the_engine_config() -> None:
-    config_map = by_kind(objects_of("prod"), "ConfigMap")
+    config_map = next(o for o in objects_of("prod") if o["kind"] == "ConfigMap" and "runtime.yaml" in o["data"])
     import yaml
 
     settings = yaml.safe_load(config_map["data"]["runtime.yaml"])
@@ -107,7 +107,8 @@ def test_engine_command_carries_the_engine_config() -> None:
     assert "--enable-prefix-caching" in command and "--enable-chunked-prefill" in command
     assert "--enforce-eager" not in command
     assert settings["server"]["maxConcurrentRequests"] == 100
-    dev_command = yaml.safe_load(by_kind(objects_of("dev"), "ConfigMap")["data"]["runtime.yaml"])["engine"]["command"]
+    dev_map = next(o for o in objects_of("dev") if o["kind"] == "ConfigMap" and "runtime.yaml" in o["data"])
+    dev_command = yaml.safe_load(dev_map["data"]["runtime.yaml"])["engine"]["command"]
     assert "--enforce-eager" in dev_command
 
 

@@ -79,6 +79,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.router:
+        from runtime.router.app import serve_router
+        from voxdeploy.router_cmds import router_settings_from
+
+        base = None
+        if args.stack is not None:
+            from infra.builders.hybrid import router_settings
+
+            base = router_settings(load_stack_from(args).config)
+        serve_router(router_settings_from(args, base))
+        return EXIT_OK
+    if args.tier:
+        from infra.config.errors import ConfigError, ConfigIssue
+
+        raise ConfigError("voxdeploy serve", [ConfigIssue("--tier", args.tier, "only with --router")])
     from runtime.app import serve
     from voxdeploy.serve_options import runtime_config
 
@@ -119,11 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     from voxdeploy.serve_options import add_arguments
 
     add_arguments(serve)
+    from voxdeploy.router_cmds import add_router_arguments
+
+    add_router_arguments(serve)
     serve.set_defaults(handler=cmd_serve)
 
     from voxdeploy import loadtest_cmds
 
     loadtest_cmds.register(sub)
+
+    from voxdeploy import observability_cmds
+
+    observability_cmds.register(sub)
 
     schema = sub.add_parser("schema", help="print the JSON schema of stack config (for editors)")
     schema.set_defaults(handler=cmd_schema)

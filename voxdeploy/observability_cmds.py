@@ -13,7 +13,7 @@ from pathlib import Path
 from voxdeploy.cli_common import EXIT_OK, add_stack_arguments, load_stack_from
 
 
-def _cloud_stack(args: argparse.Namespace):  # noqa: ANN202 - infra.config.Stack, imported lazily
+def _cloud_stack(args: argparse.Namespace):  # -> infra.config.Stack, typed lazily to keep start-up light
     """The stack, refused (exit 2) when it has no cloud tier: that is what the rules and runbooks watch."""
     from infra.config.errors import ConfigError, ConfigIssue
 

@@ -24,6 +24,9 @@ class Group:
 
 def build_groups(config: DeploymentConfig) -> list[Group]:
     """Every object of an environment, by concern, in dependency order; empty groups are left out."""
+    # Deferred: infra.observability builds on meta and cloud, so importing it at the top would be circular.
+    from infra.observability import objects as observability_objects
+
     groups = []
     if config.create_namespace:
         groups.append(Group("namespace", (meta.namespace(config),)))
@@ -38,6 +41,7 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
             ),
             Group("cloud-scaling", (*cloud.autoscaler(config), *cloud.disruption_budget(config))),
             Group("cloud-network", tuple(cloud.network_policy(config))),
+            Group("cloud-observability", tuple(observability_objects(config))),
         ]
     groups += [Group(concern, tuple(objects)) for concern, objects in edge.edge_groups(config)]
     if config.hybrid.enabled:

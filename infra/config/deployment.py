@@ -10,6 +10,7 @@ from infra.config.base import DNS_LABEL, DnsLabel, StrictModel
 from infra.config.cloud import CloudTier
 from infra.config.edge import EdgeTier
 from infra.config.hybrid import HybridRouter
+from infra.config.observability import Observability
 from infra.config.secrets import SecretsConfig
 
 Stage = Literal["dev", "staging", "prod"]
@@ -38,3 +39,6 @@ class DeploymentConfig(StrictModel):
     hybrid: HybridRouter = Field(HybridRouter(), description="The edge / fog / cloud router.")
     slo: SloTargets = Field(SloTargets(), description="Load-test gate targets.")
     secrets: SecretsConfig = Field(SecretsConfig(), description="Where referenced Secrets come from.")
+    observability: Observability = Field(
+        Observability(), description="Alert rules, scraping, dashboard and runbooks of the cloud tier."
+    )

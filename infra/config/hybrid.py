@@ -27,7 +27,7 @@ class RoutingPolicy(StrictModel):
     fog_max_chars: int = Field(1000, ge=1, description="Text shorter than this (and not edge-bound) goes to fog.")
     high_quality_to_cloud: bool = Field(True, description="X-Quality: high sends a request to the cloud tier.")
     fallback: dict[Tier, list[Tier]] = Field(
-        {"edge": ["fog", "cloud"], "fog": ["cloud", "edge"], "cloud": ["fog"]},
+        {"edge": ["fog", "cloud"], "fog": ["cloud", "edge"], "cloud": ["fog", "edge"]},
         description="Tiers tried, in order, when the chosen one is down, saturated (429/503) or fails.",
     )
 

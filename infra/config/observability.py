@@ -35,7 +35,9 @@ class Alert(StrictModel):
 class GpuMemoryAlert(Alert):
     """GPUMemoryHighUsage: the reference article's memory alert."""
 
-    threshold_percent: float = Field(90.0, gt=0, le=100, description="GPU memory in use, percent of total, that alerts.")
+    threshold_percent: float = Field(
+        90.0, gt=0, le=100, description="GPU memory in use, percent of total, that alerts."
+    )
 
 
 class QueueAlert(Alert):
@@ -73,7 +75,8 @@ class Alerts(StrictModel):
     )
     gpu_memory_high_usage: GpuMemoryAlert = Field(
         GpuMemoryAlert(for_="3m", severity="critical"),
-        description="GPUMemoryHighUsage: one GPU's memory in use above thresholdPercent (the reference article's alert).",
+        description="GPUMemoryHighUsage: one GPU's memory in use above thresholdPercent "
+        "(the reference article's alert).",
     )
     high_real_time_factor: Alert = Field(
         Alert(for_="5m", severity="warning"),
@@ -161,7 +164,9 @@ class Dashboard(StrictModel):
     )
     folder: str = Field("VoxCPM", min_length=1, description="Grafana folder the dashboard goes into.")
     folder_annotation: str = Field(
-        "grafana_folder", min_length=1, description="Annotation the sidecar reads the folder from (its folderAnnotation)."
+        "grafana_folder",
+        min_length=1,
+        description="Annotation the sidecar reads the folder from (its folderAnnotation).",
     )
     tags: list[str] = Field(["voxdeploy", "tts"], description="Grafana tags of the dashboard.")
 

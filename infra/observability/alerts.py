@@ -33,7 +33,7 @@ PERCENT = "{{ $value | humanizePercentage }}"
 
 def value(fmt: str) -> str:
     """`$value` through printf, so every description prints a number people can read."""
-    return '{{ printf "%s" $value }}' % fmt
+    return f'{{{{ printf "{fmt}" $value }}}}'
 
 
 def percent(ratio: float) -> str:
@@ -70,7 +70,8 @@ def high_inference_latency(config: DeploymentConfig) -> Iterator[AlertRule]:
         config.observability.alerts.high_inference_latency,
         f"{LATENCY_P95}{_sel(config)} > {target}",
         f"p95 speech latency above {target} s",
-        f"p95 request latency of {WHERE} over the last {RATE_WINDOW} is {value('%.2f')} s, above the {target} s target.",
+        f"p95 request latency of {WHERE} over the last {RATE_WINDOW} is {value('%.2f')} s, "
+        f"above the {target} s target.",
     )
 
 

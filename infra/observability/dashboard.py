@@ -128,7 +128,7 @@ def panels(config: DeploymentConfig) -> list[Panel]:
         ),
         Panel(
             "Audio generated",
-            "s",
+            "none",
             "Seconds of audio produced per second of wall time, all pods together.",
             (Query("audio s/s", sum_rate(audio, labels, RATE_WINDOW, ())),),
         ),

@@ -49,7 +49,7 @@ def histogram_quantile(
 
 def number(value: float) -> str:
     """A threshold as PromQL and people read it: 2 not 2.0, 0.001 not 0.0010000000000000009."""
-    return f"{value:g}"
+    return f"{value:.12g}"
 
 
 def le_value(bound: float) -> str:

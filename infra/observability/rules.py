@@ -16,7 +16,7 @@ OPERATOR_API = "monitoring.coreos.com/v1"
 
 
 def rule_groups(config: DeploymentConfig) -> list[dict[str, object]]:
-    """Recording rules first: Prometheus (and promtool) evaluate groups in order within one step."""
+    """Recording rules, then alerts; an alert reading a recording rule lags it by at most one evaluation."""
     prefix = f"voxdeploy.{config.namespace}.{config.cloud.name}"
     groups = [
         {"name": f"{prefix}.recording", "rules": recording_rules(config)},

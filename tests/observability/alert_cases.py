@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from infra import metrics_catalog as catalog
 from infra.config.deployment import DeploymentConfig
@@ -21,6 +22,7 @@ from infra.observability.alerts import AlertRule, availability_budget, latency_b
 from infra.observability.promql import le_value, target_labels
 from infra.observability.recording import latency_sli_bound
 
+T = TypeVar("T")
 EVALUATION_MINUTES = 1
 """promtool's evaluation interval and the input series' sample interval, in minutes."""
 
@@ -98,22 +100,25 @@ def counter(name: str, labels: Mapping[str, str], per_minute: Sequence[float]) -
     return Series(name, dict(labels), tuple(samples))
 
 
-def histogram(metric: catalog.Metric, labels: Mapping[str, str], per_minute: Sequence[Mapping[float, float]]) -> list[Series]:
+def histogram(
+    metric: catalog.Metric, labels: Mapping[str, str], per_minute: Sequence[Mapping[float, float]]
+) -> list[Series]:
     """Bucket, count and sum series of a catalogue histogram observing {value: count} each minute."""
     bucket, summed, total = metric.series
     bounds = [*(le_value(b) for b in metric.buckets), "+Inf"]
     limits = [*metric.buckets, math.inf]
     series = [
-        counter(bucket, {**labels, "le": le}, [sum(n for v, n in minute.items() if v <= limit) for minute in per_minute])
-        for le, limit in zip(bounds, limits)
+        counter(bucket, {**labels, "le": le}, [sum(n for v, n in m.items() if v <= limit) for m in per_minute])
+        for le, limit in zip(bounds, limits, strict=True)
     ]
     series.append(counter(total, labels, [sum(minute.values()) for minute in per_minute]))
     series.append(counter(summed, labels, [sum(v * n for v, n in minute.items()) for minute in per_minute]))
     return series
 
 
-def steady(value: Mapping[float, float] | float, length: int = LENGTH) -> list:
-    return [value] * length
+def steady(value: T) -> list[T]:
+    """The same per-minute input for the whole generated stretch."""
+    return [value] * LENGTH
 
 
 # Where observations land --------------------------------------------------------------------------
@@ -256,19 +261,23 @@ def _burn_case(settings: BurnRateAlert, budget: float, traffic: Traffic, config:
 
 
 def availability_burn_fast(config: DeploymentConfig) -> Case:
-    return _burn_case(config.observability.alerts.availability_burn_fast, availability_budget(config), _requests, config)
+    alert = config.observability.alerts.availability_burn_fast
+    return _burn_case(alert, availability_budget(config), _requests, config)
 
 
 def availability_burn_slow(config: DeploymentConfig) -> Case:
-    return _burn_case(config.observability.alerts.availability_burn_slow, availability_budget(config), _requests, config)
+    alert = config.observability.alerts.availability_burn_slow
+    return _burn_case(alert, availability_budget(config), _requests, config)
 
 
 def latency_burn_fast(config: DeploymentConfig) -> Case:
-    return _burn_case(config.observability.alerts.latency_burn_fast, latency_budget(config), _latencies, config)
+    alert = config.observability.alerts.latency_burn_fast
+    return _burn_case(alert, latency_budget(config), _latencies, config)
 
 
 def latency_burn_slow(config: DeploymentConfig) -> Case:
-    return _burn_case(config.observability.alerts.latency_burn_slow, latency_budget(config), _latencies, config)
+    alert = config.observability.alerts.latency_burn_slow
+    return _burn_case(alert, latency_budget(config), _latencies, config)
 
 
 def queue_saturation(config: DeploymentConfig) -> Case:
@@ -277,7 +286,8 @@ def queue_saturation(config: DeploymentConfig) -> Case:
     labels = runtime_labels(config)
 
     def queue(share: float) -> tuple[Series, ...]:
-        return (gauge(catalog.QUEUED.name, labels, capacity * share), gauge(catalog.QUEUE_CAPACITY.name, labels, capacity))
+        queued = gauge(catalog.QUEUED.name, labels, capacity * share)
+        return (queued, gauge(catalog.QUEUE_CAPACITY.name, labels, capacity))
 
     high = halfway_above(threshold)
     return Case(
@@ -312,7 +322,8 @@ def capacity_exhausted(config: DeploymentConfig) -> Case:
     over, under = latency.firing, latency.quiet[0].series
 
     def cluster(current: int, latencies: tuple[Series, ...]) -> tuple[Series, ...]:
-        return (gauge(external.HPA_CURRENT_REPLICAS, ksm, current), gauge(external.HPA_MAX_REPLICAS, ksm, most), *latencies)
+        replicas = (gauge(external.HPA_CURRENT_REPLICAS, ksm, current), gauge(external.HPA_MAX_REPLICAS, ksm, most))
+        return (*replicas, *latencies)
 
     return Case(
         firing=cluster(most, over),

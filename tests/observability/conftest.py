@@ -15,23 +15,9 @@ import yaml
 
 from infra.config import DeploymentConfig, load_stack
 from infra.observability.rules import rule_file
-from tests.observability.alert_cases import EVALUATION_MINUTES
 from tests.conftest import STACKS
+from tests.observability.alert_cases import EVALUATION_MINUTES
 from tests.runtime.conftest import serve  # noqa: F401 - fixture reused by the runtime-backed tests
-
-WIRED = "observability" in DeploymentConfig.model_fields
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip this folder, saying why, until DeploymentConfig has its `observability` field (delete once it does)."""
-    if WIRED:
-        return
-    here = Path(__file__).parent
-    reason = "needs `observability: Observability` on DeploymentConfig (infra/config/deployment.py)"
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.skip(reason=reason))
-
 
 CONFIG_NAMES = [*(stack for stack in STACKS if load_stack(stack).config.cloud.enabled), "defaults"]
 """Every stack of the repository with a cloud tier (what the rules watch), plus the schema's defaults."""

@@ -50,7 +50,8 @@ def test_panel_ids_are_unique_and_panels_do_not_overlap(config: DeploymentConfig
     for panel in board["panels"]:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
-        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        columns, rows = range(grid["x"], grid["x"] + grid["w"]), range(grid["y"], grid["y"] + grid["h"])
+        area = {(x, y) for x in columns for y in rows}
         assert not cells & area, panel["title"]
         cells |= area
 

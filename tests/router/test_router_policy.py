@@ -53,11 +53,12 @@ ALL = ("edge", "fog", "cloud")
 @pytest.mark.parametrize(("tier", "available", "order"), [
     ("edge", ALL, ["edge", "fog", "cloud"]),
     ("fog", ALL, ["fog", "cloud", "edge"]),
-    ("cloud", ALL, ["cloud", "fog"]),
+    ("cloud", ALL, ["cloud", "fog", "edge"]),
     ("edge", ("edge", "cloud"), ["edge", "cloud"]),  # a tier without endpoints is skipped
     ("fog", ("edge", "cloud"), ["cloud", "edge"]),  # ... even the chosen one
-    ("cloud", ("edge", "cloud"), ["cloud"]),
-    ("cloud", ("edge",), []),  # nothing to try: the router answers 503 saying so
+    ("cloud", ("edge", "cloud"), ["cloud", "edge"]),
+    ("cloud", ("edge",), ["edge"]),
+    ("cloud", (), []),  # nothing to try: the router answers 503 saying so
 ])
 def test_attempt_order(tier: str, available: tuple[str, ...], order: list[str]) -> None:
     assert attempt_order(tier, POLICY, available) == order  # type: ignore[arg-type]

@@ -11,8 +11,6 @@ import base64
 import io
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import wave
@@ -24,11 +22,12 @@ import httpx
 import numpy as np
 import pytest
 import yaml
+from openai import OpenAI
 
 from infra.metrics_catalog import ROUTER_METRICS
 from runtime.audio import encode
 from runtime.router.app import FALLBACKS_HEADER, TIER_HEADER
-from tests.runtime.conftest import REPO, Served, free_port, start_serve, wait_until
+from tests.runtime.conftest import Served, free_port, start_serve, wait_until
 
 SPEECH = "/v1/audio/speech"
 URGENT = {"X-Latency-Budget-Ms": "200"}
@@ -43,17 +42,6 @@ ROUTER_SETTINGS = {
 EDGE_TEXT = "Hello there."  # < 30: edge when urgent, else fog
 FOG_TEXT = "A sentence for the fog tier, forty chars."  # 30..59: fog even when urgent
 CLOUD_TEXT = "A sentence long enough for the cloud tier, sixty characters or more."
-ROUTER_PROGRAM = """
-import argparse, sys
-from runtime.router.app import serve_router
-from voxdeploy.router_cmds import add_router_arguments, router_settings_from
-from voxdeploy.serve_options import add_arguments
-parser = argparse.ArgumentParser()
-add_arguments(parser)
-add_router_arguments(parser)
-serve_router(router_settings_from(parser.parse_args(sys.argv[1:])))
-"""
-"""`voxdeploy serve --router ...`, until the CLI wires --router into serve."""
 
 
 class Launcher:
@@ -71,16 +59,13 @@ class Launcher:
         self.started.append(served)
         return served
 
-    def router(self, tiers: dict[str, Served | str], *args: str, wait: bool = True) -> Served:
+    def router(self, tiers: dict[str, Served | str], wait: bool = True) -> Served:
         """A router over these tiers; with `wait`, once it sees every one of them ready."""
         urls = {tier: target if isinstance(target, str) else target.url for tier, target in tiers.items()}
-        port, log = free_port(), self._log("router")
         flags = [arg for tier, url in urls.items() for arg in ("--tier", f"{tier}={url}")]
-        process = subprocess.Popen(
-            [sys.executable, "-c", ROUTER_PROGRAM, "--router", "--port", str(port), "--config", str(self.settings),
-             *flags, *args],
-            cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-        router = Served(process, port, log)
+        router = start_serve(["--router", "--config", str(self.settings), *flags], self._log("router"),
+                             wait_ready=False)
+        process = router.process
         self.started.append(router)
         if wait:
             wait_until(lambda: sees(router, set(urls.values())) or process.poll() is not None, 30, "the tiers")
@@ -171,16 +156,25 @@ def test_requests_land_where_the_policy_says(tiers: Tiers) -> None:
     assert {tier: served_count(runtime) - before[tier] for tier, runtime in runtimes.items()} == expected
 
 
+def test_the_openai_client_works_through_the_router(tiers: Tiers) -> None:
+    client = OpenAI(base_url=tiers.router.url + "/v1", api_key="unused")
+    response = client.audio.speech.with_raw_response.create(
+        model="openbmb/VoxCPM2", voice="default", input=EDGE_TEXT, response_format="wav", extra_headers=URGENT)
+    assert response.headers[TIER_HEADER] == "edge"
+    with wave.open(io.BytesIO(response.content)) as audio:
+        assert audio.getframerate() == 48000 and audio.getnframes() > 0
+
+
 def test_a_streaming_request_streams_through_the_router(tiers: Tiers) -> None:
-    body = {"input": FOG_TEXT, "response_format": "pcm", "stream_format": "audio"}
+    body = {"input": CLOUD_TEXT, "response_format": "pcm", "stream_format": "audio"}
     arrivals, size = [], 0
     start = time.perf_counter()
     with httpx.stream("POST", tiers.router.url + SPEECH, json=body, timeout=30) as response:
-        assert landed(response) == (200, "fog", "0")
+        assert landed(response) == (200, "cloud", "0")
         for chunk in response.iter_raw():
             arrivals.append(time.perf_counter() - start)
             size += len(chunk)
-    assert size / 2 / 48000 > 2, "about three seconds of 48 kHz 16-bit audio"
+    assert size / 2 / 48000 > 4, "about five seconds of 48 kHz 16-bit audio, made in about one"
     assert len(arrivals) >= 4 and arrivals[0] < 0.5 * arrivals[-1], arrivals
 
 

@@ -1,0 +1,156 @@
+"""Autoscaling on a load signal: a KEDA ScaledObject, or an HPA on custom metrics plus prometheus-adapter rules.
+
+Pure functions like every builder. Queries are built from the metric catalogue's names and select the
+tier's pods by the target labels every rule and panel uses (`namespace`, `service`), so a scaler can never
+watch a series the runtime does not export.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from infra import metrics_catalog as catalog
+from infra.builders import meta, workloads
+from infra.builders.workloads import Component, KubeObject
+from infra.config.deployment import DeploymentConfig
+from infra.config.scaling_signal import ScalingSignal
+from infra.observability.promql import aggregate, histogram_quantile, number, selector, target_labels
+
+QUEUED_OR_IN_FLIGHT = f"{catalog.QUEUED.name}_with_in_flight"
+"""Per-pod custom metric the adapter serves for the queued signal: requests waiting plus being synthesized."""
+RTF_P95 = f"{catalog.REAL_TIME_FACTOR.name}_p95"
+"""External metric the adapter serves for the p95Rtf signal."""
+ADAPTER_CONFIG_KEY = "config.yaml"
+"""The key prometheus-adapter's chart mounts (`rules.existing: <ConfigMap>`) and reads with --config."""
+
+
+def signal_target(config: DeploymentConfig, signal: ScalingSignal) -> float:
+    """The signal's target in force for this stack."""
+    return signal.target_value(config.cloud.server.max_concurrent_requests, config.slo.p95_rtf)
+
+
+def prometheus_query(config: DeploymentConfig, signal: ScalingSignal) -> str:
+    """PromQL of the signal over the whole tier: a total for per-pod signals, the service's p95 for RTF.
+
+    `queued` counts requests being synthesized too: the queue alone reads 0 whenever pods keep up, which
+    would scale to minReplicas and back in a loop; the sum is the demand, and unlike in-flight (capped by
+    the runtime's slots) it keeps growing with an overload, so one decision can add enough pods.
+    """
+    labels = target_labels(config)
+    if signal.metric == "p95Rtf":
+        return histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, signal.rtf_window, ())
+    in_flight = aggregate("sum", (), f"{catalog.IN_FLIGHT.name}{selector(labels)}")
+    if signal.metric == "inFlight":
+        return in_flight
+    if signal.metric == "queued":
+        return f"{in_flight} + {aggregate('sum', (), f'{catalog.QUEUED.name}{selector(labels)}')}"
+    raise ValueError(f"{signal.metric} is not read from Prometheus")
+
+
+def _metric_type(signal: ScalingSignal) -> str:
+    """Per-pod signals are averaged over the replicas; the p95 RTF is the service's own value."""
+    return "Value" if signal.metric == "p95Rtf" else "AverageValue"
+
+
+def scaled_object(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:
+    """keda.sh/v1alpha1 ScaledObject; KEDA creates (and owns) the HPA, named like the CPU one would be.
+
+    `ignoreNullValues: "false"` makes an empty answer (series gone, labels wrong) an error like an
+    unreachable Prometheus, so both end in the fallback replicas instead of a silent scale-in.
+    """
+    scaling = config.cloud.autoscaling
+    fallback = signal.keda.fallback_replicas or scaling.max_replicas
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name},
+            "minReplicaCount": scaling.min_replicas,
+            "maxReplicaCount": scaling.max_replicas,
+            "fallback": {"failureThreshold": signal.keda.failure_threshold, "replicas": fallback},
+            "advanced": {"horizontalPodAutoscalerConfig": {"name": c.name, "behavior": {
+                "scaleUp": workloads._behavior(scaling.scale_up),
+                "scaleDown": workloads._behavior(scaling.scale_down),
+            }}},
+            "triggers": [{
+                "type": "prometheus",
+                "metricType": _metric_type(signal),
+                "metadata": {
+                    "serverAddress": signal.keda.prometheus_address,
+                    "query": prometheus_query(config, signal),
+                    "threshold": number(signal_target(config, signal)),
+                    "ignoreNullValues": "false",
+                },
+            }],
+        },
+    }
+
+
+def hpa_metric(config: DeploymentConfig, signal: ScalingSignal) -> dict[str, object]:
+    """The autoscaling/v2 metric: a Pods metric for per-pod signals, an External one for the p95 RTF."""
+    target = number(signal_target(config, signal))
+    if signal.metric == "p95Rtf":
+        return {"type": "External", "external": {
+            "metric": {"name": RTF_P95, "selector": {"matchLabels": {"service": config.cloud.name}}},
+            "target": {"type": "Value", "value": target}}}
+    name = {"inFlight": catalog.IN_FLIGHT.name, "queued": QUEUED_OR_IN_FLIGHT}[signal.metric]
+    return {"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}}}
+
+
+def custom_metrics_autoscaler(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:
+    """The CPU HPA's shape (bounds, behavior) with the signal's metric in place of CPU."""
+    scaling = config.cloud.autoscaling
+    hpa = workloads.cpu_autoscaler(config, c, scaling.min_replicas, scaling.max_replicas, scaling.cpu_target_percent,
+                                   scaling.scale_up, scaling.scale_down)
+    spec = hpa["spec"]
+    assert isinstance(spec, dict)
+    spec["metrics"] = [hpa_metric(config, signal)]
+    return hpa
+
+
+def _pod_rule(series: str, exposed: str, metrics_query: str) -> dict[str, object]:
+    return {
+        "seriesQuery": f'{series}{{namespace!="",pod!=""}}',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "name": {"matches": f"^{series}$", "as": exposed},
+        "metricsQuery": metrics_query,
+    }
+
+
+def adapter_rules(signal: ScalingSignal) -> dict[str, object]:
+    """prometheus-adapter's config: every signal's rule, so stacks sharing one adapter render the same file."""
+    in_flight, queued = catalog.IN_FLIGHT.name, catalog.QUEUED.name
+    (rtf_bucket, *_) = catalog.REAL_TIME_FACTOR.series
+    return {
+        "rules": [
+            _pod_rule(in_flight, in_flight, "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"),
+            _pod_rule(queued, QUEUED_OR_IN_FLIGHT,
+                      f"sum(<<.Series>>{{<<.LabelMatchers>>}} + on (namespace, pod) "
+                      f"{in_flight}{{<<.LabelMatchers>>}}) by (<<.GroupBy>>)"),
+        ],
+        "externalRules": [{
+            "seriesQuery": f'{rtf_bucket}{{namespace!="",service!=""}}',
+            "resources": {"overrides": {"namespace": {"resource": "namespace"}}},
+            "name": {"matches": f"^{rtf_bucket}$", "as": RTF_P95},
+            "metricsQuery": f"histogram_quantile(0.95, sum by (le) "
+                            f"(rate(<<.Series>>{{<<.LabelMatchers>>}}[{signal.rtf_window}])))",
+        }],
+    }
+
+
+def adapter_config_map(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:
+    """The rules as a ConfigMap in the adapter's namespace, for the chart's `rules.existing`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": signal.adapter.config_map, "namespace": signal.adapter.namespace, "labels": c.labels},
+        "data": {ADAPTER_CONFIG_KEY: yaml.safe_dump(adapter_rules(signal), sort_keys=False)},
+    }
+
+
+def signal_autoscaler(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> list[KubeObject]:
+    """The objects that scale the tier on a Prometheus signal (never cpu, which stays the plain HPA)."""
+    if signal.backend == "keda":
+        return [scaled_object(config, c, signal)]
+    return [custom_metrics_autoscaler(config, c, signal), adapter_config_map(config, c, signal)]

@@ -1,0 +1,53 @@
+"""What the policy tests share: stacks built into (config, objects), and objects edited by dotted paths."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from infra.builders import build_objects
+from infra.config import DeploymentConfig, config_from_keys, parse_config
+from infra.policy import Violation, evaluate
+from tests.conftest import DELETE, mutated, read_stack_file
+
+WIRED = "policy" in DeploymentConfig.model_fields
+needs_policy_field = pytest.mark.skipif(
+    not WIRED, reason="needs `policy: PolicyConfig` on DeploymentConfig (infra/config/deployment.py)")
+
+
+def config_of(document: dict, source: str = "test") -> DeploymentConfig:
+    return parse_config(config_from_keys(document["config"]), source)
+
+
+def built(stack: str, key: str | None = None, value: object = None) -> tuple[DeploymentConfig, list[dict]]:
+    """A bundled stack, optionally with `voxdeploy:<key>` set (as tests.conftest.mutated does), and its objects."""
+    document = read_stack_file(stack) if key is None else mutated(stack, key, value)
+    config = config_of(document, stack)
+    return config, copy.deepcopy(build_objects(config))
+
+
+def find(objects: list[dict], kind: str, name: str) -> dict:
+    return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+def put(obj: dict, path: str, value: object) -> None:
+    """Set `a.b.0.c` in a Kubernetes object (numbers index lists); DELETE removes the key."""
+    *parents, last = path.split(".")
+    node: object = obj
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})  # type: ignore[index,union-attr]
+    if value is DELETE:
+        node.pop(last, None)  # type: ignore[union-attr]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value  # type: ignore[index]
+
+
+def of_rule(violations: list[Violation], rule: str) -> list[Violation]:
+    return [v for v in violations if v.rule == rule]
+
+
+def unwaived_errors(config: DeploymentConfig, objects: list[dict]) -> list[Violation]:
+    return [v for v in evaluate(config, objects) if v.severity == "error" and not v.waived]
