@@ -8,7 +8,9 @@ import signal
 from collections.abc import Iterator
 
 import uvicorn
+from starlette.applications import Starlette
 
+from infra.config.cloud import RuntimeServer
 from infra.config.runtime import ProcessEngine, RuntimeConfig, SimEngine
 from runtime.engines.base import Engine
 from runtime.server import create_app
@@ -54,22 +56,25 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
 
-def serve(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> None:
-    """Serve until SIGTERM/SIGINT; in-flight requests get up to the request timeout to finish."""
-    level = config.server.log_level
+def run_server(app: Starlette, host: str, server: RuntimeServer) -> None:
+    """Serve an app (runtime or router) until SIGTERM/SIGINT; in-flight requests get up to the request
+    timeout to finish. The app's `state.runtime.draining` turns true when the signal lands."""
+    level = server.log_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(config, build_engine(config, sim_load_seconds))
-    server = DrainingServer(
+    DrainingServer(
         uvicorn.Config(
             app,
-            host=config.host,
-            port=config.server.port,
+            host=host,
+            port=server.port,
             log_level=level.lower(),
             access_log=False,
-            timeout_graceful_shutdown=int(config.server.request_timeout_seconds) + 1,
+            timeout_graceful_shutdown=int(server.request_timeout_seconds) + 1,
             http="httptools",
             loop="uvloop",
             lifespan="on",
         )
-    )
-    server.run()
+    ).run()
+
+
+def serve(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> None:
+    run_server(create_app(config, build_engine(config, sim_load_seconds)), config.host, config.server)

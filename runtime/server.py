@@ -91,10 +91,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def parse_speech(request: Request, runtime: Runtime) -> tuple[SpeechRequest, bytes | None]:
-    """(validated request, reference audio bytes) from a JSON or multipart body."""
+async def parse_speech(request: Request, limit: int) -> tuple[SpeechRequest, bytes | None]:
+    """(validated request, reference audio bytes) from a JSON or multipart body of at most `limit` bytes."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    limit = runtime.config.speech.max_body_bytes
     reference: bytes | None = None
     if content_type == "application/json":
         body = await read_body(request, limit)
@@ -205,7 +204,8 @@ def _engine_error(err: EngineError) -> ApiError:
     return ApiError(err.status, err.message, err.param, err.error_type, getattr(err, "retry_after", None))
 
 
-async def _wait_for_disconnect(request: Request) -> None:
+async def wait_for_disconnect(request: Request) -> None:
+    """Returns when the client goes away (the body has been read already)."""
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
@@ -222,7 +222,7 @@ class SpeechHandler:
         runtime = self.runtime
         timing = Timing(arrived=time.perf_counter())
         try:
-            speech, ref_bytes = await parse_speech(request, runtime)
+            speech, ref_bytes = await parse_speech(request, runtime.config.speech.max_body_bytes)
             check_against_engine(speech, runtime, ref_bytes is not None)
             synthesis = to_synthesis(speech, reference_audio(ref_bytes, speech.ref_text, runtime))
             if runtime.draining or not runtime.engine.ready:
@@ -274,7 +274,7 @@ class SpeechHandler:
         """Generate all, then answer: errors keep their status codes; a disconnect cancels the work."""
         timeout = self.runtime.config.server.request_timeout_seconds
         work = asyncio.ensure_future(self._collect(synthesis, timing))
-        gone = asyncio.ensure_future(_wait_for_disconnect(request))
+        gone = asyncio.ensure_future(wait_for_disconnect(request))
         try:
             done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -107,3 +107,12 @@ def _pack(text: str, pieces: list[tuple[int, int]], max_chars: int) -> list[str]
             start, end = piece_start, piece_end
     chunks.append(text[start:end].strip())
     return [chunk for chunk in chunks if chunk]
+
+
+_VOICE_DESIGN = re.compile(r"\s*\(([^()]*\S[^()]*)\)\s*(.*)", re.DOTALL)
+
+
+def leading_voice_design(text: str) -> tuple[str, str] | None:
+    """(description, rest) when the text opens with VoxCPM2's voice design, `(A calm old man)Hello`."""
+    match = _VOICE_DESIGN.fullmatch(text)
+    return (match.group(1).strip(), match.group(2)) if match else None

@@ -175,3 +175,8 @@ def test_latest_is_refused_on_any_tier_in_prod() -> None:
 
 def test_stacks_dir_holds_the_issue_stacks() -> None:
     assert {p.name for p in Path(STACKS_DIR).glob("Pulumi.*.yaml")} >= {"Pulumi.edge.yaml", "Pulumi.hybrid.yaml"}
+
+
+def test_router_timeout_must_outlast_its_tiers() -> None:
+    with pytest.raises(ConfigError, match="hybrid.server.requestTimeoutSeconds"):
+        parse_config({"hybrid": {"enabled": True, "server": {"requestTimeoutSeconds": 300}}}, "x")

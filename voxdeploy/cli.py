@@ -44,8 +44,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
-    from infra.render import (ARGOCD_FILE, FLUX_FILE, argocd_application, differences, flux_kustomization,
-                              render_files, with_delivery, write_directory)
+    from infra.render import (
+        ARGOCD_FILE,
+        FLUX_FILE,
+        argocd_application,
+        differences,
+        flux_kustomization,
+        render_files,
+        with_delivery,
+        write_directory,
+    )
 
     stack = load_stack_from(args)
     out = args.out or Path("rendered") / stack.name

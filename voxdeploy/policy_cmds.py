@@ -34,8 +34,8 @@ def report(config: DeploymentConfig, objects: Sequence[KubeObject]) -> tuple[str
         "waived": [v for v in violations if v.waived],
     }
     errors = groups["errors"]
-    lines = [f"policy ({len(RULES)} rules): {_count(errors, 'error')}, {_count(groups['warnings'], 'warning')}, "
-             f"{len(groups['waived'])} waived"]
+    counts = f"{_count(errors, 'error')}, {_count(groups['warnings'], 'warning')}, {len(groups['waived'])} waived"
+    lines = [f"policy ({len(RULES)} rules): {counts}"]
     for title, group in groups.items():
         if group:
             lines.append(f"{title}:")

@@ -83,6 +83,16 @@ class CapacityCurve:
                 return _between(target, a.rtf, b.rtf, a.concurrency, b.concurrency)
         return None
 
+    def concurrency_at_throughput(self, qps: float) -> float:
+        """Requests in flight at which one replica completes `qps` (its saturation concurrency at most)."""
+        first, last = self.points[0], self.points[-1]
+        if qps <= first.qps:
+            return first.concurrency * qps / first.qps
+        for a, b in zip(self.points, self.points[1:]):
+            if a.qps <= qps <= b.qps and b.qps > a.qps:
+                return _between(qps, a.qps, b.qps, a.concurrency, b.concurrency)
+        return last.concurrency
+
     def at_rtf(self, target: float) -> CapacityPoint | None:
         """The replica's operating point at the RTF target: its capacity in requests/s."""
         concurrency = self.concurrency_at_rtf(target)

@@ -30,7 +30,8 @@ class ReplicaPlan:
     gpus_per_replica: int
     gpu_hours_per_month: float
     in_flight_target: int
-    """Per-pod in-flight (or queued) target for autoscaling: the RTF-limit concurrency less the headroom."""
+    """Per-pod in-flight (or queued) target for autoscaling: the concurrency at which a replica carries its
+    capacity less the headroom, so pods are added while the ones running still keep the RTF."""
 
     @property
     def gpus(self) -> tuple[int, int, int]:
@@ -63,5 +64,5 @@ def plan_replicas(curve: CapacityCurve, target_qps: float, rtf_target: float, pl
         replicas_max=most,
         gpus_per_replica=gpus_per_replica,
         gpu_hours_per_month=gpu_hours,
-        in_flight_target=max(1, math.floor(point.concurrency / (1 + planning.headroom))),
+        in_flight_target=max(1, math.floor(curve.concurrency_at_throughput(point.qps / (1 + planning.headroom)))),
     )

@@ -203,6 +203,10 @@ def hybrid_router_has_somewhere_to_send(config: DeploymentConfig) -> Iterator[Co
     if not has_own and not any(router.endpoints.values()):
         yield ConfigIssue("hybrid.endpoints", dict(router.endpoints),
                           "the router has no tier to send to: enable cloud or edge pools, or list endpoint URLs")
+    slowest = max(router.tier_timeout_seconds.values(), default=0)
+    if router.server.request_timeout_seconds <= slowest:
+        yield ConfigIssue("hybrid.server.requestTimeoutSeconds", router.server.request_timeout_seconds,
+                          f"must exceed the longest tier timeout ({slowest:g} s), or a slow tier can never fall back")
     for tier, urls in router.endpoints.items():
         for index, url in enumerate(urls):
             if not url.startswith(("http://", "https://")):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
-
 MISSING = object()
 """The value of a key that is not there at all (distinct from an explicit null)."""
 

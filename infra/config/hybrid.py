@@ -55,7 +55,8 @@ class HybridRouter(StrictModel):
         {"edge": 30.0, "fog": 60.0, "cloud": 300.0}, description="Timeout of a forwarded request, per tier."
     )
     server: RuntimeServer = Field(
-        RuntimeServer(max_concurrent_requests=256, max_queued_requests=512), description="The router's own limits."
+        RuntimeServer(max_concurrent_requests=256, max_queued_requests=512, request_timeout_seconds=360),
+        description="The router's own limits; its timeout must outlast every tier's, or a slow tier can't fall back.",
     )
     image: Image = Field(Image(), description="Image (the runtime image; the router is `voxdeploy serve --router`).")
     resources: Resources = Field(
@@ -76,6 +77,7 @@ class RouterSettings(StrictModel):
     tier_timeout_seconds: dict[Tier, float] = Field(
         {"edge": 30.0, "fog": 60.0, "cloud": 300.0}, description="Timeout of a forwarded request, per tier."
     )
-    server: RuntimeServer = Field(RuntimeServer(max_concurrent_requests=256, max_queued_requests=512),
-                                  description="The router's own admission limits and timeout.")
+    server: RuntimeServer = Field(
+        RuntimeServer(max_concurrent_requests=256, max_queued_requests=512, request_timeout_seconds=360),
+        description="The router's own admission limits and timeout.")
     host: str = Field("0.0.0.0", description="Address to listen on.")

@@ -63,7 +63,8 @@ def gpu_toleration(config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
         if not tolerates(tolerations, name):
             yield (f"requests {count} {name} but does not tolerate the {name} taint GPU nodes carry, so it would stay "
                    f"Pending; add the toleration {{key: {name}, operator: Exists, effect: NoSchedule}} "
-                   f"(cloud.pod.tolerations), or pin it to an edge pool ({POOL_LABEL}) whose taint it tolerates")
+                   f"(cloud.pod.tolerations or edge.pools[].tolerations), or pin it to an edge pool ({POOL_LABEL}) "
+                   "whose taint it tolerates")
 
 
 def _evictable(spec: Mapping[str, Any], pods: int) -> int:

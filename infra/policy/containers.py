@@ -32,7 +32,7 @@ def probes(_config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
         missing = [probe for probe in REQUIRED_PROBES if probe not in container]
         if ports and missing:
             yield (f"container {container['name']} serves port {', '.join(ports)} without {' or '.join(missing)}; "
-                   "add both (liveness on /health, readiness on /ready for the voxdeploy runtime)")
+                   f"add {'them' if len(missing) > 1 else 'it'} (the voxdeploy runtime answers /health and /ready)")
 
 
 def image_parts(image: str) -> tuple[str | None, str | None]:

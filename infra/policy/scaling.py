@@ -14,7 +14,7 @@ from infra.policy.violations import KubeObject, object_ref
 
 @dataclass(frozen=True)
 class AutoscalerShape:
-    """Where an autoscaler kind keeps its bounds, and the API's defaults when a bound is left out."""
+    """Where an autoscaler kind keeps its bounds, and the API's defaults when a bound is left out (None: required)."""
 
     min_at: tuple[str, ...]
     min_default: int

@@ -50,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -60,13 +59,12 @@ from infra.config.runtime import ProcessEngine
 from runtime.audio import AudioDecodeError, Crossfader, decode_audio
 from runtime.engines.base import EngineFailed, EngineRejected, Synthesis
 from runtime.engines.proxied import ProxiedEngine
-from runtime.text import split_sentences
+from runtime.text import leading_voice_design, split_sentences
 
 UPSTREAM_MODEL = "voxcpm"
 JOIN_FADE_SECONDS = 0.012
 """Crossfade between consecutive sentences of one request (the runtime's default crossfade)."""
 
-_LEADING_DESIGN = re.compile(r"\s*\(([^()]*)\)\s*(.*)", re.DOTALL)
 _EXTRA_PARAMS = {"max_steps", "temperature"}
 
 
@@ -113,7 +111,7 @@ class LlamaCppEngine(ProxiedEngine):
     def voice_design(self, synthesis: Synthesis) -> tuple[str | None, str]:
         """(description or None, text without it): from `instructions` or a `(...)` typed at the input's start."""
         instructions = (synthesis.instructions or "").strip()
-        typed = _LEADING_DESIGN.fullmatch(synthesis.text)
+        typed = leading_voice_design(synthesis.text)
         if instructions:
             if "(" in instructions or ")" in instructions:
                 raise EngineRejected("instructions must not contain parentheses: llama-tts-server reads the voice "
@@ -122,10 +120,11 @@ class LlamaCppEngine(ProxiedEngine):
                 raise EngineRejected("input already starts with a (voice description); give it either there or "
                                      "in instructions, not both", "instructions")
             return instructions, synthesis.text
-        if typed is not None and typed.group(1).strip():
-            if not typed.group(2).strip():
+        if typed is not None:
+            description, rest = typed
+            if not rest.strip():
                 raise EngineRejected("input is only a (voice description); add the text to speak after it", "input")
-            return typed.group(1).strip(), typed.group(2)
+            return description, rest
         return None, synthesis.text
 
     def sentences(self, synthesis: Synthesis) -> list[str]:

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 
 from infra.config.runtime import VOXCPM2_SAMPLE_RATE, ProcessEngine
-from runtime.engines.base import Engine, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
+from runtime.engines.base import Engine, EngineFailed, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
 from runtime.engines.supervisor import Supervisor
 
 RETRY_AFTER_SECONDS = 5.0

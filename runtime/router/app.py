@@ -17,10 +17,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import httpx
-import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -31,12 +29,11 @@ from starlette.types import Message
 from infra.config.hybrid import RouterSettings, Tier
 from infra.config.runtime import SpeechLimits
 from runtime.admission import Admission, QueueFull
-from runtime.app import DrainingServer
+from runtime.app import run_server
 from runtime.router.endpoints import Endpoint, Pools, check_all, watch
 from runtime.router.metrics import NO_TIER, RouterMetrics
 from runtime.router.policy import attempt_order, choose_tier, request_profile
-from runtime.server import (QUEUE_FULL_RETRY_AFTER, ApiError, GuardedStream, _wait_for_disconnect, parse_speech,
-                            read_body)
+from runtime.server import QUEUE_FULL_RETRY_AFTER, ApiError, GuardedStream, parse_speech, read_body, wait_for_disconnect
 
 log = logging.getLogger("voxdeploy.router")
 
@@ -116,8 +113,6 @@ class Router:
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=server.max_concurrent_requests))
         self.limits = SpeechLimits()
-        # parse_speech takes a Runtime but reads only its speech limits; this is that much of one
-        self._parser_view = SimpleNamespace(config=SimpleNamespace(speech=self.limits))
 
     async def speech(self, request: Request) -> Response:
         """POST /v1/audio/speech."""
@@ -134,7 +129,7 @@ class Router:
     async def _route(self, request: Request) -> tuple[Tier, list[Tier], bytes]:
         """Validate as the runtime does; then the tier the policy picks and every tier to try, in order."""
         body = await read_body(request, self.limits.max_body_bytes)
-        speech, reference = await parse_speech(_replaying(request, body), self._parser_view)  # type: ignore[arg-type]
+        speech, reference = await parse_speech(_replaying(request, body), self.limits.max_body_bytes)
         profile = request_profile(speech, reference is not None, request.headers)
         if self.draining:
             raise ApiError(503, "the router is shutting down; retry shortly", None, "router_unavailable", retry_after=5)
@@ -147,7 +142,7 @@ class Router:
         and a client that leaves cancels the upstream request."""
         timeout = self.settings.server.request_timeout_seconds
         work = asyncio.ensure_future(self._admitted(tier, order, body, request.headers))
-        gone = asyncio.ensure_future(_wait_for_disconnect(request))
+        gone = asyncio.ensure_future(wait_for_disconnect(request))
         try:
             done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -299,20 +294,4 @@ def create_router_app(settings: RouterSettings) -> Starlette:
 
 
 def serve_router(settings: RouterSettings) -> None:
-    """Serve until SIGTERM/SIGINT; in-flight requests get up to the request timeout to finish."""
-    level = settings.server.log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = DrainingServer(
-        uvicorn.Config(
-            create_router_app(settings),
-            host=settings.host,
-            port=settings.server.port,
-            log_level=level.lower(),
-            access_log=False,
-            timeout_graceful_shutdown=int(settings.server.request_timeout_seconds) + 1,
-            http="httptools",
-            loop="uvloop",
-            lifespan="on",
-        )
-    )
-    server.run()
+    run_server(create_router_app(settings), settings.host, settings.server)

@@ -6,7 +6,6 @@ router's HTTP code holds no routing logic of its own.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -14,12 +13,11 @@ from typing import Literal, get_args
 from infra.config.hybrid import RoutingPolicy, Tier
 from runtime.api import SpeechRequest
 from runtime.server import ApiError
+from runtime.text import leading_voice_design
 
 Quality = Literal["low", "medium", "high"]
 BUDGET_HEADER = "X-Latency-Budget-Ms"
 QUALITY_HEADER = "X-Quality"
-_LEADING_DESIGN = re.compile(r"\s*\([^()]*\S[^()]*\)")
-"""A voice description typed at the start of the input, VoxCPM2's `(A calm old man)Hello` form."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class RequestProfile:
 def request_profile(speech: SpeechRequest, has_reference_audio: bool, headers: Mapping[str, str]) -> RequestProfile:
     """The profile of a validated request; a routing header with a bad value is a 400 naming the header."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    design = bool(speech.instructions and speech.instructions.strip()) or bool(_LEADING_DESIGN.match(speech.input))
+    design = bool(speech.instructions and speech.instructions.strip()) or leading_voice_design(speech.input) is not None
     return RequestProfile(
         text_length=len(speech.input),
         has_reference_audio=has_reference_audio,

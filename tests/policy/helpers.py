@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -34,15 +35,13 @@ def find(objects: list[dict], kind: str, name: str) -> dict:
 def put(obj: dict, path: str, value: object) -> None:
     """Set `a.b.0.c` in a Kubernetes object (numbers index lists); DELETE removes the key."""
     *parents, last = path.split(".")
-    node: object = obj
+    node: Any = obj
     for part in parents:
-        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})  # type: ignore[index,union-attr]
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
     if value is DELETE:
-        node.pop(last, None)  # type: ignore[union-attr]
-    elif isinstance(node, list):
-        node[int(last)] = value
+        node.pop(last, None)
     else:
-        node[last] = value  # type: ignore[index]
+        node[int(last) if isinstance(node, list) else last] = value
 
 
 def of_rule(violations: list[Violation], rule: str) -> list[Violation]:

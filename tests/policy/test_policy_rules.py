@@ -9,7 +9,7 @@ import pytest
 from infra.config.policy import RULE_IDS
 from infra.policy import RULES, evaluate
 from infra.policy.containers import image_parts
-from tests.conftest import DELETE, STACKS
+from tests.conftest import DELETE, STACKS, read_stack_file
 from tests.policy.helpers import built, find, needs_policy_field, of_rule, put, unwaived_errors
 
 pytestmark = needs_policy_field
@@ -150,15 +150,10 @@ def test_gpu_quota_leaves_daemonsets_out() -> None:
 
 def test_gpu_toleration_follows_the_configured_gpu_resource() -> None:
     """An AMD cloud tier keeps the default nvidia.com/gpu toleration: its pods would never reach an AMD node."""
-    config, objects = built("prod", "cloud.pod", {**_prod_pod(), "gpuResourceName": "amd.com/gpu"})
+    pod = read_stack_file("prod")["config"]["voxdeploy:cloud"]["pod"]
+    config, objects = built("prod", "cloud.pod", {**pod, "gpuResourceName": "amd.com/gpu"})
     [violation] = of_rule(evaluate(config, objects), "gpu-toleration")
     assert "requests 2 amd.com/gpu" in violation.message and "key: amd.com/gpu" in violation.message
-
-
-def _prod_pod() -> dict:
-    from tests.conftest import read_stack_file
-
-    return read_stack_file("prod")["config"]["voxdeploy:cloud"]["pod"]
 
 
 @pytest.mark.parametrize(("budget", "fewest", "trips"), [

@@ -1,0 +1,126 @@
+"""The load-signal autoscalers: KEDA ScaledObject against KEDA's CRD schema, the custom-metrics HPA against
+Kubernetes' own, and prometheus-adapter rules that name only series the runtime exports."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from infra import metrics_catalog as catalog
+from infra.builders import cloud, scaling
+from infra.config import DeploymentConfig, load_stack
+from infra.config.scaling_signal import AdapterOptions, KedaOptions, ScalingSignal
+from tests.conftest import REPO, STACKS_DIR
+from tests.test_builders import KUBERNETES_VERSION
+from tests.test_edge import strict
+
+KEDA_SCHEMA = strict(yaml.safe_load((REPO / "tests/fixtures/crds/keda-scaledobject-v1alpha1.yaml").read_text()))
+CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
+SIGNALS = ("inFlight", "queued", "p95Rtf")
+
+
+def prod() -> DeploymentConfig:
+    return load_stack("prod", STACKS_DIR).config
+
+
+def objects(signal: ScalingSignal, config: DeploymentConfig | None = None) -> list[dict]:
+    config = config or prod()
+    return scaling.signal_autoscaler(config, cloud.identity(config), signal)
+
+
+def series_in(promql: str) -> set[str]:
+    """Metric names a query reads: identifiers followed by a selector (adapter templates stripped)."""
+    return set(re.findall(r"([a-z_:][a-z0-9_:]*)\{", promql.replace("<<.Series>>", "")))
+
+
+@pytest.mark.parametrize("metric", SIGNALS)
+def test_scaled_object_validates_against_kedas_schema(metric: str) -> None:
+    (scaled,) = objects(ScalingSignal(metric=metric, backend="keda"))
+    jsonschema.validate(scaled, KEDA_SCHEMA)
+    spec = scaled["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 10)
+    assert spec["fallback"] == {"failureThreshold": 3, "replicas": 10}
+    assert spec["advanced"]["horizontalPodAutoscalerConfig"]["name"] == "voxcpm"
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"]["ignoreNullValues"] == "false"
+    assert series_in(trigger["metadata"]["query"]) <= CATALOGUE_SERIES
+
+
+def test_scaled_object_targets_and_queries() -> None:
+    signal = ScalingSignal(metric="inFlight", keda=KedaOptions(fallback_replicas=4, failure_threshold=5))
+    (scaled,) = objects(signal)
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["metricType"] == "AverageValue"
+    assert trigger["metadata"]["threshold"] == "80"  # 80% of prod's 100 slots per pod
+    assert trigger["metadata"]["query"] == 'sum (voxdeploy_requests_in_flight{namespace="voxcpm",service="voxcpm"})'
+    assert scaled["spec"]["fallback"] == {"failureThreshold": 5, "replicas": 4}
+    (rtf,) = objects(ScalingSignal(metric="p95Rtf", target=0.14, rtf_window="1m"))[0]["spec"]["triggers"]
+    assert (rtf["metricType"], rtf["metadata"]["threshold"]) == ("Value", "0.14")
+    assert "rate(voxdeploy_real_time_factor_bucket{" in rtf["metadata"]["query"]
+    assert rtf["metadata"]["query"].endswith("[1m])))")
+    (queued,) = objects(ScalingSignal(metric="queued"))[0]["spec"]["triggers"]
+    assert series_in(queued["metadata"]["query"]) == {"voxdeploy_requests_in_flight", "voxdeploy_requests_queued"}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda so: so["spec"].update(fallbackReplicas=3),  # unknown field
+    lambda so: so["spec"]["triggers"][0]["metadata"].update(threshold=80),  # metadata values are strings
+    lambda so: so["spec"].pop("triggers"),  # required
+    lambda so: so["spec"]["fallback"].update(replicas=-1),
+], ids=["unknown-field", "numeric-threshold", "no-triggers", "negative-fallback"])
+def test_keda_schema_rejects_a_broken_scaled_object(mutate) -> None:  # noqa: ANN001
+    (scaled,) = objects(ScalingSignal(metric="inFlight"))
+    broken = copy.deepcopy(scaled)
+    mutate(broken)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, KEDA_SCHEMA)
+
+
+@pytest.mark.parametrize("metric", SIGNALS)
+def test_custom_metrics_hpa_is_valid_kubernetes(metric: str) -> None:
+    hpa, config_map = objects(ScalingSignal(metric=metric, backend="hpaCustom"))
+    for obj in (hpa, config_map):
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    (spec_metric,) = hpa["spec"]["metrics"]
+    assert spec_metric["type"] == ("External" if metric == "p95Rtf" else "Pods")
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 600
+
+
+def test_hpa_metrics_are_the_ones_the_adapter_serves() -> None:
+    served = {rule["name"]["as"] for rules in scaling.adapter_rules(ScalingSignal()).values() for rule in rules}
+    for metric in SIGNALS:
+        (hpa_metric,) = objects(ScalingSignal(metric=metric, backend="hpaCustom"))[0]["spec"]["metrics"]
+        assert hpa_metric[hpa_metric["type"].lower()]["metric"]["name"] in served
+
+
+def test_adapter_rules_read_only_catalogue_series() -> None:
+    _, config_map = objects(ScalingSignal(metric="queued", backend="hpaCustom",
+                                          adapter=AdapterOptions(namespace="observability", config_map="rules")))
+    assert (config_map["metadata"]["namespace"], config_map["metadata"]["name"]) == ("observability", "rules")
+    document = yaml.safe_load(config_map["data"]["config.yaml"])
+    rules = document["rules"] + document["externalRules"]
+    assert len(rules) == 3
+    for rule in rules:
+        read = series_in(rule["seriesQuery"]) | series_in(rule["metricsQuery"])
+        read |= set(re.findall(r"\^(\w+)\$", rule["name"]["matches"]))
+        assert read and read <= CATALOGUE_SERIES, rule
+
+
+def test_adapter_rules_are_the_same_for_every_stack() -> None:
+    """One adapter serves a cluster: stacks sharing it must not fight over its ConfigMap's content."""
+    signal = ScalingSignal(metric="inFlight", backend="hpaCustom")
+    dev = load_stack("dev", STACKS_DIR).config
+    assert objects(signal, dev)[1]["data"] == objects(signal)[1]["data"]
+
+
+def test_cpu_is_not_a_prometheus_signal() -> None:
+    with pytest.raises(ValueError, match="cpuTargetPercent"):
+        ScalingSignal().target_value(100, 0.15)
+    with pytest.raises(ValueError, match="not read from Prometheus"):
+        scaling.prometheus_query(prod(), ScalingSignal())

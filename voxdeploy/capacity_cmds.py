@@ -1,0 +1,56 @@
+"""The capacity part of `voxdeploy plan`: options, reading a load test's result, printing the report.
+
+Only this module touches files; infra/capacity stays pure, so the same report is testable without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from infra.capacity.model import CapacityInputError, curve_from_load_test
+from infra.capacity.report import CapacityReport, as_json, as_text, capacity_report
+from infra.config.capacity import CapacityPlanning
+from infra.config.deployment import DeploymentConfig
+
+__all__ = ["CapacityInputError", "add_arguments", "as_json", "as_text", "report"]
+
+
+def _positive(kind: type[float] | type[int]):  # noqa: ANN202 - an argparse type callable
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def add_arguments(plan: argparse.ArgumentParser) -> None:
+    """`plan`'s capacity options."""
+    plan.add_argument("--target-qps", type=_positive(float), default=None,
+                      help="busy-hour requests/s to size for [capacity.targetQps, else slo.minQps]")
+    plan.add_argument("--capacity-from", type=Path, default=None, metavar="SUMMARY_JSON",
+                      help="a load test's summary.json or benchmark.json as one replica's capacity "
+                           "[the reference article's row capacity.referenceMode]")
+    plan.add_argument("--capacity-replicas", type=_positive(int), default=1,
+                      help="replicas that served the load test, to turn its figures into one replica's [1]")
+
+
+def report(args: argparse.Namespace, config: DeploymentConfig, planning: CapacityPlanning) -> CapacityReport | None:
+    """The capacity report for `plan`, or None for a stack without a cloud tier (nothing to size).
+
+    Raises CapacityInputError naming the file when the load-test result is unreadable or unusable.
+    """
+    if not config.cloud.enabled:
+        return None
+    curve = None
+    if args.capacity_from is not None:
+        path: Path = args.capacity_from
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise CapacityInputError(f"{path}: cannot read a load-test result ({err})") from err
+        curve = curve_from_load_test(document, str(path), args.capacity_replicas)
+    return capacity_report(config, planning, curve, args.target_qps)
