@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 
 class QueueFull(Exception):
@@ -16,15 +16,14 @@ class QueueFull(Exception):
 
 
 class Admission:
-    """Slots for synthesis; `on_change(running, waiting)` feeds the in-flight and queued gauges."""
+    """Slots for synthesis; `running` and `waiting` are read by the gauges at scrape time."""
 
-    def __init__(self, limit: int, queue: int, on_change: Callable[[int, int], None]) -> None:
+    def __init__(self, limit: int, queue: int) -> None:
         self.limit = limit
         self.queue = queue
         self._slots = asyncio.Semaphore(limit)
         self._running = 0
         self._waiting = 0
-        self._on_change = on_change
 
     @property
     def running(self) -> int:
@@ -34,26 +33,20 @@ class Admission:
     def waiting(self) -> int:
         return self._waiting
 
-    def _changed(self) -> None:
-        self._on_change(self._running, self._waiting)
-
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold a synthesis slot; raises QueueFull when every slot and queue place is taken."""
         if self._slots.locked() and self._waiting >= self.queue:
             raise QueueFull
         self._waiting += 1
-        self._changed()
         try:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
-            self._changed()
-        self._running += 1
-        self._changed()
+            self._running += 1
         try:
             yield
         finally:
             self._running -= 1
             self._slots.release()
-            self._changed()
+    

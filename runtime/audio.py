@@ -7,6 +7,7 @@ server can answer with 400 instead of a 500 from deep inside a parser.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from collections.abc import Sequence
@@ -175,6 +176,15 @@ def _decode_with_soundfile(data: bytes) -> tuple[np.ndarray, int]:
     return samples.mean(axis=1, dtype=np.float32), int(rate)
 
 
+@functools.cache
+def _fade_windows(fade_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fade-out, fade-in) equal-power windows; cached, since every request of a runtime uses the same length."""
+    t = (np.arange(fade_samples, dtype=np.float64) + 0.5) * (np.pi / 2 / max(fade_samples, 1))
+    fade_out, fade_in = np.cos(t).astype(np.float32), np.sin(t).astype(np.float32)
+    fade_out.flags.writeable = fade_in.flags.writeable = False
+    return fade_out, fade_in
+
+
 class Crossfader:
     """Joins audio synthesized segment by segment without a click at each join, while streaming.
 
@@ -190,8 +200,7 @@ class Crossfader:
         if fade_samples < 0:
             raise ValueError(f"fade_samples must be 0 or more, got {fade_samples}")
         self._fade = fade_samples
-        t = (np.arange(fade_samples, dtype=np.float64) + 0.5) * (np.pi / 2 / max(fade_samples, 1))
-        self._fade_out, self._fade_in = np.cos(t).astype(np.float32), np.sin(t).astype(np.float32)
+        self._fade_out, self._fade_in = _fade_windows(fade_samples)
         self._tail = _EMPTY  # held-back end of the current segment, or the new segment's head so far
         self._outgoing: np.ndarray | None = None  # previous segment's tail, waiting for a full head
         self._new_segment_due = False

@@ -9,6 +9,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 import infra.metrics_catalog as catalog
+from runtime.admission import Admission
+from runtime.engines.base import Engine
 
 
 class _EngineState(Collector):
@@ -55,7 +57,7 @@ class _GpuMemory(Collector):
 class RuntimeMetrics:
     """The series one runtime process exports, labelled with its engine."""
 
-    def __init__(self, engine_name: str, restarts: Callable[[], int], ready: Callable[[], bool], queue_capacity: int) -> None:
+    def __init__(self, engine_name: str, engine: Engine, admission: Admission, queue_capacity: int) -> None:
         self.registry = CollectorRegistry()
         label = {"engine": engine_name}
 
@@ -73,10 +75,11 @@ class RuntimeMetrics:
         ).labels(**label)
         self._requests = Counter(catalog.REQUESTS.name, catalog.REQUESTS.help, catalog.REQUESTS.labels, registry=self.registry)
         self._engine = engine_name
-        self.in_flight = gauge(catalog.IN_FLIGHT).labels(**label)
-        self.queued = gauge(catalog.QUEUED).labels(**label)
+        # Read at scrape time: nothing to update on the request path.
+        gauge(catalog.IN_FLIGHT).labels(**label).set_function(lambda: admission.running)
+        gauge(catalog.QUEUED).labels(**label).set_function(lambda: admission.waiting)
         gauge(catalog.QUEUE_CAPACITY).labels(**label).set(queue_capacity)
-        self.registry.register(_EngineState(engine_name, restarts, ready))
+        self.registry.register(_EngineState(engine_name, lambda: engine.restarts, lambda: engine.ready))
         self.registry.register(_GpuMemory())
 
     def count_request(self, status: int) -> None:

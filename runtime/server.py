@@ -65,12 +65,8 @@ class Runtime:
         self.draining = False
         server = config.server
         limit = min(server.max_concurrent_requests, engine.max_concurrency or server.max_concurrent_requests)
-        self.metrics = RuntimeMetrics(engine.name, lambda: engine.restarts, lambda: engine.ready, server.max_queued_requests)
-        self.admission = Admission(limit, server.max_queued_requests, self._on_admission)
-
-    def _on_admission(self, running: int, waiting: int) -> None:
-        self.metrics.in_flight.set(running)
-        self.metrics.queued.set(waiting)
+        self.admission = Admission(limit, server.max_queued_requests)
+        self.metrics = RuntimeMetrics(engine.name, engine, self.admission, server.max_queued_requests)
 
     @property
     def fade_samples(self) -> int:

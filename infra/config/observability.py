@@ -3,6 +3,10 @@
 Thresholds that are already release targets (p95 latency, p95 RTF, error ratio in `slo`) are not
 repeated here: the alerts read them from `DeploymentConfig.slo`, so the load-test gate and the pager
 always agree on what "too slow" means. Only what is specific to alerting lives in this model.
+
+The edge pools and the hybrid router have their own entries (`alerts.edge`, `alerts.router`): edge
+defaults are gentler (a pool is a small share of capacity, the router falls back, links drop), and the
+router's alerts watch what no runtime exports.
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ class QueueAlert(Alert):
     """QueueSaturation: the runtime's admission queue is close to the size where it answers 429."""
 
     threshold_ratio: float = Field(
-        0.8, gt=0, le=1, description="Share of cloud.server.maxQueuedRequests waiting in one pod that alerts."
+        0.8,
+        gt=0,
+        le=1,
+        description="Share of the tier's maxQueuedRequests (cloud.server, edge.server) waiting in one pod that alerts.",
     )
 
 
@@ -63,6 +70,89 @@ class BurnRateAlert(Alert):
         ..., description="Recent window that must still burn, so the alert resets soon after the problem stops."
     )
     burn_rate: float = Field(..., gt=0, description="Multiple of the error budget's even spend rate that alerts.")
+
+
+class EdgeLatencyAlert(Alert):
+    """EdgeHighInferenceLatency: a pool's p95 latency above a target."""
+
+    threshold_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="p95 request latency of a pool that alerts; unset uses slo.p95LatencySeconds. Set it where "
+        "the SLO is the cloud tier's (hybrid stacks): edge devices are slower per second of audio.",
+    )
+
+
+class EdgeRtfAlert(Alert):
+    """EdgeHighRealTimeFactor: a pool's p95 RTF well above what its device is expected to reach."""
+
+    tolerance: float = Field(
+        1.5,
+        gt=0,
+        description="Multiple of the pool device's expectedRtf (for the pool's quantization) that alerts; a device "
+        "without a measured figure for that quantization uses slo.p95Rtf instead.",
+    )
+
+
+class EdgeAlerts(StrictModel):
+    """The engine-independent alerts again, per edge pool; GPU and autoscaler alerts do not apply there.
+
+    Defaults page less than the cloud tier's: one pool is a small share of capacity and the router falls
+    back from it, and edge links drop, so a scrape gap must last before anyone is woken.
+    """
+
+    high_inference_latency: EdgeLatencyAlert = Field(
+        EdgeLatencyAlert(for_="10m", severity="warning"),
+        description="EdgeHighInferenceLatency: a pool's p95 request latency over 5m above thresholdSeconds.",
+    )
+    high_real_time_factor: EdgeRtfAlert = Field(
+        EdgeRtfAlert(for_="10m", severity="warning"),
+        description="EdgeHighRealTimeFactor: a pool's p95 real-time factor over 5m above tolerance x its device's "
+        "expected RTF.",
+    )
+    high_error_ratio: Alert = Field(
+        Alert(for_="10m", severity="warning"),
+        description="EdgeHighErrorRatio: a pool's share of 5xx answers over 5m above slo.maxErrorRatio.",
+    )
+    queue_saturation: QueueAlert = Field(
+        QueueAlert(for_="10m", severity="warning"),
+        description="EdgeQueueSaturation: an edge pod's admission queue near edge.server.maxQueuedRequests "
+        "(thresholdRatio is a share of that).",
+    )
+    engine_crash_looping: CrashLoopAlert = Field(
+        CrashLoopAlert(for_="0m", severity="warning"),
+        description="EdgeEngineCrashLooping: an edge pod's llama-tts-server died and was restarted repeatedly.",
+    )
+    target_down: Alert = Field(
+        Alert(for_="30m", severity="warning"),
+        description="EdgeRuntimeTargetDown: some edge pods' /metrics cannot be scraped; waits far longer than the "
+        "cloud tier's RuntimeTargetDown because edge links drop and come back.",
+    )
+
+
+class RatioAlert(Alert):
+    """An alert on a share of the router's requests."""
+
+    threshold_ratio: float = Field(..., gt=0, le=1, description="Share of the router's requests that alerts.")
+
+
+class RouterAlerts(StrictModel):
+    """Alerts of the hybrid router (`voxdeploy serve --router`), from the series only it exports."""
+
+    tier_unavailable: RatioAlert = Field(
+        RatioAlert(threshold_ratio=0.01, for_="2m", severity="critical"),
+        description="RouterTierUnavailable: share of requests over 5m the router answered 503 itself because "
+        "every tier in the fallback order failed (clients see those failures).",
+    )
+    fallback_rate_high: RatioAlert = Field(
+        RatioAlert(threshold_ratio=0.1, for_="10m", severity="warning"),
+        description="RouterFallbackRateHigh: fallbacks per request over 5m (a tier down, saturated or failing; "
+        "requests still served, later and elsewhere).",
+    )
+    endpoint_down: Alert = Field(
+        Alert(for_="5m", severity="warning"),
+        description="RouterEndpointDown: no router pod sends traffic to an endpoint (failing /ready or ejected).",
+    )
 
 
 class Alerts(StrictModel):
@@ -125,6 +215,12 @@ class Alerts(StrictModel):
         description="RuntimeMetricsAbsent: no runtime series at all, so a dead exporter is never silent "
         "(left out when the tier may scale to zero).",
     )
+    edge: EdgeAlerts = Field(
+        EdgeAlerts(), description="Alerts of the edge pools (left out without edge pools)."
+    )
+    router: RouterAlerts = Field(
+        RouterAlerts(), description="Alerts of the hybrid router (left out unless hybrid.enabled)."
+    )
 
 
 class SloObjectives(StrictModel):
@@ -172,13 +268,17 @@ class Dashboard(StrictModel):
 
 
 class Observability(StrictModel):
-    """Alert rules, scraping and dashboards of the cloud tier, generated from this and `slo`."""
+    """Alert rules, scraping and dashboards of the cloud tier, the edge pools and the router, from this and `slo`."""
 
     prometheus_rule: bool = Field(
-        True, description="Create a PrometheusRule (prometheus-operator CRD) holding the recording and alert rules."
+        True,
+        description="Create PrometheusRules (prometheus-operator CRD, one per tier) holding the recording and alert "
+        "rules.",
     )
     service_monitor: bool = Field(
-        True, description="Create a ServiceMonitor (prometheus-operator CRD) scraping the runtime's /metrics."
+        True,
+        description="Create ServiceMonitors (prometheus-operator CRD) scraping /metrics of the cloud runtime, the "
+        "edge pools and the router.",
     )
     selector_labels: dict[str, str] = Field(
         {},

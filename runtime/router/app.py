@@ -108,8 +108,7 @@ class Router:
         self.pools = Pools(settings.endpoints, settings.health)
         self.metrics = RouterMetrics(self.pools)
         server = settings.server
-        self.admission = Admission(server.max_concurrent_requests, server.max_queued_requests,
-                                   lambda running, waiting: None)  # the catalogue has no router queue gauges
+        self.admission = Admission(server.max_concurrent_requests, server.max_queued_requests)
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=server.max_concurrent_requests))
         self.limits = SpeechLimits()
