@@ -16,4 +16,6 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 .venv/bin/pip install -q --disable-pip-version-check --no-deps voxcpm==2.0.3
+# checkov pins packaging<24 and networkx<2.7 (older than torch's), so it gets its own environment.
+[ -x .venv/checkov/bin/checkov ] || { python3 -m venv .venv/checkov && .venv/checkov/bin/pip install -q --disable-pip-version-check checkov==3.3.30; }
 exec .venv/bin/python -m pytest -n auto "$@"

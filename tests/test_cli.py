@@ -73,7 +73,7 @@ def test_plan_prints_objects_and_sizing() -> None:
     out = result.stdout
     for kind in ("Namespace", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert kind in out
-    sizing = dict(line.split() for line in out.split("Sizing\n")[1].splitlines()[1:])
+    sizing = dict(line.split() for line in out.split("Sizing\n")[1].split("\n\n")[0].splitlines()[1:])
     assert sizing == {
         "replicasMin": "2",
         "replicasMax": "10",

@@ -7,6 +7,7 @@ a difference or failure, 2 bad usage or an invalid stack (the message names the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -19,27 +20,36 @@ __all__ = ["EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
+    from voxdeploy.policy_cmds import report
 
     stack = load_stack_from(args)
     objects = build_objects(stack.config)
-    print(f"{stack.path}: valid ({len(objects)} objects, environment {stack.config.environment})")
-    return EXIT_OK
+    text, errors = report(stack.config, objects)
+    verdict = f"fails policy with {errors} unwaived error{'s' if errors != 1 else ''}" if errors else "valid"
+    print(f"{stack.path}: {verdict} ({len(objects)} objects, environment {stack.config.environment})")
+    sys.stdout.write(text)
+    return EXIT_USAGE if errors else EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
     from infra.plan import edge_rows, format_plan, object_rows, sizing
+    from infra.policy import evaluate
+    from voxdeploy.policy_cmds import report
 
     stack = load_stack_from(args)
     objects = build_objects(stack.config)
+    text, errors = report(stack.config, objects)
     if args.output == "json":
         rows = [{"kind": k, "namespace": n, "name": m} for k, n, m in object_rows(objects)]
         document = {"stack": stack.name, "objects": rows, "sizing": sizing(stack.config),
-                    "edgePools": edge_rows(stack.config)}
+                    "edgePools": edge_rows(stack.config),
+                    "policy": [dataclasses.asdict(v) for v in evaluate(stack.config, objects)]}
         print(json.dumps(document, indent=2))
     else:
         sys.stdout.write(format_plan(stack.name, stack.config, objects))
-    return EXIT_OK
+        sys.stdout.write("\n" + text)
+    return EXIT_USAGE if errors else EXIT_OK
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from infra.config.cloud import CloudTier
 from infra.config.edge import EdgeTier
 from infra.config.hybrid import HybridRouter
 from infra.config.observability import Observability
+from infra.config.policy import PolicyConfig
 from infra.config.secrets import SecretsConfig
 
 Stage = Literal["dev", "staging", "prod"]
@@ -41,4 +42,7 @@ class DeploymentConfig(StrictModel):
     secrets: SecretsConfig = Field(SecretsConfig(), description="Where referenced Secrets come from.")
     observability: Observability = Field(
         Observability(), description="Alert rules, scraping, dashboard and runbooks of the cloud tier."
+    )
+    policy: PolicyConfig = Field(
+        PolicyConfig(), description="Checks on the built objects before anything is applied: GPU quota, severities, waivers."
     )

@@ -40,11 +40,24 @@ def sum_rate(series: str, labels: Mapping[str, str], window: str, grouping: Sequ
 
 
 def histogram_quantile(
-    quantile: float, metric: Metric, labels: Mapping[str, str], window: str, grouping: Sequence[str]
+    quantile: float, metric: Metric, labels: Mapping[str, str], window: str, grouping: Sequence[str], **regex: str
 ) -> str:
     """A quantile of a catalogue histogram over a window, across the pods."""
     bucket = metric.series[0]
-    return f"histogram_quantile({quantile}, {sum_rate(bucket, labels, window, (*grouping, 'le'))})"
+    return f"histogram_quantile({quantile}, {sum_rate(bucket, labels, window, (*grouping, 'le'), **regex)})"
+
+
+def quantile_above(expr: str, threshold: float, buckets: Sequence[float]) -> str:
+    """`expr > threshold` for a histogram quantile; at or past the last finite bucket, `expr >= that bound`.
+
+    histogram_quantile answers the last finite bound for any quantile that lies in the +Inf bucket, so a
+    larger threshold could never be crossed and its alert would be dead: past the histogram's range the
+    alert means "beyond what the histogram can measure" instead (a slow device, a short bucket list).
+    """
+    last = max(buckets)
+    if threshold >= last:
+        return f"{expr} >= {number(last)}"
+    return f"{expr} > {number(threshold)}"
 
 
 def number(value: float) -> str:

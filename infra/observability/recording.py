@@ -1,8 +1,9 @@
 """Recording rules: the service-level series that alerts and dashboard panels share.
 
-Each one aggregates an environment's pods into one series per (namespace, service), so an alert is a
-cheap comparison and a panel a cheap lookup. Names follow Prometheus' `level:metric:operations`
-convention and are built from the catalogue's names, never typed out.
+Each one aggregates a scope's pods into one series per (namespace, service), so an alert is a cheap
+comparison and a panel a cheap lookup. The same rules serve the cloud tier and the edge pools (one
+series per pool: the pool's Service is the `service` label). Names follow Prometheus'
+`level:metric:operations` convention and are built from the catalogue's names, never typed out.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from infra.observability.promql import (
     le_value,
     selector,
     sum_rate,
-    target_labels,
 )
+from infra.observability.scope import RuntimeScope
 
 RATE_WINDOW = "5m"
 """Window of the p95 and QPS series (the issue's 'p95 over 5 m')."""
@@ -48,19 +49,17 @@ def latency_sli_bound(config: DeploymentConfig) -> float:
     return bucket_at_or_below(catalog.REQUEST_LATENCY.buckets, config.slo.p95_latency_seconds)
 
 
-def _error_ratio_expr(window: str, config: DeploymentConfig) -> str:
+def _error_ratio_expr(window: str, scope: RuntimeScope) -> str:
     (requests,) = catalog.REQUESTS.series
-    labels = target_labels(config)
-    errors = sum_rate(requests, labels, window, GROUPING, code=SERVER_ERRORS)
-    return f"{errors} / {sum_rate(requests, labels, window, GROUPING)}"
+    errors = sum_rate(requests, scope.labels, window, GROUPING, **scope.patterns, code=SERVER_ERRORS)
+    return f"{errors} / {sum_rate(requests, scope.labels, window, GROUPING, **scope.patterns)}"
 
 
-def _slow_ratio_expr(window: str, config: DeploymentConfig) -> str:
+def _slow_ratio_expr(window: str, scope: RuntimeScope, config: DeploymentConfig) -> str:
     bucket, _, count = catalog.REQUEST_LATENCY.series
-    labels = target_labels(config)
-    fast_labels = {**labels, "le": le_value(latency_sli_bound(config))}
-    fast = aggregate("sum", GROUPING, f"rate({bucket}{selector(fast_labels)}[{window}])")
-    return f"1 - ({fast} / {sum_rate(count, labels, window, GROUPING)})"
+    fast_labels = {**scope.labels, "le": le_value(latency_sli_bound(config))}
+    fast = aggregate("sum", GROUPING, f"rate({bucket}{selector(fast_labels, **scope.patterns)}[{window}])")
+    return f"1 - ({fast} / {sum_rate(count, scope.labels, window, GROUPING, **scope.patterns)})"
 
 
 def burn_windows(*speeds: BurnRateAlert) -> list[str]:
@@ -72,21 +71,23 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _record(name: str, expr: str) -> dict[str, object]:
+def record(name: str, expr: str) -> dict[str, object]:
+    """One recording-rule entry."""
     return {"record": name, "expr": expr}
 
 
-def recording_rules(config: DeploymentConfig) -> list[dict[str, object]]:
-    """Every recording rule an environment's alerts and dashboard read."""
-    labels = target_labels(config)
+def runtime_recording_rules(scope: RuntimeScope, config: DeploymentConfig) -> list[dict[str, object]]:
+    """Every recording rule a scope's alerts and dashboard panels read; SLO ratios only where budgets are watched."""
+    labels, patterns = scope.labels, scope.patterns
     rules = [
-        _record(LATENCY_P95, histogram_quantile(0.95, catalog.REQUEST_LATENCY, labels, RATE_WINDOW, GROUPING)),
-        _record(RTF_P95, histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, RATE_WINDOW, GROUPING)),
-        _record(QPS, sum_rate(catalog.REQUESTS.series[0], labels, RATE_WINDOW, GROUPING)),
+        record(LATENCY_P95, histogram_quantile(0.95, catalog.REQUEST_LATENCY, labels, RATE_WINDOW, GROUPING, **patterns)),
+        record(RTF_P95, histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, RATE_WINDOW, GROUPING, **patterns)),
+        record(QPS, sum_rate(catalog.REQUESTS.series[0], labels, RATE_WINDOW, GROUPING, **patterns)),
     ]
     alerts = config.observability.alerts
-    availability = burn_windows(alerts.availability_burn_fast, alerts.availability_burn_slow)
-    rules += [_record(error_ratio(w), _error_ratio_expr(w, config)) for w in _unique([RATE_WINDOW, *availability])]
-    latency = burn_windows(alerts.latency_burn_fast, alerts.latency_burn_slow)
-    rules += [_record(slow_ratio(w), _slow_ratio_expr(w, config)) for w in latency]
+    budgets = scope.slo_budgets
+    availability = burn_windows(alerts.availability_burn_fast, alerts.availability_burn_slow) if budgets else []
+    rules += [record(error_ratio(w), _error_ratio_expr(w, scope)) for w in _unique([RATE_WINDOW, *availability])]
+    latency = burn_windows(alerts.latency_burn_fast, alerts.latency_burn_slow) if budgets else []
+    rules += [record(slow_ratio(w), _slow_ratio_expr(w, scope, config)) for w in latency]
     return rules

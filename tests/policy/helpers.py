@@ -5,16 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
-
 from infra.builders import build_objects
 from infra.config import DeploymentConfig, config_from_keys, parse_config
 from infra.policy import Violation, evaluate
 from tests.conftest import DELETE, mutated, read_stack_file
-
-WIRED = "policy" in DeploymentConfig.model_fields
-needs_policy_field = pytest.mark.skipif(
-    not WIRED, reason="needs `policy: PolicyConfig` on DeploymentConfig (infra/config/deployment.py)")
 
 
 def config_of(document: dict, source: str = "test") -> DeploymentConfig:

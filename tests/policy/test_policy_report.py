@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import STACKS_DIR, mutated
-from tests.policy.helpers import built, needs_policy_field
+from tests.policy.helpers import built
 from voxdeploy.cli import main
 from voxdeploy.cli_common import EXIT_OK, EXIT_USAGE
 from voxdeploy.policy_cmds import report
-
-pytestmark = needs_policy_field
 
 ACCEPTED = "quota raise to 24 GPUs approved, lands with the Q3 cluster expansion"
 OVER_QUOTA = {"gpuQuota": 16, "waivers": [{"rule": "image-digest", "object": "*", "reason": ACCEPTED}]}

@@ -10,9 +10,7 @@ from infra.config.policy import RULE_IDS
 from infra.policy import RULES, evaluate
 from infra.policy.containers import image_parts
 from tests.conftest import DELETE, STACKS, read_stack_file
-from tests.policy.helpers import built, find, needs_policy_field, of_rule, put, unwaived_errors
-
-pytestmark = needs_policy_field
+from tests.policy.helpers import built, find, of_rule, put, unwaived_errors
 
 POD = "spec.template.spec"
 RUNTIME = f"{POD}.containers.0"

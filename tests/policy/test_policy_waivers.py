@@ -11,9 +11,7 @@ from infra.builders import build_objects
 from infra.config import ConfigError, load_stack
 from infra.policy import STALE_WAIVER, evaluate
 from tests.conftest import mutated
-from tests.policy.helpers import built, config_of, needs_policy_field, of_rule, unwaived_errors
-
-pytestmark = needs_policy_field
+from tests.policy.helpers import built, config_of, of_rule, unwaived_errors
 
 DIGEST_LATER = "digests come with the signed release pipeline; until then tags are immutable in our registry"
 
