@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -71,6 +72,17 @@ class Runtime:
     @property
     def fade_samples(self) -> int:
         return round(self.config.speech.crossfade_ms / 1000 * self.engine.sample_rate)
+
+
+async def enter_slot(admission: Admission) -> AbstractAsyncContextManager[None]:
+    """A held admission slot (the caller exits it); no slot and no room to wait is a 429, never a hang."""
+    slot = admission.slot()
+    try:
+        await slot.__aenter__()
+    except QueueFull:
+        raise ApiError(429, "too many requests in flight and queued; retry shortly", None,
+                       "rate_limit_exceeded", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+    return slot
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -254,16 +266,15 @@ class SpeechHandler:
     async def _collect(self, synthesis: Synthesis, timing: Timing) -> np.ndarray:
         runtime = self.runtime
         chunks = []
+        slot = await enter_slot(runtime.admission)
         try:
-            async with runtime.admission.slot():
-                async for chunk in synthesize(runtime.engine, synthesis, runtime.config.speech.split_chars,
-                                              runtime.fade_samples, timing):
-                    chunks.append(chunk)
-        except QueueFull:
-            raise ApiError(429, "too many requests in flight and queued; retry shortly", None,
-                           "rate_limit_exceeded", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+            async for chunk in synthesize(runtime.engine, synthesis, runtime.config.speech.split_chars,
+                                          runtime.fade_samples, timing):
+                chunks.append(chunk)
         except EngineError as err:
             raise _engine_error(err) from None
+        finally:
+            await slot.__aexit__(None, None, None)
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
     async def _whole(self, request: Request, speech: SpeechRequest, synthesis: Synthesis, timing: Timing) -> Response:
@@ -290,12 +301,7 @@ class SpeechHandler:
     async def _stream(self, speech: SpeechRequest, synthesis: Synthesis, timing: Timing) -> Response:
         """Audio as it is made; the first chunk is awaited before answering so early errors keep their status."""
         runtime = self.runtime
-        slot = runtime.admission.slot()
-        try:
-            await slot.__aenter__()
-        except QueueFull:
-            raise ApiError(429, "too many requests in flight and queued; retry shortly", None,
-                           "rate_limit_exceeded", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+        slot = await enter_slot(runtime.admission)
         chunks = synthesize(runtime.engine, synthesis, runtime.config.speech.split_chars, runtime.fade_samples, timing)
         try:
             first = await asyncio.wait_for(anext(chunks, None), runtime.config.server.request_timeout_seconds)

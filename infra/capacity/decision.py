@@ -65,8 +65,8 @@ def recommend(targets: Targets) -> Recommendation:
     if targets.batch:
         return Recommendation(EDUCATION_CONTENT, "nobody waits, so batching turns queues into throughput")
     if targets.qps <= SINGLE_INSTANCE_QPS:
-        reason = f"interactive; at {targets.qps:g} QPS one replica suffices (the article's single-instance limit " \
-                 f"is {SINGLE_INSTANCE_QPS:g})"
+        reason = (f"interactive; at {targets.qps:g} QPS one replica suffices (the article's single-instance "
+                  f"limit is {SINGLE_INSTANCE_QPS:g})")
     else:
         reason = f"interactive at {targets.qps:g} QPS: continuous batching, scaled out"
     if not _fits(CUSTOMER_SERVICE, targets):

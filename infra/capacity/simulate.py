@@ -134,17 +134,21 @@ class _Scraped:
 
 
 def _proposal(controller: ControllerModel, scraped: _Scraped, current: int, ready: int) -> int:
-    """The replicas one sync proposes from the signal, before stabilization and rate limits."""
-    if controller.metric in ("inFlight", "queued"):
-        total = scraped.in_flight_total + (scraped.queued_total if controller.metric == "queued" else 0.0)
-        ratio, proposed = total / (controller.target * current), total / controller.target
+    """The replicas one sync proposes, before stabilization and rate limits.
+
+    Per-pod signals divide their total by the per-pod target (KEDA's AverageValue, the HPA's Pods metric);
+    CPU utilization scales the ready pods and the p95 RTF (a Value) the current ones by metric / target.
+    """
+    metric, target = controller.metric, controller.target
+    if metric == "cpu":
+        ratio = scraped.cpu / target
+        proposed = ready * ratio
+    elif metric == "p95Rtf":
+        ratio = sum(rtf for _, rtf in scraped.server_rtfs) / len(scraped.server_rtfs) / target
+        proposed = current * ratio
     else:
-        if controller.metric == "cpu":
-            value, base = scraped.cpu, ready
-        else:
-            value, base = sum(rtf for _, rtf in scraped.server_rtfs) / len(scraped.server_rtfs), current
-        ratio = value / controller.target
-        proposed = base * ratio
+        total = scraped.in_flight_total + (scraped.queued_total if metric == "queued" else 0.0)
+        ratio, proposed = total / (target * current), total / target
     if abs(ratio - 1) <= TOLERANCE:
         return current
     return min(controller.max_replicas, max(controller.min_replicas, math.ceil(proposed)))
@@ -192,7 +196,8 @@ def simulate(pod: PodModel, controller: ControllerModel, load: StepLoad, seconds
         in_flight = min(per_pod, pod.max_concurrent)
         queued = per_pod - in_flight
         server_rtf = pod.curve.rtf(in_flight)
-        rtf = server_rtf * (1 + queued / throughput / pod.curve.latency(in_flight))
+        wait = queued / throughput if queued else 0.0
+        rtf = server_rtf * (1 + wait / pod.curve.latency(in_flight))
         cpu = pod.cpu(throughput)
 
         room = ready * (pod.max_concurrent + pod.max_queued - pod.curve.concurrency_at_throughput(saturated))

@@ -1,9 +1,11 @@
-"""Alert rules of an environment: one small function per alert, each a pure function of config.
+"""Alert rules of the voxdeploy runtimes: one small function per alert, each a pure function of a scope.
 
-Thresholds that are release targets come from `config.slo`, the rest from
-`config.observability.alerts`. An alert that is switched off, or cannot apply to this environment
-(no autoscaler, no queue, a tier that may scale to zero), is left out. Annotations are Prometheus
-templates: `$labels` name what is affected and `$value` says how bad it is.
+A scope is the cloud tier or the edge pools (scope.py): the same function makes HighErrorRatio for the
+cloud and EdgeHighErrorRatio for the pools, with each tier's thresholds and settings. Thresholds that
+are release targets come from `config.slo`, the rest from `config.observability.alerts`. An alert that
+is switched off, or cannot apply to a scope (no NVML GPU, no autoscaler, no queue, pods that may be
+absent by design), is left out. Annotations are Prometheus templates: `$labels` name what is affected
+and `$value` says how bad it is.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from infra import metrics_catalog as catalog
 from infra.config.deployment import DeploymentConfig
 from infra.config.observability import Alert, BurnRateAlert
 from infra.observability import external
-from infra.observability.promql import GROUPING, aggregate, number, selector, target_labels
+from infra.observability.promql import GROUPING, aggregate, number, quantile_above, selector
 from infra.observability.recording import (
     LATENCY_P95,
     RATE_WINDOW,
@@ -25,6 +27,7 @@ from infra.observability.recording import (
     latency_sli_bound,
     slow_ratio,
 )
+from infra.observability.scope import RuntimeScope
 
 WHERE = "{{ $labels.namespace }}/{{ $labels.service }}"
 POD = "{{ $labels.pod }}"
@@ -52,6 +55,8 @@ class AlertRule:
     description: str
     template: str | None = None
     """Runbook template (templates/runbooks/<template>.md.j2) when alerts share one; else named as the runbook."""
+    concern: str = "cloud"
+    """The watch it belongs to (cloud, edge, hybrid): its runbook's header names those Services and settings."""
 
     @property
     def runbook(self) -> str:
@@ -59,57 +64,66 @@ class AlertRule:
         return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", self.name).lower()
 
 
-def _sel(config: DeploymentConfig) -> str:
-    return selector(target_labels(config))
-
-
-def high_inference_latency(config: DeploymentConfig) -> Iterator[AlertRule]:
-    target = number(config.slo.p95_latency_seconds)
+def high_inference_latency(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    target = number(scope.latency_target)
+    buckets = catalog.REQUEST_LATENCY.buckets
     yield AlertRule(
-        "HighInferenceLatency",
-        config.observability.alerts.high_inference_latency,
-        f"{LATENCY_P95}{_sel(config)} > {target}",
+        f"{scope.prefix}HighInferenceLatency",
+        scope.alerts.high_inference_latency,
+        quantile_above(f"{LATENCY_P95}{scope.selector}", scope.latency_target, buckets),
         f"p95 speech latency above {target} s",
         f"p95 request latency of {WHERE} over the last {RATE_WINDOW} is {value('%.2f')} s, "
         f"above the {target} s target.",
+        concern=scope.tier,
     )
 
 
-def gpu_memory_high_usage(config: DeploymentConfig) -> Iterator[AlertRule]:
+def gpu_memory_high_usage(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    if not scope.gpu:
+        return
     settings = config.observability.alerts.gpu_memory_high_usage
     threshold = number(settings.threshold_percent)
     metric = catalog.GPU_MEMORY_USED.name
     yield AlertRule(
-        "GPUMemoryHighUsage",
+        f"{scope.prefix}GPUMemoryHighUsage",
         settings,
-        f"{aggregate('max', (*GROUPING, 'pod', 'gpu'), f'{metric}{_sel(config)}')} > {threshold}",
+        f"{aggregate('max', (*GROUPING, 'pod', 'gpu'), f'{metric}{scope.selector}')} > {threshold}",
         f"GPU memory above {threshold}%",
         f"GPU {{{{ $labels.gpu }}}} of pod {POD} ({WHERE}) has {value('%.1f')}% of its memory in use "
         f"(threshold {threshold}%); the next long request or larger batch may fail with CUDA out of memory.",
+        concern=scope.tier,
     )
 
 
-def high_real_time_factor(config: DeploymentConfig) -> Iterator[AlertRule]:
-    target = number(config.slo.p95_rtf)
+def high_real_time_factor(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    """One comparison per Service with its own target (edge pools differ by device), joined with `or`."""
+    target = scope.rtf_target_text
+    buckets = catalog.REAL_TIME_FACTOR.buckets
+    comparisons = [
+        quantile_above(f"{RTF_P95}{scope.service_selector(t.service)}", t.threshold, buckets)
+        for t in scope.rtf_targets
+    ]
     yield AlertRule(
-        "HighRealTimeFactor",
-        config.observability.alerts.high_real_time_factor,
-        f"{RTF_P95}{_sel(config)} > {target}",
+        f"{scope.prefix}HighRealTimeFactor",
+        scope.alerts.high_real_time_factor,
+        " or ".join(comparisons),
         f"p95 real-time factor above {target}",
         f"p95 real-time factor of {WHERE} over the last {RATE_WINDOW} is {value('%.2f')} (target {target}): "
         "synthesis takes that many seconds per second of audio.",
+        concern=scope.tier,
     )
 
 
-def high_error_ratio(config: DeploymentConfig) -> Iterator[AlertRule]:
+def high_error_ratio(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
     target = config.slo.max_error_ratio
     yield AlertRule(
-        "HighErrorRatio",
-        config.observability.alerts.high_error_ratio,
-        f"{error_ratio(RATE_WINDOW)}{_sel(config)} > {number(target)}",
+        f"{scope.prefix}HighErrorRatio",
+        scope.alerts.high_error_ratio,
+        f"{error_ratio(RATE_WINDOW)}{scope.selector} > {number(target)}",
         f"5xx error ratio above {percent(target)}",
         f"{PERCENT} of the requests to {WHERE} failed with 5xx over the last {RATE_WINDOW} "
         f"(target at most {percent(target)}).",
+        concern=scope.tier,
     )
 
 
@@ -131,18 +145,20 @@ def _burn(
     ratio: Callable[[str], str],
     budget: float,
     bad: str,
-    config: DeploymentConfig,
+    scope: RuntimeScope,
 ) -> AlertRule:
     threshold = f"({number(settings.burn_rate)} * {number(budget)})"
     long, short = settings.long_window, settings.short_window
+    sel = scope.selector
     return AlertRule(
-        name,
+        f"{scope.prefix}{name}",
         settings,
-        f"{ratio(long)}{_sel(config)} > {threshold} and {ratio(short)}{_sel(config)} > {threshold}",
+        f"{ratio(long)}{sel} > {threshold} and {ratio(short)}{sel} > {threshold}",
         f"{slo} error budget burning {number(settings.burn_rate)}x too fast",
         f"{PERCENT} of the requests to {WHERE} {bad} over the last {long}, and still over {short}: "
         f"more than {number(settings.burn_rate)}x the {percent(budget)} the {slo} objective allows.",
         f"{slo}-budget-burn",
+        scope.tier,
     )
 
 
@@ -150,94 +166,103 @@ def _slower_than(config: DeploymentConfig) -> str:
     return f"took longer than {number(latency_sli_bound(config))} s"
 
 
-def burn_rate_alerts(config: DeploymentConfig) -> Iterator[AlertRule]:
-    """Both speeds of both SLOs: the multi-window, multi-burn-rate set."""
+def burn_rate_alerts(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    """Both speeds of both SLOs: the multi-window, multi-burn-rate set, where the SLO budgets are watched."""
+    if not scope.slo_budgets:
+        return
     alerts = config.observability.alerts
     availability = ("availability", error_ratio, availability_budget(config), "failed with 5xx")
     latency = ("latency", slow_ratio, latency_budget(config), _slower_than(config))
-    yield _burn("AvailabilityBudgetBurnFast", alerts.availability_burn_fast, *availability, config)
-    yield _burn("AvailabilityBudgetBurnSlow", alerts.availability_burn_slow, *availability, config)
-    yield _burn("LatencyBudgetBurnFast", alerts.latency_burn_fast, *latency, config)
-    yield _burn("LatencyBudgetBurnSlow", alerts.latency_burn_slow, *latency, config)
+    yield _burn("AvailabilityBudgetBurnFast", alerts.availability_burn_fast, *availability, scope)
+    yield _burn("AvailabilityBudgetBurnSlow", alerts.availability_burn_slow, *availability, scope)
+    yield _burn("LatencyBudgetBurnFast", alerts.latency_burn_fast, *latency, scope)
+    yield _burn("LatencyBudgetBurnSlow", alerts.latency_burn_slow, *latency, scope)
 
 
-def queue_saturation(config: DeploymentConfig) -> Iterator[AlertRule]:
-    capacity = config.cloud.server.max_queued_requests
+def queue_saturation(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    capacity = scope.queue_capacity
     if capacity == 0:
         return
-    settings = config.observability.alerts.queue_saturation
-    queued = f"{catalog.QUEUED.name}{_sel(config)} / {catalog.QUEUE_CAPACITY.name}{_sel(config)}"
+    settings = scope.alerts.queue_saturation
+    queued = f"{catalog.QUEUED.name}{scope.selector} / {catalog.QUEUE_CAPACITY.name}{scope.selector}"
     yield AlertRule(
-        "QueueSaturation",
+        f"{scope.prefix}QueueSaturation",
         settings,
         f"{aggregate('max', (*GROUPING, 'pod'), queued)} > {number(settings.threshold_ratio)}",
         "admission queue nearly full: 429s next",
         f"Pod {POD} ({WHERE}) has {PERCENT} of its {capacity}-request admission queue waiting; "
         "when it is full, new requests get 429.",
+        concern=scope.tier,
     )
 
 
-def engine_crash_looping(config: DeploymentConfig) -> Iterator[AlertRule]:
-    settings = config.observability.alerts.engine_crash_looping
+def engine_crash_looping(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    settings = scope.alerts.engine_crash_looping
     (restarts,) = catalog.ENGINE_RESTARTS.series
-    increase = f"increase({restarts}{_sel(config)}[{settings.window}])"
+    increase = f"increase({restarts}{scope.selector}[{settings.window}])"
     yield AlertRule(
-        "EngineCrashLooping",
+        f"{scope.prefix}EngineCrashLooping",
         settings,
         f"{aggregate('sum', (*GROUPING, 'pod'), increase)} >= {settings.restarts}",
         "engine process crash-looping",
         f"The engine of pod {POD} ({WHERE}) was restarted {value('%.0f')} times in the last {settings.window}.",
+        concern=scope.tier,
     )
 
 
-def capacity_exhausted(config: DeploymentConfig) -> Iterator[AlertRule]:
-    if not config.cloud.autoscaling.enabled:
+def capacity_exhausted(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    if scope.autoscaler is None:
         return
-    hpa = {"namespace": config.namespace, external.HPA_LABEL: config.cloud.name}
+    hpa = {"namespace": scope.namespace, external.HPA_LABEL: scope.autoscaler}
     keep = ("namespace", external.HPA_LABEL)
     current = aggregate("max", keep, f"{external.HPA_CURRENT_REPLICAS}{selector(hpa)}")
     most = aggregate("max", keep, f"{external.HPA_MAX_REPLICAS}{selector(hpa)}")
-    target = number(config.slo.p95_latency_seconds)
+    target = number(scope.latency_target)
     settings = config.observability.alerts.capacity_exhausted
     yield AlertRule(
-        "CapacityExhausted",
+        f"{scope.prefix}CapacityExhausted",
         settings,
-        f"({current} >= {most}) and on (namespace) ({LATENCY_P95}{_sel(config)} > {target})",
+        f"({current} >= {most}) and on (namespace) ({LATENCY_P95}{scope.selector} > {target})",
         f"autoscaler at its maximum while p95 latency is above {target} s",
         f"HorizontalPodAutoscaler {{{{ $labels.{external.HPA_LABEL} }}}} in {{{{ $labels.namespace }}}} has run "
         f"{value('%.0f')} replicas, its maximum, for {settings.for_} while p95 latency is above {target} s: "
         "the service needs more GPUs (cloud.autoscaling.maxReplicas) or less traffic.",
+        concern=scope.tier,
     )
 
 
-def target_down(config: DeploymentConfig) -> Iterator[AlertRule]:
-    up = f"{external.UP}{_sel(config)}"
+def target_down(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    up = f"{external.UP}{scope.selector}"
     down = aggregate("count", GROUPING, f"{up} == 0")
     yield AlertRule(
-        "RuntimeTargetDown",
-        config.observability.alerts.target_down,
+        f"{scope.prefix}RuntimeTargetDown",
+        scope.alerts.target_down,
         f"{down} / {aggregate('count', GROUPING, up)} > 0",
         "runtime pods cannot be scraped",
         f"{PERCENT} of the runtime pods of {WHERE} do not answer /metrics: their alerts are blind.",
+        concern=scope.tier,
     )
 
 
-def metrics_absent(config: DeploymentConfig) -> Iterator[AlertRule]:
-    if config.cloud.replica_range[0] == 0:
+def metrics_absent(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    if not scope.always_running:
         return
     settings = config.observability.alerts.metrics_absent
     ready = catalog.ENGINE_READY.name
     yield AlertRule(
-        "RuntimeMetricsAbsent",
+        f"{scope.prefix}RuntimeMetricsAbsent",
         settings,
-        f"absent({ready}{_sel(config)})",
+        f"absent({ready}{scope.selector})",
         "no runtime metrics at all",
         f"Prometheus has had no {ready} series from {WHERE} for {settings.for_} (absent() = {value('%.0f')}): "
         "every pod is down or unscheduled, or the ServiceMonitor/scrape config no longer matches the Service.",
+        concern=scope.tier,
     )
 
 
-BUILDERS: tuple[Callable[[DeploymentConfig], Iterator[AlertRule]], ...] = (
+Builder = Callable[[RuntimeScope, DeploymentConfig], Iterator[AlertRule]]
+
+BUILDERS: tuple[Builder, ...] = (
     high_inference_latency,
     gpu_memory_high_usage,
     high_real_time_factor,
@@ -249,12 +274,12 @@ BUILDERS: tuple[Callable[[DeploymentConfig], Iterator[AlertRule]], ...] = (
     target_down,
     metrics_absent,
 )
-"""Each yields the alerts it makes for an environment: none when its alert cannot apply there."""
+"""Each yields the alerts it makes for a scope: none when its alert cannot apply there."""
 
 
-def alert_rules(config: DeploymentConfig) -> list[AlertRule]:
-    """The enabled alerts that apply to this environment, in a stable order."""
-    return [alert for build in BUILDERS for alert in build(config) if alert.settings.enabled]
+def runtime_alerts(scope: RuntimeScope, config: DeploymentConfig) -> list[AlertRule]:
+    """The enabled alerts that apply to a scope, in a stable order."""
+    return [alert for build in BUILDERS for alert in build(scope, config) if alert.settings.enabled]
 
 
 def runbook_url(config: DeploymentConfig, runbook: str) -> str:

@@ -3,6 +3,8 @@
 Panels are data (title, unit, queries, threshold line); the Grafana JSON around them is generated,
 so panel ids and layout can never collide. Queries read the recording rules where one exists and the
 catalogue's series otherwise, with the environment's selector baked in (one dashboard per environment).
+The cloud tier's panels come first; the edge pools and the router each add a row when the stack has them.
+The dashboard travels with the first watched component (watch.WATCHES order), so an edge-only stack has one too.
 """
 
 from __future__ import annotations
@@ -13,31 +15,28 @@ from dataclasses import dataclass
 from infra import metrics_catalog as catalog
 from infra.builders import meta
 from infra.config.deployment import DeploymentConfig
+from infra.observability import external, router
+from infra.observability.panel import Panel, Query
 from infra.observability.promql import aggregate, histogram_quantile, selector, sum_rate, target_labels
 from infra.observability.recording import LATENCY_P95, QPS, RATE_WINDOW, RTF_P95, error_ratio
 from infra.observability.rules import COMPONENT
+from infra.observability.scope import RuntimeScope, edge_scope
+from infra.observability.watch import Watch, watches
 
 PANEL_WIDTH = 12
 PANEL_HEIGHT = 8
-COLUMNS = 24 // PANEL_WIDTH
+ROW_HEIGHT = 1
+WIDTH = 24
+COLUMNS = WIDTH // PANEL_WIDTH
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 @dataclass(frozen=True)
-class Query:
-    legend: str
-    expr: str
+class Section:
+    """Panels under a Grafana row titled `title`; the cloud tier's, first, have no row above them."""
 
-
-@dataclass(frozen=True)
-class Panel:
-    """One time-series panel; `threshold` draws the alert or SLO line."""
-
-    title: str
-    unit: str
-    description: str
-    queries: tuple[Query, ...]
-    threshold: float | None = None
+    title: str | None
+    panels: tuple[Panel, ...]
 
 
 def _quantiles(metric: catalog.Metric, config: DeploymentConfig, recorded_p95: str) -> tuple[Query, ...]:
@@ -49,7 +48,7 @@ def _quantiles(metric: catalog.Metric, config: DeploymentConfig, recorded_p95: s
     )
 
 
-def panels(config: DeploymentConfig) -> list[Panel]:
+def cloud_panels(config: DeploymentConfig) -> list[Panel]:
     """Everything an on-call engineer looks at first, in reading order."""
     labels = target_labels(config)
     sel = selector(labels)
@@ -135,6 +134,73 @@ def panels(config: DeploymentConfig) -> list[Panel]:
     ]
 
 
+def edge_panels(scope: RuntimeScope, config: DeploymentConfig) -> list[Panel]:
+    """One line per pool (its Service) for each recorded series, and whether the pools can be scraped."""
+    sel = scope.selector
+    per_pool = ("service",)
+    targets = ", ".join(f"{t.service} {t.threshold:.3g}" for t in scope.rtf_targets)
+    return [
+        Panel(
+            "Edge p95 latency by pool",
+            "s",
+            "p95 request latency per pool; the line is the EdgeHighInferenceLatency threshold.",
+            (Query("{{service}}", f"{LATENCY_P95}{sel}"),),
+            scope.latency_target,
+        ),
+        Panel(
+            "Edge p95 real-time factor by pool",
+            "none",
+            f"p95 real-time factor per pool; each alerts above its own threshold ({targets}).",
+            (Query("{{service}}", f"{RTF_P95}{sel}"),),
+        ),
+        Panel(
+            "Edge requests per second by pool",
+            "reqps",
+            "Finished speech requests per second per pool.",
+            (Query("{{service}}", f"{QPS}{sel}"),),
+        ),
+        Panel(
+            "Edge 5xx error ratio by pool",
+            "percentunit",
+            "Share of a pool's requests answered 5xx; the line is slo.maxErrorRatio.",
+            (Query("{{service}}", f"{error_ratio(RATE_WINDOW)}{sel}"),),
+            config.slo.max_error_ratio,
+        ),
+        Panel(
+            "Edge pods scraped",
+            "short",
+            "Edge pods answering /metrics against those Prometheus tries: a gap is often a dropped link, which "
+            "EdgeRuntimeTargetDown waits out.",
+            (
+                Query("{{service}} up", aggregate("sum", per_pool, f"{external.UP}{sel}")),
+                Query("{{service}} targets", aggregate("count", per_pool, f"{external.UP}{sel}")),
+            ),
+        ),
+        Panel(
+            "Edge queued requests by pool",
+            "short",
+            "Requests waiting for a pool's synthesis slots (llama-tts-server serves one at a time).",
+            (Query("{{service}}", aggregate("sum", per_pool, f"{catalog.QUEUED.name}{sel}")),),
+        ),
+    ]
+
+
+def sections(config: DeploymentConfig) -> list[Section]:
+    """The dashboard's sections for the tiers the stack runs, in reading order."""
+    result = [Section(None, tuple(cloud_panels(config)))] if config.cloud.enabled else []
+    scope = edge_scope(config)
+    if scope is not None:
+        result.append(Section("Edge pools", tuple(edge_panels(scope, config))))
+    if config.hybrid.enabled:
+        result.append(Section("Hybrid router", tuple(router.panels(config))))
+    return result
+
+
+def panels(config: DeploymentConfig) -> list[Panel]:
+    """Every panel of the dashboard, rows left out."""
+    return [panel for section in sections(config) for panel in section.panels]
+
+
 def _field_config(panel: Panel) -> dict[str, object]:
     defaults: dict[str, object] = {"unit": panel.unit}
     if panel.threshold is not None:
@@ -146,19 +212,14 @@ def _field_config(panel: Panel) -> dict[str, object]:
     return {"defaults": defaults, "overrides": []}
 
 
-def _panel_json(panel: Panel, index: int) -> dict[str, object]:
+def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, object]:
     return {
-        "id": index + 1,
+        "id": panel_id,
         "type": "timeseries",
         "title": panel.title,
         "description": panel.description,
         "datasource": DATASOURCE,
-        "gridPos": {
-            "h": PANEL_HEIGHT,
-            "w": PANEL_WIDTH,
-            "x": (index % COLUMNS) * PANEL_WIDTH,
-            "y": (index // COLUMNS) * PANEL_HEIGHT,
-        },
+        "gridPos": {"h": PANEL_HEIGHT, "w": PANEL_WIDTH, "x": x, "y": y},
         "fieldConfig": _field_config(panel),
         "options": {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
         "targets": [
@@ -168,12 +229,44 @@ def _panel_json(panel: Panel, index: int) -> dict[str, object]:
     }
 
 
+def _row_json(title: str, panel_id: int, y: int) -> dict[str, object]:
+    return {"id": panel_id, "type": "row", "title": title, "collapsed": False, "panels": [],
+            "gridPos": {"h": ROW_HEIGHT, "w": WIDTH, "x": 0, "y": y}}
+
+
+def layout(config: DeploymentConfig) -> list[dict[str, object]]:
+    """Grafana panels top to bottom: each section's row, then its panels two to a line; ids count up from 1."""
+    laid: list[dict[str, object]] = []
+    y = 0
+    for section in sections(config):
+        if section.title is not None:
+            laid.append(_row_json(section.title, len(laid) + 1, y))
+            y += ROW_HEIGHT
+        for index, panel in enumerate(section.panels):
+            x = (index % COLUMNS) * PANEL_WIDTH
+            laid.append(_panel_json(panel, len(laid) + 1, x, y + (index // COLUMNS) * PANEL_HEIGHT))
+        y += -(-len(section.panels) // COLUMNS) * PANEL_HEIGHT
+    return laid
+
+
+def owner(config: DeploymentConfig) -> Watch | None:
+    """The watched component the dashboard is created with: the first one, so every watched stack has one."""
+    return next(iter(watches(config)), None)
+
+
+def _name(config: DeploymentConfig) -> str:
+    """Named after its owner (the cloud tier's name where there is one, as before the other tiers joined)."""
+    watch = owner(config)
+    return watch.name if watch is not None else config.cloud.name
+
+
 def dashboard(config: DeploymentConfig) -> dict[str, object]:
     """The Grafana dashboard model (schema of Grafana 10/11), one per environment."""
     settings = config.observability.dashboard
+    name = _name(config)
     return {
-        "uid": f"voxdeploy-{config.namespace}-{config.cloud.name}"[:40],
-        "title": f"VoxCPM2 speech: {config.environment} ({config.namespace}/{config.cloud.name})",
+        "uid": f"voxdeploy-{config.namespace}-{name}"[:40],
+        "title": f"VoxCPM2 speech: {config.environment} ({config.namespace}/{name})",
         "description": "Generated by voxdeploy from the stack config; edit the stack, not this dashboard.",
         "tags": list(settings.tags),
         "editable": False,
@@ -196,7 +289,7 @@ def dashboard(config: DeploymentConfig) -> dict[str, object]:
                 }
             ]
         },
-        "panels": [_panel_json(panel, index) for index, panel in enumerate(panels(config))],
+        "panels": layout(config),
     }
 
 
@@ -208,12 +301,13 @@ def dashboard_file(config: DeploymentConfig) -> str:
 def dashboard_config_map(config: DeploymentConfig) -> dict[str, object]:
     """The dashboard where the Grafana sidecar finds it: its label, its folder annotation."""
     settings = config.observability.dashboard
-    labels = {**meta.labels(config, config.cloud.name, COMPONENT), **settings.labels}
+    name = _name(config)
+    labels = {**meta.labels(config, name, COMPONENT), **settings.labels}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": f"{config.cloud.name}-dashboard",
+            "name": f"{name}-dashboard",
             "namespace": settings.namespace or config.namespace,
             "labels": labels,
             "annotations": {settings.folder_annotation: settings.folder},

@@ -79,9 +79,13 @@ def record(name: str, expr: str) -> dict[str, object]:
 def runtime_recording_rules(scope: RuntimeScope, config: DeploymentConfig) -> list[dict[str, object]]:
     """Every recording rule a scope's alerts and dashboard panels read; SLO ratios only where budgets are watched."""
     labels, patterns = scope.labels, scope.patterns
+
+    def p95(metric: catalog.Metric) -> str:
+        return histogram_quantile(0.95, metric, labels, RATE_WINDOW, GROUPING, **patterns)
+
     rules = [
-        record(LATENCY_P95, histogram_quantile(0.95, catalog.REQUEST_LATENCY, labels, RATE_WINDOW, GROUPING, **patterns)),
-        record(RTF_P95, histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, RATE_WINDOW, GROUPING, **patterns)),
+        record(LATENCY_P95, p95(catalog.REQUEST_LATENCY)),
+        record(RTF_P95, p95(catalog.REAL_TIME_FACTOR)),
         record(QPS, sum_rate(catalog.REQUESTS.series[0], labels, RATE_WINDOW, GROUPING, **patterns)),
     ]
     alerts = config.observability.alerts

@@ -1,7 +1,8 @@
 """Runbooks rendered from templates/runbooks/: the article's troubleshooting guides plus one per alert.
 
 They are rendered per environment, so each page shows that stack's real thresholds, its exact
-`vllm serve` command line and the config keys to change; every alert's `runbook_url` points at its page.
+`vllm serve` command line, its edge pools and router endpoints, and the config keys to change; every
+alert's `runbook_url` points at its page.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import shlex
 
 from infra import metrics_catalog
-from infra.builders import cloud
+from infra.builders import cloud, edge, hybrid, meta
 from infra.config.deployment import DeploymentConfig
 from infra.config.engine_command import vllm_omni_command
 from infra.config.templating import render
-from infra.observability.alerts import alert_rules, availability_budget, latency_budget
+from infra.observability.alerts import availability_budget, latency_budget
 from infra.observability.recording import latency_sli_bound
+from infra.observability.scope import edge_scope
+from infra.observability.watch import Watch, alert_rules, watches
 
 GUIDES = {
     "cuda-out-of-memory": "CUDA out of memory",
@@ -23,10 +26,27 @@ GUIDES = {
 }
 """Troubleshooting guides from the reference article (symptoms, causes, concrete steps), by page and title."""
 INDEX = "README.md"
+SETTINGS = {"cloud": "alerts", "edge": "alerts → edge", "hybrid": "alerts → router"}
+"""Where each concern's alert settings live under `voxdeploy:observability` in the stack file."""
+
+
+def _kubectl_selector(labels: dict[str, str], instances: list[str] | None = None) -> str:
+    """A `kubectl -l` selector: equality on labels, plus set-based `in` over instances when given."""
+    terms = [f"{key}={value}" for key, value in labels.items()]
+    if instances:
+        terms.append(f"app.kubernetes.io/instance in ({','.join(instances)})")
+    return ",".join(terms)
+
+
+def _watched(watch: Watch) -> str:
+    """A runbook header's 'what this watches'."""
+    kinds = {"cloud": "service", "edge": "edge pools", "hybrid": "router"}
+    return f"{kinds[watch.concern]} {', '.join(f'`{service}`' for service in watch.services)}"
 
 
 def _context(config: DeploymentConfig) -> dict[str, object]:
     selector = cloud.identity(config).selector
+    instances = [meta.instance(config, edge.pool_name(pool)) for pool in config.edge.pools]
     return {
         "config": config,
         "metrics": metrics_catalog,
@@ -35,6 +55,12 @@ def _context(config: DeploymentConfig) -> dict[str, object]:
         "availability_budget": availability_budget(config),
         "latency_budget": latency_budget(config),
         "latency_bound": latency_sli_bound(config),
+        "watched": {watch.concern: _watched(watch) for watch in watches(config)},
+        "settings_path": SETTINGS,
+        "edge": edge_scope(config),
+        "edge_selector": _kubectl_selector({"app.kubernetes.io/component": edge.COMPONENT}, instances),
+        "router_selector": _kubectl_selector(hybrid.identity(config).selector),
+        "router_endpoints": hybrid.router_settings(config).endpoints if config.hybrid.enabled else {},
     }
 
 

@@ -1,28 +1,31 @@
-"""How Prometheus finds the runtime's /metrics: a ServiceMonitor, or a plain scrape config.
+"""How Prometheus finds /metrics of the runtimes and the router: ServiceMonitors, or a plain scrape config.
 
 Both give the samples the target labels `namespace`, `service` and `pod`, which every rule and panel
-selects on (see promql.target_labels).
+selects on (see promql.selector and scope.RuntimeScope). One ServiceMonitor per watched component: the
+cloud Service, every edge pool's Service at once (watch.edge_watch says why), the router's Service.
 """
 
 from __future__ import annotations
 
-from infra.builders import cloud, meta, workloads
+from infra.builders import workloads
+from infra.builders.meta import metadata
 from infra.config.deployment import DeploymentConfig
 from infra.observability.rules import OPERATOR_API, monitoring_labels
+from infra.observability.watch import Watch, watches
 
 METRICS_PATH = "/metrics"
 
 
-def service_monitor(config: DeploymentConfig) -> dict[str, object]:
-    """Scrape every pod behind the cloud tier's Service on its `http` port."""
+def service_monitor(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
+    """Scrape every pod behind the watched Services on their `http` port."""
     scrape = config.observability.scrape
     return {
         "apiVersion": OPERATOR_API,
         "kind": "ServiceMonitor",
-        "metadata": meta.metadata(config, config.cloud.name, monitoring_labels(config)),
+        "metadata": metadata(config, watch.name, monitoring_labels(config, watch.name)),
         "spec": {
-            "selector": {"matchLabels": cloud.identity(config).selector},
-            "namespaceSelector": {"matchNames": [config.namespace]},
+            "selector": watch.selector,
+            "namespaceSelector": {"matchNames": [watch.namespace]},
             "endpoints": [
                 {
                     "port": workloads.PORT_NAME,
@@ -44,21 +47,32 @@ def _keep(source: str, value: str) -> dict[str, object]:
     return {"source_labels": [source], "regex": value, "action": "keep"}
 
 
-def scrape_config(config: DeploymentConfig) -> dict[str, object]:
+def scrape_job(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
     """One `scrape_configs` entry for a Prometheus without the operator, running in the cluster."""
     scrape = config.observability.scrape
     return {
-        "job_name": f"voxdeploy/{config.namespace}/{config.cloud.name}",
+        "job_name": f"voxdeploy/{watch.namespace}/{watch.name}",
         "scrape_interval": scrape.interval,
         "scrape_timeout": scrape.timeout,
         "metrics_path": METRICS_PATH,
         "scheme": "http",
-        "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [config.namespace]}}],
+        "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [watch.namespace]}}],
         "relabel_configs": [
-            _keep("__meta_kubernetes_service_name", config.cloud.name),
+            _keep("__meta_kubernetes_service_name", "|".join(watch.services)),
             _keep("__meta_kubernetes_endpointslice_port_name", workloads.PORT_NAME),
             _copy("__meta_kubernetes_namespace", "namespace"),
             _copy("__meta_kubernetes_service_name", "service"),
             _copy("__meta_kubernetes_pod_name", "pod"),
         ],
     }
+
+
+def scrape_configs(config: DeploymentConfig) -> list[dict[str, object]]:
+    """Every watched component's job, the plain counterpart of the ServiceMonitors."""
+    return [scrape_job(config, watch) for watch in watches(config)]
+
+
+def scrape_config(config: DeploymentConfig) -> dict[str, object]:
+    """The cloud tier's job alone (what `voxdeploy scrape-config` prints until it prints scrape_configs)."""
+    (job,) = [scrape_job(config, watch) for watch in watches(config) if watch.concern == "cloud"]
+    return job

@@ -28,12 +28,12 @@ from starlette.types import Message
 
 from infra.config.hybrid import RouterSettings, Tier
 from infra.config.runtime import SpeechLimits
-from runtime.admission import Admission, QueueFull
+from runtime.admission import Admission
 from runtime.app import run_server
 from runtime.router.endpoints import Endpoint, Pools, check_all, watch
 from runtime.router.metrics import NO_TIER, RouterMetrics
 from runtime.router.policy import attempt_order, choose_tier, request_profile
-from runtime.server import QUEUE_FULL_RETRY_AFTER, ApiError, GuardedStream, parse_speech, read_body, wait_for_disconnect
+from runtime.server import ApiError, GuardedStream, enter_slot, parse_speech, read_body, wait_for_disconnect
 
 log = logging.getLogger("voxdeploy.router")
 
@@ -160,12 +160,7 @@ class Router:
     async def _admitted(self, tier: Tier, order: list[Tier], body: bytes, headers: Mapping[str, str]
                         ) -> tuple[Upstream, AbstractAsyncContextManager[None]]:
         """Forward within an admission slot, which the relay releases when the response is over."""
-        slot = self.admission.slot()
-        try:
-            await slot.__aenter__()
-        except QueueFull:
-            raise ApiError(429, "too many requests in flight and queued; retry shortly", None,
-                           "rate_limit_exceeded", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+        slot = await enter_slot(self.admission)
         try:
             return await self._forward(tier, order, body, headers), slot
         except BaseException:
