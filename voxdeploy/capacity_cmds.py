@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from infra.capacity.model import CapacityInputError, curve_from_load_test
@@ -17,7 +18,9 @@ from infra.config.deployment import DeploymentConfig
 __all__ = ["CapacityInputError", "add_arguments", "as_json", "as_text", "report"]
 
 
-def _positive(kind: type[float] | type[int]):  # noqa: ANN202 - an argparse type callable
+def _positive(kind: type[float | int]) -> Callable[[str], float | int]:
+    """An argparse type: `kind` of the text, refused unless > 0."""
+
     def parse(text: str) -> float | int:
         value = kind(text)
         if value <= 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,19 +36,28 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from infra.builders import build_objects
     from infra.plan import edge_rows, format_plan, object_rows, sizing
     from infra.policy import evaluate
+    from voxdeploy import capacity_cmds
     from voxdeploy.policy_cmds import report
 
     stack = load_stack_from(args)
     objects = build_objects(stack.config)
+    try:
+        capacity = capacity_cmds.report(args, stack.config, stack.config.capacity)
+    except capacity_cmds.CapacityInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     text, errors = report(stack.config, objects)
     if args.output == "json":
         rows = [{"kind": k, "namespace": n, "name": m} for k, n, m in object_rows(objects)]
         document = {"stack": stack.name, "objects": rows, "sizing": sizing(stack.config),
                     "edgePools": edge_rows(stack.config),
-                    "policy": [dataclasses.asdict(v) for v in evaluate(stack.config, objects)]}
+                    "policy": [dataclasses.asdict(v) for v in evaluate(stack.config, objects)],
+                    "capacity": capacity_cmds.as_json(capacity) if capacity else None}
         print(json.dumps(document, indent=2))
     else:
         sys.stdout.write(format_plan(stack.name, stack.config, objects))
+        if capacity is not None:
+            sys.stdout.write("\n" + capacity_cmds.as_text(capacity))
         sys.stdout.write("\n" + text)
     return EXIT_USAGE if errors else EXIT_OK
 
@@ -133,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="list the objects a stack creates and its GPU sizing")
     add_stack_arguments(plan)
     plan.add_argument("--output", "-o", choices=("table", "json"), default="table", help="output format [table]")
+    from voxdeploy import capacity_cmds
+
+    capacity_cmds.add_arguments(plan)
     plan.set_defaults(handler=cmd_plan)
 
     render = sub.add_parser("render", help="write the stack's objects as YAML files plus kustomization.yaml")
@@ -180,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `voxdeploy plan | head`: the reader left; say nothing more, like kubectl
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 from infra.builders import workloads
+from infra.builders.scaling import signal_autoscaler
 from infra.builders.workloads import Component, KubeObject
 from infra.config.cloud import CloudTier
 from infra.config.deployment import DeploymentConfig
@@ -183,10 +184,13 @@ def service(config: DeploymentConfig) -> KubeObject:
 
 
 def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
-    """HPA on CPU (the reference article's signal); behavior slows scale-down since reloads cost minutes."""
+    """HPA on CPU (the reference article's signal) unless a load signal is chosen, which KEDA or a custom-metrics
+    HPA then scales on; behavior slows scale-down since reloads cost minutes."""
     scaling = config.cloud.autoscaling
     if not scaling.enabled:
         return []
+    if scaling.signal.metric != "cpu":
+        return signal_autoscaler(config, identity(config), scaling.signal)
     return [workloads.cpu_autoscaler(config, identity(config), scaling.min_replicas, scaling.max_replicas,
                                      scaling.cpu_target_percent, scaling.scale_up, scaling.scale_down)]
 

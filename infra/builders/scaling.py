@@ -20,6 +20,8 @@ QUEUED_OR_IN_FLIGHT = f"{catalog.QUEUED.name}_with_in_flight"
 """Per-pod custom metric the adapter serves for the queued signal: requests waiting plus being synthesized."""
 RTF_P95 = f"{catalog.REAL_TIME_FACTOR.name}_p95"
 """External metric the adapter serves for the p95Rtf signal."""
+KEDA_TRANSFER_HPA = "scaledobject.keda.sh/transfer-hpa-ownership"
+"""KEDA adopts an existing HPA of the name in horizontalPodAutoscalerConfig instead of refusing the workload."""
 ADAPTER_CONFIG_KEY = "config.yaml"
 """The key prometheus-adapter's chart mounts (`rules.existing: <ConfigMap>`) and reads with --config."""
 
@@ -53,25 +55,29 @@ def _metric_type(signal: ScalingSignal) -> str:
 
 
 def scaled_object(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:
-    """keda.sh/v1alpha1 ScaledObject; KEDA creates (and owns) the HPA, named like the CPU one would be.
+    """keda.sh/v1alpha1 ScaledObject; KEDA creates (and owns) the HPA, named like the CPU one.
 
+    The same name plus KEDA's transfer-hpa-ownership annotation let a running stack switch from the CPU
+    HPA without KEDA's webhook refusing a workload another HPA scales, and keep the HPA-based alerts.
     `ignoreNullValues: "false"` makes an empty answer (series gone, labels wrong) an error like an
     unreachable Prometheus, so both end in the fallback replicas instead of a silent scale-in.
     """
     scaling = config.cloud.autoscaling
     fallback = signal.keda.fallback_replicas or scaling.max_replicas
+    metadata = meta.metadata(config, c.name, c.labels)
+    metadata["annotations"] = {KEDA_TRANSFER_HPA: "true"}
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": meta.metadata(config, c.name, c.labels),
+        "metadata": metadata,
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name},
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             "fallback": {"failureThreshold": signal.keda.failure_threshold, "replicas": fallback},
             "advanced": {"horizontalPodAutoscalerConfig": {"name": c.name, "behavior": {
-                "scaleUp": workloads._behavior(scaling.scale_up),
-                "scaleDown": workloads._behavior(scaling.scale_down),
+                "scaleUp": workloads.scaling_behavior(scaling.scale_up),
+                "scaleDown": workloads.scaling_behavior(scaling.scale_down),
             }}},
             "triggers": [{
                 "type": "prometheus",
@@ -95,7 +101,8 @@ def hpa_metric(config: DeploymentConfig, signal: ScalingSignal) -> dict[str, obj
             "metric": {"name": RTF_P95, "selector": {"matchLabels": {"service": config.cloud.name}}},
             "target": {"type": "Value", "value": target}}}
     name = {"inFlight": catalog.IN_FLIGHT.name, "queued": QUEUED_OR_IN_FLIGHT}[signal.metric]
-    return {"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}}}
+    return {"type": "Pods", "pods": {"metric": {"name": name},
+                                     "target": {"type": "AverageValue", "averageValue": target}}}
 
 
 def custom_metrics_autoscaler(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:

@@ -197,7 +197,7 @@ def service(config: DeploymentConfig, c: Component, port: int, service_type: str
     }
 
 
-def _behavior(rule: ScalingPolicy) -> dict[str, object]:
+def scaling_behavior(rule: ScalingPolicy) -> dict[str, object]:
     return {
         "stabilizationWindowSeconds": rule.stabilization_window_seconds,
         "policies": [{"type": "Pods", "value": rule.pods_per_period, "periodSeconds": rule.period_seconds}],
@@ -215,7 +215,7 @@ def cpu_autoscaler(config: DeploymentConfig, c: Component, fewest: int, most: in
             "name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu_percent}}}],
     }
     if scale_up is not None and scale_down is not None:
-        spec["behavior"] = {"scaleUp": _behavior(scale_up), "scaleDown": _behavior(scale_down)}
+        spec["behavior"] = {"scaleUp": scaling_behavior(scale_up), "scaleDown": scaling_behavior(scale_down)}
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
             "metadata": meta.metadata(config, c.name, c.labels), "spec": spec}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 class CapacityInputError(ValueError):
@@ -40,11 +41,15 @@ class CapacityCurve:
     def __post_init__(self) -> None:
         if not self.points:
             raise CapacityInputError(f"{self.source}: no capacity points")
-        object.__setattr__(self, "points", tuple(sorted(self.points, key=lambda p: p.concurrency)))
+        ordered = tuple(sorted(self.points, key=lambda p: p.concurrency))
+        for a, b in pairwise(ordered):
+            if a.concurrency == b.concurrency:
+                raise CapacityInputError(f"{self.source}: two results at concurrency {a.concurrency:g}")
+        object.__setattr__(self, "points", ordered)
 
-    def _segment(self, concurrency: float) -> tuple[CapacityPoint, CapacityPoint] | None:
-        pairs = zip(self.points, self.points[1:])
-        return next(((a, b) for a, b in pairs if a.concurrency <= concurrency <= b.concurrency), None)
+    def _segment(self, concurrency: float) -> tuple[CapacityPoint, CapacityPoint]:
+        """The measured points either side of a concurrency within the measured range."""
+        return next((a, b) for a, b in pairwise(self.points) if a.concurrency <= concurrency <= b.concurrency)
 
     def throughput(self, concurrency: float) -> float:
         """Requests/s one replica completes with `concurrency` requests in flight."""
@@ -53,7 +58,7 @@ class CapacityCurve:
             return first.qps * concurrency / first.concurrency
         if concurrency >= last.concurrency:
             return last.qps
-        a, b = self._segment(concurrency)  # type: ignore[misc]
+        a, b = self._segment(concurrency)
         return _between(concurrency, a.concurrency, b.concurrency, a.qps, b.qps)
 
     def rtf(self, concurrency: float) -> float:
@@ -63,7 +68,7 @@ class CapacityCurve:
             return first.rtf
         if concurrency >= last.concurrency:
             return last.rtf * concurrency / last.concurrency
-        a, b = self._segment(concurrency)  # type: ignore[misc]
+        a, b = self._segment(concurrency)
         return _between(concurrency, a.concurrency, b.concurrency, a.rtf, b.rtf)
 
     def latency(self, concurrency: float) -> float:
@@ -78,7 +83,7 @@ class CapacityCurve:
         last = self.points[-1]
         if last.rtf <= target:
             return last.concurrency * target / last.rtf
-        for a, b in reversed(list(zip(self.points, self.points[1:]))):
+        for a, b in reversed(list(pairwise(self.points))):
             if a.rtf <= target:
                 return _between(target, a.rtf, b.rtf, a.concurrency, b.concurrency)
         return None
@@ -88,7 +93,7 @@ class CapacityCurve:
         first, last = self.points[0], self.points[-1]
         if qps <= first.qps:
             return first.concurrency * qps / first.qps
-        for a, b in zip(self.points, self.points[1:]):
+        for a, b in pairwise(self.points):
             if a.qps <= qps <= b.qps and b.qps > a.qps:
                 return _between(qps, a.qps, b.qps, a.concurrency, b.concurrency)
         return last.concurrency

@@ -47,8 +47,8 @@ def as_json(report: CapacityReport) -> dict[str, object]:
     gpus_min, gpus_busy, gpus_max = plan.gpus
     return {
         "source": report.curve.source,
-        "curve": [{"concurrency": p.concurrency, "qps": p.qps, "latencySeconds": p.latency_seconds, "rtf": p.rtf}
-                  for p in report.curve.points],
+        "curve": [{"concurrency": round(p.concurrency, 2), "qps": round(p.qps, 2),
+                   "latencySeconds": round(p.latency_seconds, 4), "rtf": round(p.rtf, 4)} for p in report.curve.points],
         "targetQps": plan.target_qps,
         "rtfTarget": plan.rtf_target,
         "perReplica": {"concurrency": round(plan.per_replica.concurrency, 2), "qps": round(plan.per_replica.qps, 2)},
@@ -78,13 +78,14 @@ def as_text(report: CapacityReport) -> str:
     plan, cost, recommendation = report.plan, report.cost, report.recommendation
     per = plan.per_replica
     fewest, most = report.stack_replicas
+    replicas = f"{plan.replicas_min} / {plan.replicas_busy} / {plan.replicas_max} (stack: {fewest}..{most})"
+    gpus = " / ".join(str(n) for n in plan.gpus) + f" ({plan.gpus_per_replica} per replica)"
     figures = [
         ("target QPS", f"{plan.target_qps:g}"),
         ("p95 RTF target", f"{plan.rtf_target:g}"),
         ("one replica at the RTF target", f"{per.qps:.1f} req/s; the RTF holds up to {per.concurrency:.0f} in flight"),
-        ("replicas min / busy / max", f"{plan.replicas_min} / {plan.replicas_busy} / {plan.replicas_max} "
-                                      f"(stack: {fewest}..{most})"),
-        ("GPUs min / busy / max", " / ".join(str(n) for n in plan.gpus) + f" ({plan.gpus_per_replica} per replica)"),
+        ("replicas min / busy / max", replicas),
+        ("GPUs min / busy / max", gpus),
         ("GPU-hours per month", f"{plan.gpu_hours_per_month:,.0f}"),
         ("in-flight target per pod", f"{plan.in_flight_target} (cloud.autoscaling.signal.target)"),
     ]

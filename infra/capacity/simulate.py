@@ -34,12 +34,14 @@ class PodModel:
     max_concurrent: int
     max_queued: int
     startup_seconds: int = 180
+    """Pod creation to serving for a GPU pod: scheduling, weights from the shared cache, engine load."""
     cpu_idle: float = 0.35
     """CPU utilization (of the request) with nothing in flight."""
     cpu_saturated: float = 0.45
     """CPU utilization with the GPU saturated."""
 
     def cpu(self, throughput: float) -> float:
+        """CPU utilization at a throughput: linear from idle to saturated, a narrow band."""
         saturated = self.curve.points[-1].qps
         return self.cpu_idle + (self.cpu_saturated - self.cpu_idle) * min(1.0, throughput / saturated)
 

@@ -20,13 +20,16 @@ ReferenceMode = Literal["singlePytorch", "vllmOmni", "mixedBatching"]
 class PriceTable(StrictModel):
     """Monthly cost lines: owned hardware written off, rented GPU hours, bandwidth."""
 
-    gpu_hour_usd: float = Field(2.5, ge=0, description="Price of one cloud GPU for one hour (on-demand or committed rate).")
+    gpu_hour_usd: float = Field(
+        2.5, ge=0, description="Price of one cloud GPU for one hour (on-demand or committed rate)."
+    )
     hardware_usd: float = Field(
         0.0, ge=0, description="Purchase price of owned hardware (edge devices, fog servers); 0 for pure cloud."
     )
     amortisation_months: int = Field(36, ge=1, le=120, description="Months the hardware's price is spread over.")
     bandwidth_usd_per_month: float = Field(
-        0.0, ge=0, description="Egress and transit per month at the planned traffic (from the provider's bill or quote)."
+        0.0, ge=0,
+        description="Egress and transit per month at the planned traffic (from the provider's bill or quote).",
     )
 
 
@@ -66,4 +69,6 @@ class CapacityPlanning(StrictModel):
         "summary is given: singlePytorch, vllmOmni or mixedBatching.",
     )
     prices: PriceTable = Field(PriceTable(), description="Price table of the monthly cost.")
-    needs: ScenarioNeeds = Field(ScenarioNeeds(), description="Scenario needs the deployment-mode recommendation weighs.")
+    needs: ScenarioNeeds = Field(
+        ScenarioNeeds(), description="Scenario needs the deployment-mode recommendation weighs."
+    )

@@ -229,6 +229,34 @@ def secrets_have_a_source(config: DeploymentConfig) -> Iterator[ConfigIssue]:
                               "give the store key of hfToken, e.g. {hfToken: voxcpm/hf-token}")
 
 
+def scaling_signal_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    scaling = config.cloud.autoscaling
+    signal, at = scaling.signal, "cloud.autoscaling.signal"
+    if not (config.cloud.enabled and scaling.enabled) or signal.metric == "cpu":
+        return
+    fallback = signal.keda.fallback_replicas
+    if signal.backend == "keda" and fallback is not None and not scaling.min_replicas <= fallback <= scaling.max_replicas:
+        yield ConfigIssue(f"{at}.keda.fallbackReplicas", fallback,
+                          f"must be within cloud.autoscaling.minReplicas..maxReplicas "
+                          f"({scaling.min_replicas}..{scaling.max_replicas})")
+    slots = config.cloud.server.max_concurrent_requests
+    if signal.metric == "inFlight" and signal.target is not None and signal.target > slots:
+        yield ConfigIssue(f"{at}.target", signal.target,
+                          f"a pod never has more than cloud.server.maxConcurrentRequests ({slots}) in flight, "
+                          f"so it would never scale out; use at most {slots}")
+    if signal.metric == "p95Rtf" and signal.target is not None and signal.target >= config.slo.p95_rtf:
+        yield ConfigIssue(f"{at}.target", signal.target,
+                          f"must be below slo.p95Rtf ({config.slo.p95_rtf:g}), or pods are added only after "
+                          "the SLO is breached")
+
+
+def capacity_hours_fit(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    capacity = config.capacity
+    if capacity.busy_hours_per_month > capacity.hours_per_month:
+        yield ConfigIssue("capacity.busyHoursPerMonth", capacity.busy_hours_per_month,
+                          f"must be <= capacity.hoursPerMonth ({capacity.hours_per_month:g})")
+
+
 CHECKS: tuple[Check, ...] = (
     replica_bounds,
     requests_within_limits,
@@ -243,6 +271,8 @@ CHECKS: tuple[Check, ...] = (
     edge_pools_fit_their_devices,
     hybrid_router_has_somewhere_to_send,
     secrets_have_a_source,
+    scaling_signal_fits,
+    capacity_hours_fit,
 )
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from infra.config.base import DnsLabel, Quantity, StrictModel
+from infra.config.scaling_signal import ScalingSignal
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -194,12 +195,17 @@ class ScalingPolicy(StrictModel):
 
 
 class Autoscaling(StrictModel):
-    """HorizontalPodAutoscaler (autoscaling/v2) on CPU, as the reference article does."""
+    """Horizontal autoscaling: an HPA on CPU as the reference article does, or on a load signal from Prometheus."""
 
     enabled: bool = Field(True, description="Create an HPA; false runs a fixed `replicas`.")
     min_replicas: int = Field(2, ge=1, le=1000, description="Fewest replicas.")
     max_replicas: int = Field(4, ge=1, le=1000, description="Most replicas.")
-    cpu_target_percent: int = Field(70, ge=1, le=100, description="Average CPU utilization the HPA keeps.")
+    cpu_target_percent: int = Field(70, ge=1, le=100, description="Average CPU utilization the HPA keeps (signal cpu).")
+    signal: ScalingSignal = Field(
+        ScalingSignal(),
+        description="What the autoscaler watches: cpu (the default) or in-flight, queued requests or p95 RTF from "
+        "Prometheus, through KEDA or prometheus-adapter.",
+    )
     scale_up: ScalingPolicy = Field(
         ScalingPolicy(stabilization_window_seconds=60, pods_per_period=2, period_seconds=60),
         description="How fast to add pods (GPU pods are slow to start: add a few at once).",

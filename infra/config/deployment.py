@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from infra.config.base import DNS_LABEL, DnsLabel, StrictModel
+from infra.config.capacity import CapacityPlanning
 from infra.config.cloud import CloudTier
 from infra.config.edge import EdgeTier
 from infra.config.hybrid import HybridRouter
@@ -42,6 +43,9 @@ class DeploymentConfig(StrictModel):
     secrets: SecretsConfig = Field(SecretsConfig(), description="Where referenced Secrets come from.")
     observability: Observability = Field(
         Observability(), description="Alert rules, scraping, dashboard and runbooks of the cloud tier."
+    )
+    capacity: CapacityPlanning = Field(
+        CapacityPlanning(), description="Capacity and cost plan of the cloud tier (`voxdeploy plan`)."
     )
     policy: PolicyConfig = Field(
         PolicyConfig(), description="Checks on the built objects before anything is applied: GPU quota, severities, waivers."

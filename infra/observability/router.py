@@ -32,9 +32,9 @@ def router_labels(config: DeploymentConfig) -> dict[str, str]:
     return {"namespace": config.namespace, "service": config.hybrid.name}
 
 
-def _requests(config: DeploymentConfig, **regex: str) -> str:
+def _requests(config: DeploymentConfig, **only: str) -> str:
     (requests,) = catalog.ROUTER_REQUESTS.series
-    return sum_rate(requests, router_labels(config), RATE_WINDOW, GROUPING, **regex)
+    return sum_rate(requests, {**router_labels(config), **only}, RATE_WINDOW, GROUPING)
 
 
 def recording_rules(config: DeploymentConfig) -> list[dict[str, object]]:

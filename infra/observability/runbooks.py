@@ -67,10 +67,11 @@ def _context(config: DeploymentConfig) -> dict[str, object]:
 def render_runbooks(config: DeploymentConfig) -> dict[str, str]:
     """File name -> Markdown: the guides, one page per alert of this environment, and an index."""
     context = _context(config)
-    files = {f"{guide}.md": render(f"runbooks/{guide}.md.j2", **context) for guide in GUIDES}
+    guides = GUIDES if config.cloud.enabled else {}  # they troubleshoot vLLM-Omni on the cloud GPUs
+    files = {f"{guide}.md": render(f"runbooks/{guide}.md.j2", **context) for guide in guides}
     alerts = alert_rules(config)
     for alert in alerts:
         template = f"runbooks/{alert.template or alert.runbook}.md.j2"
         files[f"{alert.runbook}.md"] = render(template, alert=alert, **context)
-    files[INDEX] = render("runbooks/index.md.j2", alerts=alerts, guides=GUIDES, **context)
+    files[INDEX] = render("runbooks/index.md.j2", alerts=alerts, guides=guides, **context)
     return files

@@ -8,7 +8,7 @@ decide whether an alert can apply at all (NVML GPUs, an autoscaler, SLO budgets,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from infra.builders import edge
@@ -151,3 +151,16 @@ def runtime_scopes(config: DeploymentConfig) -> list[RuntimeScope]:
     """The scopes the environment runs: the cloud tier when enabled, the edge pools when there are any."""
     scopes = [cloud_scope(config)] if config.cloud.enabled else []
     return scopes + [scope for scope in (edge_scope(config),) if scope is not None]
+
+
+def every_runtime(config: DeploymentConfig) -> RuntimeScope | None:
+    """One scope over every runtime Service of the environment, for the recording rules.
+
+    They aggregate by (namespace, service), so one set covers the cloud Service and each pool with a series
+    apiece; two sets recording the same names would be duplicates to promtool and to anyone reading them.
+    The first scope's facts decide the rest (SLO budgets: the cloud tier's, where there is one).
+    """
+    scopes = runtime_scopes(config)
+    if not scopes:
+        return None
+    return replace(scopes[0], services=tuple(service for scope in scopes for service in scope.services))

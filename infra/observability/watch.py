@@ -1,9 +1,10 @@
-"""What an environment's Prometheus watches, one entry per thing it runs: the cloud tier, the edge pools, the router.
+"""What an environment's Prometheus watches, one entry per thing it runs: the cloud tier, edge pools, router.
 
 Each entry names the Services to scrape (and the label selector that finds exactly them), and the
 recording and alert rules that read their series. The ServiceMonitors, PrometheusRules, the plain rule
 file and scrape config, the dashboard and the runbooks are all generated from this one list, so a tier
-is either watched everywhere or nowhere.
+is either watched everywhere or nowhere. The runtimes' recording rules are one set over every runtime
+Service (scope.every_runtime), carried by the first runtime tier: the cloud's, else the edge pools'.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from infra.config.deployment import DeploymentConfig
 from infra.observability import router
 from infra.observability.alerts import AlertRule, runtime_alerts
 from infra.observability.recording import runtime_recording_rules
-from infra.observability.scope import RuntimeScope, cloud_scope, edge_scope
+from infra.observability.scope import RuntimeScope, cloud_scope, edge_scope, every_runtime
 
 LabelSelector = dict[str, object]
 
@@ -39,13 +40,17 @@ class Watch:
 
 
 def _runtime_watch(concern: str, scope: RuntimeScope, selector: LabelSelector, config: DeploymentConfig) -> Watch:
+    """A runtime tier's watch; the first one also carries the recording rules of every runtime Service."""
+    everything = every_runtime(config)
+    first = everything is not None and everything.tier == scope.tier
+    recording = runtime_recording_rules(everything, config) if everything is not None and first else []
     return Watch(
         concern,
         scope.name,
         scope.namespace,
         scope.services,
         selector,
-        tuple(runtime_recording_rules(scope, config)),
+        tuple(recording),
         tuple(runtime_alerts(scope, config)),
     )
 

@@ -77,6 +77,7 @@ def test_a_benchmark_json_gives_one_point_per_level() -> None:
     {"parameters": {"users": 0}, "measured": {"qps": 5, "latency_mean": 0.1, "rtf_p95": 0.2}},
     [],
     "text",
+    [{"users": 10, "qps": 5, "latency_mean": 0.1, "rtf_p95": 0.2}] * 2,
 ])
 def test_unusable_results_are_refused(document: object) -> None:
     with pytest.raises(CapacityInputError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 
 import jsonschema
 import kubernetes_validate
@@ -45,7 +46,8 @@ def test_scaled_object_validates_against_kedas_schema(metric: str) -> None:
     spec = scaled["spec"]
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 10)
     assert spec["fallback"] == {"failureThreshold": 3, "replicas": 10}
-    assert spec["advanced"]["horizontalPodAutoscalerConfig"]["name"] == "voxcpm"
+    assert spec["advanced"]["horizontalPodAutoscalerConfig"]["name"] == "voxcpm"  # the CPU HPA's, taken over
+    assert scaled["metadata"]["annotations"] == {"scaledobject.keda.sh/transfer-hpa-ownership": "true"}
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "prometheus"
     assert trigger["metadata"]["ignoreNullValues"] == "false"
@@ -74,7 +76,7 @@ def test_scaled_object_targets_and_queries() -> None:
     lambda so: so["spec"].pop("triggers"),  # required
     lambda so: so["spec"]["fallback"].update(replicas=-1),
 ], ids=["unknown-field", "numeric-threshold", "no-triggers", "negative-fallback"])
-def test_keda_schema_rejects_a_broken_scaled_object(mutate) -> None:  # noqa: ANN001
+def test_keda_schema_rejects_a_broken_scaled_object(mutate: Callable[[dict], object]) -> None:
     (scaled,) = objects(ScalingSignal(metric="inFlight"))
     broken = copy.deepcopy(scaled)
     mutate(broken)

@@ -31,8 +31,8 @@ def run(metric: str, load: StepLoad, seconds: int = 3600) -> Outcome:
     targets = {"cpu": scaling.cpu_target_percent / 100, "inFlight": plan.in_flight_target,
                "queued": plan.in_flight_target,
                "p95Rtf": ScalingSignal(metric="p95Rtf").target_value(server.max_concurrent_requests, rtf_slo)}
-    controller = ControllerModel(metric, targets[metric], scaling.min_replicas, scaling.max_replicas,  # type: ignore[arg-type]
-                                 scaling.scale_up, scaling.scale_down)
+    controller = ControllerModel(metric, targets[metric], scaling.min_replicas,  # type: ignore[arg-type]
+                                 scaling.max_replicas, scaling.scale_up, scaling.scale_down)
     pod = PodModel(CURVE, server.max_concurrent_requests, server.max_queued_requests)
     return simulate(pod, controller, load, seconds, rtf_slo)
 

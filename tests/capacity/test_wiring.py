@@ -1,7 +1,4 @@
 """How the signal and the capacity plan plug into the stack, the builders, the checks and `voxdeploy plan`.
-
-These skip, saying why, until `cloud.autoscaling.signal` and `capacity` are fields of the config
-(infra/config/cloud.py, infra/config/deployment.py); delete the markers once they are.
 """
 
 from __future__ import annotations
@@ -11,15 +8,9 @@ import json
 import pytest
 
 from infra.builders import build_objects
-from infra.config import ConfigError, DeploymentConfig, parse_config
-from infra.config.cloud import Autoscaling
+from infra.config import ConfigError, parse_config
 from tests.conftest import read_stack_file
 from voxdeploy.cli import main
-
-needs_signal = pytest.mark.skipif("signal" not in Autoscaling.model_fields,
-                                  reason="needs `signal: ScalingSignal` on Autoscaling (infra/config/cloud.py)")
-needs_capacity = pytest.mark.skipif("capacity" not in DeploymentConfig.model_fields,
-                                    reason="needs `capacity: CapacityPlanning` on DeploymentConfig")
 
 
 def prod_with(section: str, key: str, value: dict) -> dict:
@@ -34,7 +25,6 @@ def kinds(document: dict) -> list[str]:
     return [obj["kind"] for obj in build_objects(parse_config(document, "prod"))]
 
 
-@needs_signal
 def test_a_load_signal_replaces_the_cpu_hpa() -> None:
     cloud = read_stack_file("prod")["config"]["voxdeploy:cloud"]
     keda = prod_with("cloud", "autoscaling", {**cloud["autoscaling"], "signal": {"metric": "inFlight"}})
@@ -45,7 +35,6 @@ def test_a_load_signal_replaces_the_cpu_hpa() -> None:
     assert "ScaledObject" not in kinds(prod_with("cloud", "autoscaling", cloud["autoscaling"]))
 
 
-@needs_signal
 @pytest.mark.parametrize(("signal", "path"), [
     ({"metric": "inFlight", "keda": {"fallbackReplicas": 11}}, "cloud.autoscaling.signal.keda.fallbackReplicas"),
     ({"metric": "inFlight", "target": 101}, "cloud.autoscaling.signal.target"),
@@ -58,7 +47,6 @@ def test_signal_misfits_name_their_key(signal: dict, path: str) -> None:
     assert [issue.path for issue in caught.value.issues] == [path]
 
 
-@needs_capacity
 def test_busy_hours_fit_in_the_month() -> None:
     document = read_stack_file("prod")["config"]
     document = {name.removeprefix("voxdeploy:"): body for name, body in document.items()}
@@ -68,7 +56,6 @@ def test_busy_hours_fit_in_the_month() -> None:
     assert [issue.path for issue in caught.value.issues] == ["capacity.busyHoursPerMonth"]
 
 
-@needs_capacity
 def test_plan_prints_the_capacity_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--stack", "prod", "--target-qps", "1000", "-o", "json"]) == 0
     capacity = json.loads(capsys.readouterr().out)["capacity"]

@@ -3,7 +3,8 @@
 Each case gives input series that fire the alert (with the minute its condition first holds, the labels
 it must carry and the `$value` its annotations print) and series that must leave it silent. The
 promtool test file is generated from these, so thresholds and windows follow the stack, and an alert
-without a case here fails `test_every_alert_has_a_unit_test`.
+without a case here fails `test_every_alert_has_a_unit_test`. The engine-independent cases are written
+once over a scope and registered for the cloud tier and the edge pools alike, as the alerts are.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from infra import metrics_catalog as catalog
+from infra.builders.hybrid import router_settings
 from infra.config.deployment import DeploymentConfig
 from infra.config.observability import BurnRateAlert
-from infra.observability import external
+from infra.observability import external, router
 from infra.observability.alerts import AlertRule, availability_budget, latency_budget
-from infra.observability.promql import le_value, target_labels
+from infra.observability.promql import le_value
 from infra.observability.recording import latency_sli_bound
+from infra.observability.scope import RuntimeScope, cloud_scope, edge_scope
 
 T = TypeVar("T")
 EVALUATION_MINUTES = 1
@@ -63,6 +66,8 @@ class Case:
     value: float
     """`$value` at the moment it fires, as the annotations print it."""
     quiet: tuple[Quiet, ...] = field(default=())
+    more: tuple[tuple[Mapping[str, str], float], ...] = field(default=())
+    """Further alerts (labels, value) that fire at the same moment: one per edge pool, each at its own threshold."""
 
 
 def minutes(duration: str) -> int:
@@ -78,13 +83,33 @@ LENGTH = 10
 """Minutes of generated input; `Series.promtool` continues each series' last step to the last check."""
 
 
+ENGINES = {"cloud": "vllm-omni", "edge": "llamacpp"}
+"""The `engine` label each tier's runtime exports."""
+
+
+def scraped(namespace: str, service: str, pod: str) -> dict[str, str]:
+    """Target labels a scraped pod gets (ServiceMonitor or the plain scrape config)."""
+    return {"namespace": namespace, "service": service, "pod": pod, "instance": "10.0.0.7:8000", "job": service}
+
+
 def pod_labels(config: DeploymentConfig, pod: str = "voxcpm-7d9f8-abcde") -> dict[str, str]:
-    """Target labels a scraped runtime pod gets (ServiceMonitor or the plain scrape config)."""
-    return {**target_labels(config), "pod": pod, "instance": "10.0.0.7:8000", "job": config.cloud.name}
+    """Target labels of a cloud runtime pod."""
+    return scraped(config.namespace, config.cloud.name, pod)
 
 
-def runtime_labels(config: DeploymentConfig) -> dict[str, str]:
-    return {**pod_labels(config), "engine": "vllm-omni"}
+def scope_pod_labels(scope: RuntimeScope, service: str | None = None, pod: str | None = None) -> dict[str, str]:
+    """Target labels of a pod of the scope's first Service (or the one named)."""
+    service = service or scope.services[0]
+    return scraped(scope.namespace, service, pod or f"{service}-7d9f8-abcde")
+
+
+def runtime_labels(scope: RuntimeScope, service: str | None = None) -> dict[str, str]:
+    return {**scope_pod_labels(scope, service), "engine": ENGINES[scope.tier]}
+
+
+def alert_labels(scope: RuntimeScope, service: str | None = None) -> dict[str, str]:
+    """What a service-level alert of the scope carries: namespace and service."""
+    return {"namespace": scope.namespace, "service": service or scope.services[0]}
 
 
 def gauge(name: str, labels: Mapping[str, str], value: float) -> Series:
@@ -133,16 +158,17 @@ class Bucket:
 
     @property
     def inside(self) -> float:
-        return (self.lower + self.upper) / 2
+        return 2 * self.lower if math.isinf(self.upper) else (self.lower + self.upper) / 2
 
     def quantile(self, q: float) -> float:
-        return self.lower + (self.upper - self.lower) * q
+        """histogram_quantile's answer; in the +Inf bucket it is the last finite bound."""
+        return self.lower if math.isinf(self.upper) else self.lower + (self.upper - self.lower) * q
 
 
 def bucket_above(buckets: Sequence[float], threshold: float) -> Bucket:
-    """The first bucket lying wholly above threshold."""
-    lower = min(b for b in buckets if b >= threshold)
-    return Bucket(lower, min(b for b in buckets if b > lower))
+    """The first bucket lying wholly above threshold; past the last bound, the +Inf bucket."""
+    lower = min((b for b in buckets if b >= threshold), default=max(buckets))
+    return Bucket(lower, min((b for b in buckets if b > lower), default=math.inf))
 
 
 def bucket_below(buckets: Sequence[float], threshold: float) -> Bucket:
@@ -162,58 +188,71 @@ RATE_ACTIVE = 1
 """A rate needs two samples, so rate-based expressions first hold at minute 1."""
 
 
-def _p95_case(metric: catalog.Metric, threshold: float, config: DeploymentConfig) -> Case:
-    labels = runtime_labels(config)
-    slow = bucket_above(metric.buckets, threshold)
-    fast = bucket_below(metric.buckets, threshold)
+def _p95_case(metric: catalog.Metric, thresholds: Mapping[str, float], scope: RuntimeScope) -> Case:
+    """Every Service observed just past its own threshold (firing) and just under it (quiet)."""
+
+    def observed(pick: Callable[[Sequence[float], float], Bucket]) -> tuple[Series, ...]:
+        per_service = [
+            histogram(metric, runtime_labels(scope, service), steady({pick(metric.buckets, threshold).inside: 60}))
+            for service, threshold in thresholds.items()
+        ]
+        return tuple(series for group in per_service for series in group)
+
+    (first, *others) = [
+        (alert_labels(scope, service), bucket_above(metric.buckets, threshold).quantile(0.95))
+        for service, threshold in thresholds.items()
+    ]
     return Case(
-        firing=tuple(histogram(metric, labels, steady({slow.inside: 60}))),
+        firing=observed(bucket_above),
         active_from=RATE_ACTIVE,
-        labels=target_labels(config),
-        value=slow.quantile(0.95),
-        quiet=(Quiet("under the target", tuple(histogram(metric, labels, steady({fast.inside: 60})))),),
+        labels=first[0],
+        value=first[1],
+        quiet=(Quiet("under the target", observed(bucket_below)),),
+        more=tuple(others),
     )
 
 
-def high_inference_latency(config: DeploymentConfig) -> Case:
-    return _p95_case(catalog.REQUEST_LATENCY, config.slo.p95_latency_seconds, config)
+def high_inference_latency(scope: RuntimeScope, config: DeploymentConfig) -> Case:
+    return _p95_case(catalog.REQUEST_LATENCY, {scope.services[0]: scope.latency_target}, scope)
 
 
-def high_real_time_factor(config: DeploymentConfig) -> Case:
-    return _p95_case(catalog.REAL_TIME_FACTOR, config.slo.p95_rtf, config)
+def high_real_time_factor(scope: RuntimeScope, config: DeploymentConfig) -> Case:
+    return _p95_case(catalog.REAL_TIME_FACTOR, {t.service: t.threshold for t in scope.rtf_targets}, scope)
 
 
-def gpu_memory_high_usage(config: DeploymentConfig) -> Case:
+def gpu_memory_high_usage(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     threshold = config.observability.alerts.gpu_memory_high_usage.threshold_percent
-    labels = {**pod_labels(config), "gpu": "0"}
+    labels = {**scope_pod_labels(scope), "gpu": "0"}
     name = catalog.GPU_MEMORY_USED.name
     high = halfway_above(threshold, 100.0)
     return Case(
         firing=(gauge(name, labels, high), gauge(name, {**labels, "gpu": "1"}, threshold / 2)),
         active_from=0,
-        labels={**target_labels(config), "pod": labels["pod"], "gpu": "0"},
+        labels={**alert_labels(scope), "pod": labels["pod"], "gpu": "0"},
         value=high,
         quiet=(Quiet("under the threshold", (gauge(name, labels, threshold / 2),)),),
     )
 
 
-def _requests(config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]) -> tuple[Series, ...]:
+def _requests(scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]
+              ) -> tuple[Series, ...]:
     """Requests answered 200 and 500, (good, failed) per minute."""
     (name,) = catalog.REQUESTS.series
-    labels = runtime_labels(config)
+    labels = runtime_labels(scope)
     return (
         counter(name, {**labels, "code": "200"}, [good for good, _ in per_minute]),
         counter(name, {**labels, "code": "500"}, [bad for _, bad in per_minute]),
     )
 
 
-def _latencies(config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]) -> tuple[Series, ...]:
+def _latencies(scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]
+               ) -> tuple[Series, ...]:
     """Requests within and over the latency SLO's bound, (fast, slow) per minute."""
     bound = latency_sli_bound(config)
     buckets = catalog.REQUEST_LATENCY.buckets
     fast, slow = bucket_below(buckets, bound).inside, bucket_above(buckets, bound).inside
     observed = [{fast: good, slow: bad} for good, bad in per_minute]
-    return tuple(histogram(catalog.REQUEST_LATENCY, runtime_labels(config), observed))
+    return tuple(histogram(catalog.REQUEST_LATENCY, runtime_labels(scope), observed))
 
 
 PER_MINUTE = 1000.0
@@ -223,22 +262,23 @@ def _split(bad_share: float) -> tuple[float, float]:
     return (PER_MINUTE * (1 - bad_share), PER_MINUTE * bad_share)
 
 
-def high_error_ratio(config: DeploymentConfig) -> Case:
+def high_error_ratio(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     target = config.slo.max_error_ratio
     high = min(1.0, 4 * target)
     return Case(
-        firing=_requests(config, steady(_split(high))),
+        firing=_requests(scope, config, steady(_split(high))),
         active_from=RATE_ACTIVE,
-        labels=target_labels(config),
+        labels=alert_labels(scope),
         value=high,
-        quiet=(Quiet("under the target", _requests(config, steady(_split(target / 2)))),),
+        quiet=(Quiet("under the target", _requests(scope, config, steady(_split(target / 2)))),),
     )
 
 
-Traffic = Callable[[DeploymentConfig, Sequence[tuple[float, float]]], tuple[Series, ...]]
+Traffic = Callable[[RuntimeScope, DeploymentConfig, Sequence[tuple[float, float]]], tuple[Series, ...]]
 
 
-def _burn_case(settings: BurnRateAlert, budget: float, traffic: Traffic, config: DeploymentConfig) -> Case:
+def _burn_case(settings: BurnRateAlert, budget: float, traffic: Traffic, scope: RuntimeScope,
+               config: DeploymentConfig) -> Case:
     threshold = settings.burn_rate * budget
     assert threshold < 1, f"a burn rate of {settings.burn_rate} over a {budget} budget can never fire"
     long, short = minutes(settings.long_window), minutes(settings.short_window)
@@ -248,42 +288,43 @@ def _burn_case(settings: BurnRateAlert, budget: float, traffic: Traffic, config:
     still_burning = (long - (recovered_at - long)) / long
     assert still_burning > threshold, "the recovery case must keep the long window over the threshold"
     recovery = [_split(1.0)] * long + [_split(0.0)] * (short + 1)
+    recovered = traffic(scope, config, recovery)
     return Case(
-        firing=traffic(config, steady(_split(high))),
+        firing=traffic(scope, config, steady(_split(high))),
         active_from=RATE_ACTIVE,
-        labels=target_labels(config),
+        labels=alert_labels(scope),
         value=high,
         quiet=(
-            Quiet("burning under the rate", traffic(config, steady(_split(threshold / 2)))),
-            Quiet("recovered: long window still over, short window clean", traffic(config, recovery), (recovered_at,)),
+            Quiet("burning under the rate", traffic(scope, config, steady(_split(threshold / 2)))),
+            Quiet("recovered: long window still over, short window clean", recovered, (recovered_at,)),
         ),
     )
 
 
-def availability_burn_fast(config: DeploymentConfig) -> Case:
+def availability_burn_fast(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     alert = config.observability.alerts.availability_burn_fast
-    return _burn_case(alert, availability_budget(config), _requests, config)
+    return _burn_case(alert, availability_budget(config), _requests, scope, config)
 
 
-def availability_burn_slow(config: DeploymentConfig) -> Case:
+def availability_burn_slow(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     alert = config.observability.alerts.availability_burn_slow
-    return _burn_case(alert, availability_budget(config), _requests, config)
+    return _burn_case(alert, availability_budget(config), _requests, scope, config)
 
 
-def latency_burn_fast(config: DeploymentConfig) -> Case:
+def latency_burn_fast(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     alert = config.observability.alerts.latency_burn_fast
-    return _burn_case(alert, latency_budget(config), _latencies, config)
+    return _burn_case(alert, latency_budget(config), _latencies, scope, config)
 
 
-def latency_burn_slow(config: DeploymentConfig) -> Case:
+def latency_burn_slow(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     alert = config.observability.alerts.latency_burn_slow
-    return _burn_case(alert, latency_budget(config), _latencies, config)
+    return _burn_case(alert, latency_budget(config), _latencies, scope, config)
 
 
-def queue_saturation(config: DeploymentConfig) -> Case:
-    threshold = config.observability.alerts.queue_saturation.threshold_ratio
-    capacity = config.cloud.server.max_queued_requests
-    labels = runtime_labels(config)
+def queue_saturation(scope: RuntimeScope, config: DeploymentConfig) -> Case:
+    threshold = scope.alerts.queue_saturation.threshold_ratio
+    capacity = scope.queue_capacity
+    labels = runtime_labels(scope)
 
     def queue(share: float) -> tuple[Series, ...]:
         queued = gauge(catalog.QUEUED.name, labels, capacity * share)
@@ -293,32 +334,33 @@ def queue_saturation(config: DeploymentConfig) -> Case:
     return Case(
         firing=queue(high),
         active_from=0,
-        labels={**target_labels(config), "pod": labels["pod"]},
+        labels={**alert_labels(scope), "pod": labels["pod"]},
         value=high,
         quiet=(Quiet("queue under the threshold", queue(threshold / 2)),),
     )
 
 
-def engine_crash_looping(config: DeploymentConfig) -> Case:
-    settings = config.observability.alerts.engine_crash_looping
+def engine_crash_looping(scope: RuntimeScope, config: DeploymentConfig) -> Case:
+    settings = scope.alerts.engine_crash_looping
     (name,) = catalog.ENGINE_RESTARTS.series
-    labels = runtime_labels(config)
+    labels = runtime_labels(scope)
     assert settings.restarts <= minutes(settings.window), "one restart a minute must reach the threshold in the window"
     return Case(
         firing=(counter(name, labels, steady(1.0)),),
         active_from=settings.restarts,
-        labels={**target_labels(config), "pod": labels["pod"]},
+        labels={**alert_labels(scope), "pod": labels["pod"]},
         value=settings.restarts,
         quiet=(Quiet("fewer restarts", (counter(name, labels, [1.0] * (settings.restarts - 1) + [0.0]),)),),
     )
 
 
-def capacity_exhausted(config: DeploymentConfig) -> Case:
+def capacity_exhausted(scope: RuntimeScope, config: DeploymentConfig) -> Case:
+    assert scope.autoscaler is not None
     most = config.cloud.autoscaling.max_replicas
-    hpa = {"namespace": config.namespace, external.HPA_LABEL: config.cloud.name}
+    hpa = {"namespace": scope.namespace, external.HPA_LABEL: scope.autoscaler}
     ksm = {**hpa, "job": "kube-state-metrics", "instance": "10.0.0.9:8080"}
 
-    latency = high_inference_latency(config)
+    latency = high_inference_latency(scope, config)
     over, under = latency.firing, latency.quiet[0].series
 
     def cluster(current: int, latencies: tuple[Series, ...]) -> tuple[Series, ...]:
@@ -337,34 +379,33 @@ def capacity_exhausted(config: DeploymentConfig) -> Case:
     )
 
 
-def target_down(config: DeploymentConfig) -> Case:
+def target_down(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     def targets(*up: float) -> tuple[Series, ...]:
-        return tuple(
-            gauge(external.UP, pod_labels(config, f"voxcpm-pod-{n}"), value) for n, value in enumerate(up)
-        )
+        service = scope.services[0]
+        return tuple(gauge(external.UP, scope_pod_labels(scope, pod=f"{service}-pod-{n}"), v) for n, v in enumerate(up))
 
     return Case(
         firing=targets(1, 0),
         active_from=0,
-        labels=target_labels(config),
+        labels=alert_labels(scope),
         value=0.5,
         quiet=(Quiet("all targets up", targets(1, 1)),),
     )
 
 
-def metrics_absent(config: DeploymentConfig) -> Case:
+def metrics_absent(scope: RuntimeScope, config: DeploymentConfig) -> Case:
     name = catalog.ENGINE_READY.name
-    elsewhere = {**runtime_labels(config), "namespace": f"{config.namespace}-other"}
+    elsewhere = {**runtime_labels(scope), "namespace": f"{scope.namespace}-other"}
     return Case(
         firing=(gauge(name, elsewhere, 1),),
         active_from=0,
-        labels=target_labels(config),
+        labels=alert_labels(scope),
         value=1,
-        quiet=(Quiet("runtime scraped", (gauge(name, runtime_labels(config), 1),)),),
+        quiet=(Quiet("runtime scraped", (gauge(name, runtime_labels(scope), 1),)),),
     )
 
 
-CASES: dict[str, Callable[[DeploymentConfig], Case]] = {
+RUNTIME_CASES: dict[str, Callable[[RuntimeScope, DeploymentConfig], Case]] = {
     "HighInferenceLatency": high_inference_latency,
     "GPUMemoryHighUsage": gpu_memory_high_usage,
     "HighRealTimeFactor": high_real_time_factor,
@@ -379,6 +420,110 @@ CASES: dict[str, Callable[[DeploymentConfig], Case]] = {
     "RuntimeTargetDown": target_down,
     "RuntimeMetricsAbsent": metrics_absent,
 }
+"""Cases of the alerts written over a scope (alerts.BUILDERS), by their name without the scope's prefix."""
+
+
+# The router's cases -------------------------------------------------------------------------------------
+
+
+def router_pod_labels(config: DeploymentConfig, pod: str = "voxcpm-router-5c6d7-fghij") -> dict[str, str]:
+    return scraped(config.namespace, config.hybrid.name, pod)
+
+
+def _router_traffic(config: DeploymentConfig, share: float, bad: Mapping[str, str], counts: str) -> tuple[Series, ...]:
+    """Traffic where the series `counts` with labels `bad` is `share` of the requests the router answered.
+
+    Requests the cloud tier served make up the rest; when `counts` is not the request counter itself
+    (fallbacks), every request was served and the bad series comes on top.
+    """
+    pod = router_pod_labels(config)
+    (requests,) = catalog.ROUTER_REQUESTS.series
+    served = PER_MINUTE * (1 - share) if counts == requests else PER_MINUTE
+    return (
+        counter(requests, {**pod, "tier": "cloud", "code": "200"}, steady(served)),
+        counter(counts, {**pod, **bad}, steady(PER_MINUTE * share)),
+    )
+
+
+def _router_ratio_case(config: DeploymentConfig, threshold: float, bad: Mapping[str, str], counts: str,
+                       also_quiet: tuple[Quiet, ...] = ()) -> Case:
+    high = halfway_above(threshold)
+    return Case(
+        firing=_router_traffic(config, high, bad, counts),
+        active_from=RATE_ACTIVE,
+        labels=router.router_labels(config),
+        value=high,
+        quiet=(Quiet("under the threshold", _router_traffic(config, threshold / 2, bad, counts)), *also_quiet),
+    )
+
+
+def router_tier_unavailable(config: DeploymentConfig) -> Case:
+    (requests,) = catalog.ROUTER_REQUESTS.series
+    threshold = config.observability.alerts.router.tier_unavailable.threshold_ratio
+    own = {"tier": router.ROUTER_SELF, "code": router.UNAVAILABLE}
+    relayed = {"tier": "cloud", "code": router.UNAVAILABLE}  # a tier's own 503, relayed: not the router's failure
+    also = (Quiet("503s relayed from a tier", _router_traffic(config, halfway_above(threshold), relayed, requests)),)
+    return _router_ratio_case(config, threshold, own, requests, also)
+
+
+def router_fallback_rate_high(config: DeploymentConfig) -> Case:
+    (fallbacks,) = catalog.ROUTER_FALLBACKS.series
+    threshold = config.observability.alerts.router.fallback_rate_high.threshold_ratio
+    return _router_ratio_case(config, threshold, {"from_tier": "edge", "to_tier": "cloud"}, fallbacks)
+
+
+def router_endpoint_down(config: DeploymentConfig) -> Case:
+    """The first endpoint out in every router pod, the others healthy."""
+    name = catalog.ROUTER_ENDPOINT_HEALTHY.name
+    (tier, down), *others = [(t, url) for t, urls in router_settings(config).endpoints.items() for url in urls]
+    pods = (router_pod_labels(config, "router-a"), router_pod_labels(config, "router-b"))
+
+    def health(*down_in_pod: float) -> tuple[Series, ...]:
+        out = [gauge(name, {**pod, "tier": tier, "endpoint": down}, v)
+               for pod, v in zip(pods, down_in_pod, strict=True)]
+        fine = [gauge(name, {**pod, "tier": t, "endpoint": url}, 1) for pod in pods for t, url in others]
+        return (*out, *fine)
+
+    return Case(
+        firing=health(0, 0),
+        active_from=0,
+        labels={**router.router_labels(config), "tier": tier, "endpoint": down},
+        value=0,
+        quiet=(Quiet("one router pod still sends to it", health(0, 1)),),
+    )
+
+
+CONFIG_CASES: dict[str, Callable[[DeploymentConfig], Case]] = {
+    "RouterTierUnavailable": router_tier_unavailable,
+    "RouterFallbackRateHigh": router_fallback_rate_high,
+    "RouterEndpointDown": router_endpoint_down,
+}
+
+SCOPES: dict[str, Callable[[DeploymentConfig], RuntimeScope | None]] = {"cloud": cloud_scope, "edge": edge_scope}
+"""The scope of each concern whose alerts are written over a scope."""
+
+
+def case_name(alert: AlertRule, config: DeploymentConfig) -> str:
+    """The name its case is registered under: a scoped alert's name without its scope's prefix."""
+    scope_of = SCOPES.get(alert.concern)
+    scope = scope_of(config) if scope_of else None
+    return alert.name.removeprefix(scope.prefix) if scope else alert.name
+
+
+def has_case(alert: AlertRule, config: DeploymentConfig) -> bool:
+    cases = RUNTIME_CASES if alert.concern in SCOPES else CONFIG_CASES
+    return case_name(alert, config) in cases
+
+
+def case_of(alert: AlertRule, config: DeploymentConfig) -> Case:
+    """The alert's case, for its own scope's Services and settings (EdgeHighErrorRatio: the pools')."""
+    name = case_name(alert, config)
+    scope_of = SCOPES.get(alert.concern)
+    if scope_of is None:
+        return CONFIG_CASES[name](config)
+    scope = scope_of(config)
+    assert scope is not None, f"{alert.name} exists, so its scope does"
+    return RUNTIME_CASES[name](scope, config)
 
 
 # Annotations as Prometheus renders them ---------------------------------------------------------------
@@ -422,14 +567,17 @@ def unit_tests(alert: AlertRule, rule: Mapping[str, object], case: Case) -> list
     fires_at = case.active_from + minutes(alert.settings.for_)
     annotations = rule["annotations"]
     assert isinstance(annotations, dict)
-    expected = {
-        "exp_labels": {**case.labels, **rule["labels"]},  # type: ignore[dict-item]
-        "exp_annotations": {key: expand(text, case.labels, case.value) for key, text in annotations.items()},
-    }
+    expected = [
+        {
+            "exp_labels": {**labels, **rule["labels"]},  # type: ignore[dict-item]
+            "exp_annotations": {key: expand(text, labels, value) for key, text in annotations.items()},
+        }
+        for labels, value in ((case.labels, case.value), *case.more)
+    ]
     checks: list[dict[str, object]] = []
     if fires_at >= EVALUATION_MINUTES:
         checks.append({"eval_time": f"{fires_at - EVALUATION_MINUTES}m", "alertname": alert.name, "exp_alerts": []})
-    checks.append({"eval_time": f"{fires_at}m", "alertname": alert.name, "exp_alerts": [expected]})
+    checks.append({"eval_time": f"{fires_at}m", "alertname": alert.name, "exp_alerts": expected})
     tests = [_test(f"{alert.name} fires at {fires_at}m", case.firing, checks)]
     for quiet in case.quiet:
         at = quiet.at or (fires_at, fires_at + 10)

@@ -19,8 +19,10 @@ from tests.conftest import STACKS
 from tests.observability.alert_cases import EVALUATION_MINUTES
 from tests.runtime.conftest import serve  # noqa: F401 - fixture reused by the runtime-backed tests
 
-CONFIG_NAMES = [*(stack for stack in STACKS if load_stack(stack).config.cloud.enabled), "defaults"]
-"""Every stack of the repository with a cloud tier (what the rules watch), plus the schema's defaults."""
+CONFIG_NAMES = [*STACKS, "defaults"]
+"""Every stack of the repository (cloud, edge pools, router: whatever it runs is watched), plus the defaults."""
+CLOUD_CONFIG_NAMES = [*(stack for stack in STACKS if load_stack(stack).config.cloud.enabled), "defaults"]
+"""Those with a cloud tier, for what only it has (the troubleshooting guides, the dashboard's top panels)."""
 
 
 def config_named(name: str) -> DeploymentConfig:
@@ -29,6 +31,11 @@ def config_named(name: str) -> DeploymentConfig:
 
 @pytest.fixture(params=CONFIG_NAMES)
 def config(request: pytest.FixtureRequest) -> DeploymentConfig:
+    return config_named(request.param)
+
+
+@pytest.fixture(params=CLOUD_CONFIG_NAMES)
+def cloud_config(request: pytest.FixtureRequest) -> DeploymentConfig:
     return config_named(request.param)
 
 
@@ -61,7 +68,8 @@ def run_unit_tests(promtool: str, config: DeploymentConfig, tests: list[dict[str
 
 def run_promtool(promtool: str, *args: str | Path, cwd: Path | None = None) -> str:
     """Run promtool; fail the test with its whole output when it does not exit 0."""
-    result = subprocess.run([promtool, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+    command = [promtool, *map(str, args)]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, cwd=cwd, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     return output

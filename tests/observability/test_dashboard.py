@@ -1,6 +1,6 @@
 """The Grafana dashboard: valid JSON in a sidecar-labelled ConfigMap, unique ids, panels that do not
-overlap, and queries that read only known series (their parsing is checked against a real Prometheus
-in test_prometheus_server.py).
+overlap, a row per extra tier (edge pools, router), and queries that read only known series (their
+parsing is checked against a real Prometheus in test_prometheus_server.py).
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import json
 
 from infra import metrics_catalog as catalog
 from infra.config import DeploymentConfig
-from infra.observability import external
+from infra.observability import external, objects, router
 from infra.observability.dashboard import dashboard_config_map, dashboard_file, panels
-from infra.observability.recording import recording_rules
+from infra.observability.watch import recording_rules, watches
+from tests.observability.conftest import config_named
 from tests.observability.promql_names import series_names
 
 CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
@@ -58,6 +59,8 @@ def test_panel_ids_are_unique_and_panels_do_not_overlap(config: DeploymentConfig
 
 def test_every_panel_has_queries_with_distinct_ref_ids(config: DeploymentConfig) -> None:
     for panel in loaded(config)["panels"]:
+        if panel["type"] == "row":
+            continue
         refs = [target["refId"] for target in panel["targets"]]
         assert refs and len(refs) == len(set(refs)), panel["title"]
         assert all(target["expr"] for target in panel["targets"])
@@ -82,3 +85,41 @@ def test_slo_lines_follow_the_stack() -> None:
     latency = next(panel for panel in loaded(config)["panels"] if panel["title"] == "Request latency")
     steps = latency["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[-1]["value"] == 3.5
+
+
+def rows(config: DeploymentConfig) -> dict[str, list[str]]:
+    """Row title -> titles of the panels under it ("" for those above the first row)."""
+    result: dict[str, list[str]] = {"": []}
+    current = ""
+    for panel in sorted(loaded(config)["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
+        if panel["type"] == "row":
+            current = panel["title"]
+            result[current] = []
+        else:
+            result[current].append(panel["title"])
+    return result
+
+
+def test_each_tier_gets_its_row() -> None:
+    hybrid, edge = rows(config_named("hybrid")), rows(config_named("edge"))
+    assert list(hybrid) == ["", "Edge pools", "Hybrid router"]
+    assert "Request latency" in hybrid[""] and "Router upstream latency p95 by tier" in hybrid["Hybrid router"]
+    assert list(edge) == ["", "Edge pools"] and edge[""] == [], "an edge-only stack has only the edge row"
+    assert list(rows(DeploymentConfig())) == [""]
+
+
+def test_router_row_shows_p95_upstream_latency_per_tier() -> None:
+    config = config_named("hybrid")
+    (panel,) = [p for p in router.panels(config) if p.title == "Router upstream latency p95 by tier"]
+    (query,) = panel.queries
+    assert query.legend == "{{tier}}" and query.expr.startswith(router.UPSTREAM_P95 + "{")
+    (record,) = [r for r in recording_rules(config) if r["record"] == router.UPSTREAM_P95]
+    assert "histogram_quantile(0.95" in record["expr"] and "(namespace, service, tier, le)" in record["expr"]
+
+
+def test_the_dashboard_goes_with_the_first_watched_tier(config: DeploymentConfig) -> None:
+    """One dashboard per environment: with the cloud tier's objects, else with the edge pools' (edge-only stacks)."""
+    carriers = [w.concern for w in watches(config) if any(o["kind"] == "ConfigMap" for o in objects(config, w.concern))]
+    assert carriers == [watches(config)[0].concern]
+    (dashboard,) = [o for o in objects(config, carriers[0]) if o["kind"] == "ConfigMap"]
+    assert dashboard == dashboard_config_map(config)

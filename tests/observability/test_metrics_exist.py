@@ -1,9 +1,11 @@
-"""Every series a rule or panel reads is one the runtime really exports.
+"""Every series a rule or panel reads is one the process behind it really exports.
 
-A sim runtime on 127.0.0.1 serves one request and its /metrics must hold every catalogue name the rules
-and dashboard use. Without NVML it exports no GPU series (by design), so the GPU half is checked on
-/metrics captured from the same runtime on an H100 (fixtures/), whose real GPU series must also fire
-GPUMemoryHighUsage under promtool.
+A sim runtime on 127.0.0.1 serves one request and its /metrics must hold every runtime name the rules
+and dashboard use (cloud and edge alike: the edge runtime is the same process over llama.cpp). Without
+NVML it exports no GPU series (by design), so the GPU half is checked on /metrics captured from the same
+runtime on an H100 (fixtures/), whose real GPU series must also fire GPUMemoryHighUsage under promtool.
+A router (`voxdeploy serve --router`) in front of a sim runtime, with a fallback on the way, must export
+every name the router's rules and dashboard row read.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from infra import metrics_catalog as catalog
 from infra.config import DeploymentConfig
-from infra.observability import external
-from infra.observability.alerts import alert_rules, as_rule
+from infra.observability import external, router
+from infra.observability.alerts import as_rule
 from infra.observability.dashboard import panels
 from infra.observability.promql import le_value, target_labels
-from infra.observability.recording import latency_sli_bound, recording_rules
+from infra.observability.recording import latency_sli_bound
 from infra.observability.rules import rule_groups
+from infra.observability.watch import alert_rules, recording_rules, router_watch
 from tests.observability.alert_cases import Case, Series, pod_labels, unit_tests
-from tests.observability.conftest import CONFIG_NAMES, config_named, run_unit_tests
+from tests.observability.conftest import CLOUD_CONFIG_NAMES, CONFIG_NAMES, config_named, run_unit_tests
 from tests.observability.promql_names import series_names
+from tests.runtime.conftest import free_port
 
 H100_METRICS = Path(__file__).parent / "fixtures" / "h100-runtime-metrics.txt"
+ROUTER_SERIES = {series for metric in catalog.ROUTER_METRICS for series in metric.series}
+SPEECH = {"model": "openbmb/VoxCPM2", "input": "Hello there.", "voice": "default"}
 
 
 def exported(text: str) -> dict[str, set[str]]:
@@ -37,33 +43,65 @@ def exported(text: str) -> dict[str, set[str]]:
     return samples
 
 
+def read_names(config: DeploymentConfig, exprs: list[str]) -> set[str]:
+    """Exported series the expressions read: recording rules and Prometheus' or kube-state-metrics' own aside."""
+    recorded = {str(rule["record"]) for rule in recording_rules(config)}
+    return {n for expr in exprs for n in series_names(expr)} - recorded - external.NAMES
+
+
 def used_names() -> set[str]:
-    """Runtime series any environment's rules or panels read (recording rules and external names aside)."""
+    """Series any environment's rules or panels read, runtime's and router's."""
     names: set[str] = set()
     for name in CONFIG_NAMES:
         config = config_named(name)
         exprs = [str(rule["expr"]) for group in rule_groups(config) for rule in group["rules"]]
-        exprs += [query.expr for panel in panels(config) for query in panel.queries]
-        recorded = {str(rule["record"]) for rule in recording_rules(config)}
-        names |= {n for expr in exprs for n in series_names(expr)} - recorded - external.NAMES
+        names |= read_names(config, exprs + [query.expr for panel in panels(config) for query in panel.queries])
     assert names, "no series names found in the rules: the name extraction is broken"
     return names
 
 
-def assert_all_exported(samples: dict[str, set[str]], absent_by_design: set[str]) -> None:
-    assert used_names() - set(samples) - absent_by_design == set()
+def router_used_names() -> set[str]:
+    """Series the router's rules and dashboard row read, over every stack that runs a router."""
+    names: set[str] = set()
     for name in CONFIG_NAMES:
+        config = config_named(name)
+        watch = router_watch(config)
+        if watch is None:
+            continue
+        exprs = [str(rule["expr"]) for rule in watch.recording] + [alert.expr for alert in watch.alerts]
+        names |= read_names(config, exprs + [query.expr for panel in router.panels(config) for query in panel.queries])
+    assert names, "no stack runs a router, or the name extraction is broken"
+    return names
+
+
+def assert_all_exported(samples: dict[str, set[str]], absent_by_design: set[str]) -> None:
+    assert used_names() - ROUTER_SERIES - set(samples) - absent_by_design == set()
+    for name in CLOUD_CONFIG_NAMES:
         bound = le_value(latency_sli_bound(config_named(name)))
         assert bound in samples[catalog.REQUEST_LATENCY.series[0]], f"the latency SLO reads le={bound!r}"
 
 
 def test_a_live_runtime_exports_every_series_the_rules_and_dashboard_read(serve) -> None:
     runtime = serve("--engine", "sim", "--sim-rtf", "0.05", "--sim-first-audio", "0.02")
-    body = {"model": "openbmb/VoxCPM2", "input": "Hello there.", "voice": "default"}
-    assert httpx.post(runtime.url + "/v1/audio/speech", json=body, timeout=30).status_code == 200
+    assert httpx.post(runtime.url + "/v1/audio/speech", json=SPEECH, timeout=30).status_code == 200
     samples = exported(httpx.get(runtime.url + "/metrics", timeout=5).text)
     gpu = set(catalog.GPU_MEMORY_USED.series)
     assert_all_exported(samples, absent_by_design=set() if gpu <= set(samples) else gpu)
+
+
+def test_a_live_router_exports_every_series_its_rules_and_dashboard_read(serve) -> None:
+    """cloud is a sim runtime; fog is a port nothing listens on, so the short text the policy sends to fog
+    falls back to cloud: requests, a fallback, an upstream latency and both endpoints' health all get samples."""
+    cloud = serve("--engine", "sim", "--sim-rtf", "0.05", "--sim-first-audio", "0.02")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    routed = serve("--router", "--tier", f"cloud={cloud.url}", "--tier", f"fog={nowhere}")
+    response = httpx.post(routed.url + "/v1/audio/speech", json=SPEECH, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Voxdeploy-Fallbacks"] == "1", "the request must have fallen back from fog"
+    samples = exported(httpx.get(routed.url + "/metrics", timeout=5).text)
+    used = router_used_names()
+    assert used <= ROUTER_SERIES, f"router rules read series the router does not own: {used - ROUTER_SERIES}"
+    assert used - set(samples) == set()
 
 
 def test_a_runtime_on_an_h100_exports_them_all_gpu_included() -> None:

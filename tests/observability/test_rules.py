@@ -1,5 +1,6 @@
-"""The rendered rules, PrometheusRule and ServiceMonitor: valid for promtool and the operator's CRDs,
-built only from known series, and identical between the operator and the plain rule file.
+"""The rendered rules, PrometheusRules and ServiceMonitors of every tier: valid for promtool and the
+operator's CRDs, built only from known series, selecting exactly the Services they watch, and identical
+between the operator objects and the plain rule file.
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ import pytest
 import yaml
 
 from infra import metrics_catalog as catalog
-from infra.builders import build_groups, build_objects, cloud, meta, workloads
+from infra.builders import build_groups, build_objects, meta, workloads
 from infra.config import DeploymentConfig
-from infra.observability import external
-from infra.observability.alerts import alert_rules
+from infra.observability import external, objects
 from infra.observability.dashboard import panels
-from infra.observability.promql import target_labels
-from infra.observability.recording import recording_rules
 from infra.observability.rules import prometheus_rule, rule_file, rule_groups
-from infra.observability.scrape import scrape_config, service_monitor
-from tests.observability.conftest import run_promtool
+from infra.observability.scrape import scrape_configs, service_monitor
+from infra.observability.watch import alert_rules, recording_rules, watch_of, watches
+from tests.observability.conftest import config_named, run_promtool
 from tests.observability.promql_names import series_names
 
 CRDS = Path(__file__).parent / "crds"
@@ -64,24 +63,26 @@ def test_promtool_accepts_the_rule_file(config: DeploymentConfig, promtool: str,
 
 
 def test_promtool_accepts_the_scrape_config(config: DeploymentConfig, promtool: str, tmp_path: Path) -> None:
-    job = scrape_config(config)
-    (discovery,) = job.pop("kubernetes_sd_configs")
-    assert discovery == {"role": "endpointslice", "namespaces": {"names": [config.namespace]}}
-    # Debian's Prometheus is built without Kubernetes discovery, so promtool checks the rest of the job
-    # (intervals, relabelling) with a static target in its place.
-    job["static_configs"] = [{"targets": ["127.0.0.1:8000"]}]
+    jobs = scrape_configs(config)
+    assert [job["job_name"] for job in jobs] == [f"voxdeploy/{w.namespace}/{w.name}" for w in watches(config)]
+    for job in jobs:
+        (discovery,) = job.pop("kubernetes_sd_configs")
+        assert discovery == {"role": "endpointslice", "namespaces": {"names": [config.namespace]}}
+        # Debian's Prometheus is built without Kubernetes discovery, so promtool checks the rest of the job
+        # (intervals, relabelling) with a static target in its place.
+        job["static_configs"] = [{"targets": ["127.0.0.1:8000"]}]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule_file(config)))
-    prometheus = {"rule_files": ["rules.yaml"], "scrape_configs": [job]}
+    prometheus = {"rule_files": ["rules.yaml"], "scrape_configs": jobs}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
     run_promtool(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)
 
 
 def test_scrape_config_gives_the_labels_the_rules_select_on(config: DeploymentConfig) -> None:
-    job = scrape_config(config)
-    targets = {relabel["target_label"] for relabel in job["relabel_configs"] if "target_label" in relabel}
-    assert set(target_labels(config)) <= targets
-    kept = {relabel["regex"] for relabel in job["relabel_configs"] if relabel.get("action") == "keep"}
-    assert kept == {config.cloud.name, workloads.PORT_NAME}
+    for watch, job in zip(watches(config), scrape_configs(config), strict=True):
+        targets = {relabel["target_label"] for relabel in job["relabel_configs"] if "target_label" in relabel}
+        assert {"namespace", "service", "pod"} <= targets
+        kept = {relabel["regex"] for relabel in job["relabel_configs"] if relabel.get("action") == "keep"}
+        assert kept == {"|".join(watch.services), workloads.PORT_NAME}
 
 
 def test_rules_read_only_catalogue_recorded_and_named_external_series(config: DeploymentConfig) -> None:
@@ -145,26 +146,38 @@ def test_switches_and_inapplicable_alerts_leave_rules_out() -> None:
     assert not any(name.endswith("_slow:ratio_rate5m") for name in recorded), "only the disabled alert read it"
 
 
-def test_prometheus_rule_carries_the_rule_file_and_matches_its_crd(config: DeploymentConfig) -> None:
-    obj = prometheus_rule(config)
-    validate_against_crd(obj, "prometheusrules")
-    assert obj["spec"]["groups"] == rule_file(config)["groups"]
+def test_prometheus_rules_carry_the_rule_file_and_match_their_crd(config: DeploymentConfig) -> None:
+    objs = [prometheus_rule(config, watch) for watch in watches(config)]
+    for obj in objs:
+        validate_against_crd(obj, "prometheusrules")
+    assert [group for obj in objs for group in obj["spec"]["groups"]] == rule_file(config)["groups"]
 
 
-def test_service_monitor_selects_the_service_port_and_matches_its_crd(config: DeploymentConfig) -> None:
-    obj = service_monitor(config)
-    validate_against_crd(obj, "servicemonitors")
-    service = cloud.service(config)
-    selector = obj["spec"]["selector"]["matchLabels"]
-    assert selector.items() <= service["metadata"]["labels"].items()
-    assert obj["spec"]["namespaceSelector"]["matchNames"] == [service["metadata"]["namespace"]]
-    (endpoint,) = obj["spec"]["endpoints"]
-    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
-    assert endpoint["path"] == "/metrics"
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes LabelSelector (matchLabels, matchExpressions with In) matches labels."""
+    expressions = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), "teach selects() the other operators"
+    return selector.get("matchLabels", {}).items() <= labels.items() and all(
+        labels.get(e["key"]) in e["values"] for e in expressions
+    )
+
+
+def test_service_monitors_select_exactly_their_services_and_match_their_crd(config: DeploymentConfig) -> None:
+    services = [obj for obj in build_objects(config) if obj["kind"] == "Service"]
+    for watch in watches(config):
+        obj = service_monitor(config, watch)
+        validate_against_crd(obj, "servicemonitors")
+        chosen = [svc for svc in services if selects(obj["spec"]["selector"], svc["metadata"]["labels"])]
+        assert sorted(svc["metadata"]["name"] for svc in chosen) == sorted(watch.services)
+        assert obj["spec"]["namespaceSelector"]["matchNames"] == [config.namespace]
+        (endpoint,) = obj["spec"]["endpoints"]
+        assert all(endpoint["port"] in {port["name"] for port in svc["spec"]["ports"]} for svc in chosen)
+        assert endpoint["path"] == "/metrics"
 
 
 def test_crd_validation_catches_a_typo() -> None:
-    obj = prometheus_rule(DeploymentConfig())
+    config = DeploymentConfig()
+    obj = prometheus_rule(config, watch_of(config, "cloud"))
     obj["spec"]["groups"][0]["rules"][0]["recrod"] = "x"
     with pytest.raises(jsonschema.ValidationError):
         validate_against_crd(obj, "prometheusrules")
@@ -172,22 +185,43 @@ def test_crd_validation_catches_a_typo() -> None:
 
 def test_selector_labels_reach_the_operator_objects() -> None:
     release = {"release": "kube-prometheus-stack"}
-    config = DeploymentConfig.model_validate({"observability": {"selectorLabels": release}})
-    ours = meta.selector_labels(config, config.cloud.name, "monitoring")
-    for obj in (prometheus_rule(config), service_monitor(config)):
-        assert obj["metadata"]["labels"].items() >= {**ours, **release}.items()
+    config = DeploymentConfig.model_validate(
+        {"observability": {"selectorLabels": release}, "hybrid": {"enabled": True}}
+    )
+    assert {watch.concern for watch in watches(config)} == {"cloud", "hybrid"}
+    for watch in watches(config):
+        ours = meta.selector_labels(config, watch.name, "monitoring")
+        for obj in (prometheus_rule(config, watch), service_monitor(config, watch)):
+            assert obj["metadata"]["labels"].items() >= {**ours, **release}.items()
 
 
-def test_render_and_pulumi_get_the_observability_objects(config: DeploymentConfig) -> None:
+def test_render_and_pulumi_get_the_observability_objects(cloud_config: DeploymentConfig) -> None:
+    config = cloud_config
     kinds = {(obj["kind"], obj["metadata"]["name"]) for obj in build_objects(config)}
     name = config.cloud.name
     assert {("PrometheusRule", name), ("ServiceMonitor", name), ("ConfigMap", f"{name}-dashboard")} <= kinds
     assert "cloud-observability" in [g.concern for g in build_groups(config)]
 
 
+def builders_wired() -> bool:
+    """Whether infra/builders/__init__.py creates the edge and router groups (the hybrid stack has both)."""
+    concerns = {group.concern for group in build_groups(config_named("hybrid"))}
+    return bool({"edge-observability", "hybrid-observability"} & concerns)
+
+
+@pytest.mark.skipif(not builders_wired(), reason="needs the edge-observability and hybrid-observability groups in "
+                    "infra/builders/__init__.py build_groups")
+def test_build_groups_create_every_tiers_observability(config: DeploymentConfig) -> None:
+    """What `objects(config, concern)` makes is what render and Pulumi create, group for group."""
+    groups = {group.concern: group.objects for group in build_groups(config)}
+    for watch in watches(config):
+        assert groups.get(f"{watch.concern}-observability") == tuple(objects(config, watch.concern)), watch.concern
+
+
 def test_a_stack_without_cloud_tier_gets_no_observability_objects() -> None:
     config = DeploymentConfig.model_validate({"cloud": {"enabled": False}})
     assert "cloud-observability" not in [g.concern for g in build_groups(config)]
+    assert watches(config) == [] and objects(config) == [] and rule_file(config) == {"groups": []}
 
 
 def test_observability_switches_remove_the_objects() -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 import yaml
 
 from infra.config import DeploymentConfig
-from infra.observability.alerts import alert_rules, as_rule
+from infra.observability.alerts import as_rule
 from infra.observability.runbooks import GUIDES, INDEX, render_runbooks
+from infra.observability.watch import alert_rules
 from tests.conftest import STACKS_DIR
+from tests.observability.conftest import config_named
 from voxdeploy.cli import main
 
 LINK = re.compile(r"\]\(([^)#]+)\)")
@@ -34,8 +36,8 @@ def test_links_between_pages_resolve(config: DeploymentConfig) -> None:
             assert target in pages, f"{name} links to missing {target}"
 
 
-def test_guides_cover_the_reference_articles_troubleshooting(config: DeploymentConfig) -> None:
-    pages = render_runbooks(config)
+def test_guides_cover_the_reference_articles_troubleshooting(cloud_config: DeploymentConfig) -> None:
+    pages = render_runbooks(cloud_config)
     assert {f"{guide}.md" for guide in GUIDES} | {INDEX} <= set(pages)
     for guide in GUIDES:
         text = pages[f"{guide}.md"]
@@ -84,3 +86,19 @@ def test_cli_prints_the_scrape_config_and_rejects_a_bad_stack(write_stack, capsy
     no_cloud = write_stack({"config": {"voxdeploy:cloud": {"enabled": False}}}, name="nocloud")
     assert main(["runbooks", "--stack", str(no_cloud), "--out", "unused"]) == 2
     assert "cloud.enabled" in capsys.readouterr().err
+
+
+def test_edge_and_router_pages_show_the_stacks_own_figures() -> None:
+    hybrid = render_runbooks(config_named("hybrid"))
+    rtf = hybrid["edge-high-real-time-factor.md"]
+    assert "| `edge-jetson` | jetson-orin | Q4_K_M | cuda | 4.41 (1.5 x 2.94" in rtf
+    assert "edge pools `edge-jetson`, `edge-i9`" in rtf and "→ `alerts → edge`" in rtf
+    down = hybrid["edge-runtime-target-down.md"]
+    assert "| Pending for | `30m` |" in down and "RuntimeTargetDown (`5m`)" in down
+    router_down = hybrid["router-endpoint-down.md"]
+    assert "http://fog-tts.voxcpm-hybrid.svc.cluster.local:8000" in router_down
+    assert "router `voxcpm-router`" in router_down
+    assert "port-forward service/voxcpm-router 8000:8000" in hybrid["router-tier-unavailable.md"]
+    edge = render_runbooks(config_named("edge"))
+    assert not set(GUIDES) & {page.removesuffix(".md") for page in edge}, "the guides troubleshoot vLLM-Omni"
+    assert "31.89 (alerts at >= 25.0, the last bucket)" in edge["edge-high-real-time-factor.md"]

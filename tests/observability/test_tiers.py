@@ -1,0 +1,141 @@
+"""The edge pools and the hybrid router are watched too: which alerts each tier gets, with whose thresholds,
+and recording rules that cover every runtime Service once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from infra import metrics_catalog as catalog
+from infra.config import DeploymentConfig
+from infra.observability import router
+from infra.observability.recording import LATENCY_P95, RTF_P95
+from infra.observability.rules import rule_file
+from infra.observability.scope import edge_scope
+from infra.observability.watch import alert_rules, watch_of, watches
+from runtime.router.metrics import NO_TIER
+from tests.observability.conftest import CONFIG_NAMES, config_named
+
+CLOUD_ONLY = {"GPUMemoryHighUsage", "CapacityExhausted", "RuntimeMetricsAbsent", "AvailabilityBudgetBurnFast",
+              "AvailabilityBudgetBurnSlow", "LatencyBudgetBurnFast", "LatencyBudgetBurnSlow"}
+"""Alerts that need NVML GPUs, an HPA, pods always expected or the service's SLO budgets."""
+
+
+def alerts_of(config: DeploymentConfig, concern: str) -> dict[str, object]:
+    return {alert.name: alert for alert in alert_rules(config) if alert.concern == concern}
+
+
+@pytest.mark.parametrize("name", ["edge", "hybrid"])
+def test_edge_pools_get_the_engine_independent_alerts_only(name: str) -> None:
+    edge = alerts_of(config_named(name), "edge")
+    assert set(edge) == {"EdgeHighInferenceLatency", "EdgeHighRealTimeFactor", "EdgeHighErrorRatio",
+                         "EdgeQueueSaturation", "EdgeEngineCrashLooping", "EdgeRuntimeTargetDown"}
+    assert not {f"Edge{cloud}" for cloud in CLOUD_ONLY} & set(edge)
+
+
+def test_edge_target_down_waits_longer_than_the_clouds_and_is_configurable() -> None:
+    config = config_named("hybrid")
+    rules = {rule["alert"]: rule for group in rule_file(config)["groups"] for rule in group["rules"] if "alert" in rule}
+    assert (rules["RuntimeTargetDown"]["for"], rules["EdgeRuntimeTargetDown"]["for"]) == ("5m", "30m")
+    changed = DeploymentConfig.model_validate({
+        **config.model_dump(by_alias=True),
+        "observability": {"alerts": {"edge": {"targetDown": {"for": "2h", "severity": "info"}}}},
+    })
+    (down,) = [alert for alert in alert_rules(changed) if alert.name == "EdgeRuntimeTargetDown"]
+    assert (down.settings.for_, down.settings.severity) == ("2h", "info")
+
+
+def test_edge_rtf_thresholds_come_from_each_pools_device() -> None:
+    scope = edge_scope(config_named("edge"))
+    assert {t.service: round(t.threshold, 3) for t in scope.rtf_targets} == {
+        "edge-m4-pro": 2.64, "edge-jetson": 4.41, "edge-i9": 7.305, "edge-rpi5": 31.89}
+    (alert,) = [a for a in alert_rules(config_named("edge")) if a.name == "EdgeHighRealTimeFactor"]
+    assert f'{RTF_P95}{{namespace="voxcpm-edge",service="edge-jetson"}} > 4.41' in alert.expr
+    last = catalog.REAL_TIME_FACTOR.buckets[-1]
+    assert f'{RTF_P95}{{namespace="voxcpm-edge",service="edge-rpi5"}} >= {last:g}' in alert.expr, (
+        "past the histogram's last bucket the threshold could never be crossed")
+
+
+def test_a_device_without_a_measured_figure_falls_back_to_the_slo() -> None:
+    config = DeploymentConfig.model_validate({
+        "slo": {"p95Rtf": 3.0},
+        "edge": {"enabled": True, "pools": [{"name": "p", "device": "intel-i9-13900k", "quantization": "Q4_0"}]},
+        "observability": {"alerts": {"edge": {"highRealTimeFactor": {"for": "5m", "severity": "warning",
+                                                                      "tolerance": 2}}}},
+    })
+    (target,) = edge_scope(config).rtf_targets
+    assert target.threshold == 3.0 and "slo.p95Rtf" in target.why
+
+
+def test_edge_latency_threshold_defaults_to_the_slo_and_can_be_set() -> None:
+    def latency(**settings: object) -> str:
+        edge = {"enabled": True, "pools": [{"name": "p", "device": "jetson-orin", "quantization": "Q4_K_M",
+                                            "backend": "cuda"}]}
+        alerts = {"edge": {"highInferenceLatency": {"for": "10m", "severity": "warning", **settings}}}
+        config = DeploymentConfig.model_validate({"edge": edge, "observability": {"alerts": alerts}})
+        (alert,) = [a for a in alert_rules(config) if a.name == "EdgeHighInferenceLatency"]
+        return alert.expr
+
+    assert latency() == f'{LATENCY_P95}{{namespace="voxcpm",service="edge-p"}} > 2'
+    assert latency(thresholdSeconds=12.5).endswith(" > 12.5")
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_one_set_of_recording_rules_covers_every_runtime_service(name: str) -> None:
+    config = config_named(name)
+    records = [rule["record"] for group in rule_file(config)["groups"] for rule in group["rules"] if "record" in rule]
+    assert len(records) == len(set(records)), "a recorded name twice is a promtool lint error"
+    runtime = [w for w in watches(config) if w.concern in ("cloud", "edge")]
+    carriers = [w.concern for w in runtime if w.recording]
+    assert carriers == [runtime[0].concern] if runtime else carriers == []
+    services = [service for watch in runtime for service in watch.services]
+    for rule in runtime[0].recording if runtime else ():
+        assert all(service in rule["expr"] for service in services), rule["record"]
+
+
+def test_router_alerts_follow_their_settings() -> None:
+    config = DeploymentConfig.model_validate({"hybrid": {"enabled": True}, "observability": {"alerts": {"router": {
+        "tierUnavailable": {"for": "1m", "severity": "critical", "thresholdRatio": 0.05},
+        "fallbackRateHigh": {"enabled": False, "for": "10m", "severity": "warning", "thresholdRatio": 0.1},
+    }}}})
+    alerts = alerts_of(config, "hybrid")
+    assert set(alerts) == {"RouterTierUnavailable", "RouterEndpointDown"}
+    unavailable = alerts["RouterTierUnavailable"]
+    assert unavailable.expr == f'{router.UNAVAILABLE_RATIO}{{namespace="voxcpm",service="voxcpm-router"}} > 0.05'
+    assert unavailable.settings.for_ == "1m"
+    assert alerts["RouterEndpointDown"].expr.startswith("max by (namespace, service, tier, endpoint) (")
+
+
+def test_router_defaults() -> None:
+    alerts = alerts_of(config_named("hybrid"), "hybrid")
+    assert {name: (a.settings.for_, a.settings.severity) for name, a in alerts.items()} == {
+        "RouterTierUnavailable": ("2m", "critical"),
+        "RouterFallbackRateHigh": ("10m", "warning"),
+        "RouterEndpointDown": ("5m", "warning"),
+    }
+    assert alerts["RouterFallbackRateHigh"].expr.endswith(" > 0.1")
+    assert alerts["RouterTierUnavailable"].expr.endswith(" > 0.01")
+
+
+def test_router_self_answers_are_the_runtimes_own_label() -> None:
+    assert router.ROUTER_SELF == NO_TIER
+    recording = watch_of(config_named("hybrid"), "hybrid").recording
+    (record,) = [r for r in recording if r["record"] == router.UNAVAILABLE_RATIO]
+    assert f'tier="{NO_TIER}",code="{router.UNAVAILABLE}"' in record["expr"]
+
+
+@pytest.mark.parametrize(
+    "alerts",
+    [
+        {"router": {"tierUnavailable": {"for": "2m", "severity": "critical", "thresholdRatio": 0}}},
+        {"router": {"fallbackRateHigh": {"for": "2m", "severity": "warning", "thresholdRatio": 1.5}}},
+        {"router": {"endpointDown": {"for": "5 minutes", "severity": "warning"}}},
+        {"edge": {"highRealTimeFactor": {"for": "10m", "severity": "warning", "tolerance": 0}}},
+        {"edge": {"highInferenceLatency": {"for": "10m", "severity": "warning", "thresholdSeconds": -1}}},
+        {"edge": {"targetDown": {"for": "30m", "severity": "page"}}},
+    ],
+)
+def test_bad_edge_and_router_settings_are_refused(alerts: dict) -> None:
+    with pytest.raises(ValidationError):
+        DeploymentConfig.model_validate({"observability": {"alerts": alerts}})
