@@ -23,7 +23,8 @@ def objects(config: DeploymentConfig, concern: str = "cloud") -> list[dict[str, 
     if watch is None:
         return []
     settings = config.observability
-    carries_dashboard = settings.dashboard.enabled and owner(config) == watch
+    first = owner(config)
+    carries_dashboard = settings.dashboard.enabled and first is not None and first.concern == concern
     wanted = (
         (settings.service_monitor, lambda: service_monitor(config, watch)),
         (settings.prometheus_rule, lambda: prometheus_rule(config, watch)),

@@ -230,8 +230,15 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, object
 
 
 def _row_json(title: str, panel_id: int, y: int) -> dict[str, object]:
-    return {"id": panel_id, "type": "row", "title": title, "collapsed": False, "panels": [],
-            "gridPos": {"h": ROW_HEIGHT, "w": WIDTH, "x": 0, "y": y}}
+    """A Grafana row header, expanded: the panels below it until the next row belong to it."""
+    return {
+        "id": panel_id,
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "panels": [],
+        "gridPos": {"h": ROW_HEIGHT, "w": WIDTH, "x": 0, "y": y},
+    }
 
 
 def layout(config: DeploymentConfig) -> list[dict[str, object]]:

@@ -63,7 +63,8 @@ class RuntimeScope:
     """How annotations name the RTF target (one number for the cloud, a rule for the edge pools)."""
     queue_capacity: int
     gpu: bool
-    """NVML GPU series exist (the cloud GPU pods; not edge devices, Jetson included: it has no NVML)."""
+    """The GPU-memory alert applies: NVML series of dedicated GPUs under vLLM's memory budget (the cloud pods).
+    Edge devices share memory with the CPU or have no GPU; their runtime's memory is the pod's limit."""
     autoscaler: str | None
     """Name of the HorizontalPodAutoscaler that sizes the scope, if one does."""
     slo_budgets: bool
@@ -131,7 +132,7 @@ def edge_scope(config: DeploymentConfig) -> RuntimeScope | None:
     settings = config.observability.alerts.edge
     return RuntimeScope(
         tier="edge",
-        name=edge.SERVICE_ACCOUNT,
+        name=edge.SERVICE_ACCOUNT,  # the name every edge object shared by the pools carries
         prefix="Edge",
         namespace=config.namespace,
         services=tuple(edge.pool_name(pool) for pool in tier.pools),

@@ -42,8 +42,8 @@ class Watch:
 def _runtime_watch(concern: str, scope: RuntimeScope, selector: LabelSelector, config: DeploymentConfig) -> Watch:
     """A runtime tier's watch; the first one also carries the recording rules of every runtime Service."""
     everything = every_runtime(config)
-    first = everything is not None and everything.tier == scope.tier
-    recording = runtime_recording_rules(everything, config) if everything is not None and first else []
+    carries = everything is not None and everything.tier == scope.tier
+    recording = runtime_recording_rules(everything, config) if carries and everything else []
     return Watch(
         concern,
         scope.name,
