@@ -13,13 +13,14 @@ from pathlib import Path
 from voxdeploy.cli_common import EXIT_OK, add_stack_arguments, load_stack_from
 
 
-def _cloud_stack(args: argparse.Namespace):  # -> infra.config.Stack, typed lazily to keep start-up light
-    """The stack, refused (exit 2) when it has no cloud tier: that is what the rules and runbooks watch."""
+def _watched_stack(args: argparse.Namespace):  # -> infra.config.Stack, typed lazily to keep start-up light
+    """The stack, refused (exit 2) when it runs nothing the rules watch: no cloud tier, edge pools or router."""
     from infra.config.errors import ConfigError, ConfigIssue
+    from infra.observability.watch import watches
 
     stack = load_stack_from(args)
-    if not stack.config.cloud.enabled:
-        issue = ConfigIssue("cloud.enabled", False, "the rules, scrape config and runbooks watch the cloud tier")
+    if not watches(stack.config):
+        issue = ConfigIssue("cloud.enabled", False, "nothing to watch: enable the cloud tier, edge pools or hybrid")
         raise ConfigError(str(stack.path), [issue])
     return stack
 
@@ -37,18 +38,18 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from infra.observability.rules import rule_file
     from infra.render import HEADER, to_yaml
 
-    stack = _cloud_stack(args)
+    stack = _watched_stack(args)
     _write(HEADER.format(stack=stack.name) + to_yaml(rule_file(stack.config)), args.out)
     return EXIT_OK
 
 
 def cmd_scrape_config(args: argparse.Namespace) -> int:
-    from infra.observability.scrape import scrape_config
+    from infra.observability.scrape import scrape_configs
     from infra.render import HEADER, to_yaml
 
-    stack = _cloud_stack(args)
+    stack = _watched_stack(args)
     usage = "# Merge into prometheus.yml; load the rules from `voxdeploy rules` under rule_files.\n"
-    document = {"scrape_configs": [scrape_config(stack.config)]}
+    document = {"scrape_configs": scrape_configs(stack.config)}
     _write(HEADER.format(stack=stack.name) + usage + to_yaml(document), args.out)
     return EXIT_OK
 
@@ -56,7 +57,7 @@ def cmd_scrape_config(args: argparse.Namespace) -> int:
 def cmd_runbooks(args: argparse.Namespace) -> int:
     from infra.observability.runbooks import render_runbooks
 
-    stack = _cloud_stack(args)
+    stack = _watched_stack(args)
     files = render_runbooks(stack.config)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

@@ -44,8 +44,10 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
             Group("cloud-observability", tuple(observability_objects(config))),
         ]
     groups += [Group(concern, tuple(objects)) for concern, objects in edge.edge_groups(config)]
+    groups.append(Group("edge-observability", tuple(observability_objects(config, "edge"))))
     if config.hybrid.enabled:
         groups.append(Group("hybrid-router", tuple(hybrid.router_objects(config))))
+        groups.append(Group("hybrid-observability", tuple(observability_objects(config, "hybrid"))))
     return [group for group in groups if group.objects]
 
 

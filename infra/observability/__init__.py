@@ -17,7 +17,7 @@ from infra.observability.watch import watch_of
 def objects(config: DeploymentConfig, concern: str = "cloud") -> list[dict[str, object]]:
     """One tier's ServiceMonitor and PrometheusRule, as switched on, and the dashboard if it carries it.
 
-    None when the tier is off, so `build_groups` can ask for every concern and let empty groups drop.
+    Nothing when the tier is off, so `build_groups` can ask for every concern and let empty groups drop.
     """
     watch = watch_of(config, concern)
     if watch is None:

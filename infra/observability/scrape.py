@@ -70,9 +70,3 @@ def scrape_job(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
 def scrape_configs(config: DeploymentConfig) -> list[dict[str, object]]:
     """Every watched component's job, the plain counterpart of the ServiceMonitors."""
     return [scrape_job(config, watch) for watch in watches(config)]
-
-
-def scrape_config(config: DeploymentConfig) -> dict[str, object]:
-    """The cloud tier's job alone (what `voxdeploy scrape-config` prints until it prints scrape_configs)."""
-    (job,) = [scrape_job(config, watch) for watch in watches(config) if watch.concern == "cloud"]
-    return job

@@ -25,7 +25,7 @@ from infra.observability.dashboard import panels
 from infra.observability.promql import selector, target_labels
 from infra.observability.recording import LATENCY_P95, QPS
 from infra.observability.rules import rule_file
-from tests.observability.conftest import binary
+from tests.observability.conftest import CONFIG_NAMES, binary, config_named
 from tests.runtime.conftest import Served, free_port, start_serve, wait_until
 
 SCRAPE = "1s"
@@ -170,6 +170,15 @@ def test_every_dashboard_query_is_accepted(monitored: Monitored) -> None:
         for query in panel.queries:
             answer = monitored.query(query.expr)
             assert answer["status"] == "success", (panel.title, query.expr, answer)
+
+
+def test_every_stacks_dashboard_queries_parse(monitored: Monitored) -> None:
+    """The edge and router rows too: each query of each stack's dashboard is valid PromQL to the server."""
+    for name in CONFIG_NAMES:
+        for panel in panels(config_named(name)):
+            for query in panel.queries:
+                answer = monitored.query(query.expr)
+                assert answer["status"] == "success", (name, panel.title, query.expr, answer)
 
 
 def test_a_broken_query_is_refused(monitored: Monitored) -> None:

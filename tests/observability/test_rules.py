@@ -19,7 +19,7 @@ from infra.observability.dashboard import panels
 from infra.observability.rules import prometheus_rule, rule_file, rule_groups
 from infra.observability.scrape import scrape_configs, service_monitor
 from infra.observability.watch import alert_rules, recording_rules, watch_of, watches
-from tests.observability.conftest import config_named, run_promtool
+from tests.observability.conftest import run_promtool
 from tests.observability.promql_names import series_names
 
 CRDS = Path(__file__).parent / "crds"
@@ -203,14 +203,6 @@ def test_render_and_pulumi_get_the_observability_objects(cloud_config: Deploymen
     assert "cloud-observability" in [g.concern for g in build_groups(config)]
 
 
-def builders_wired() -> bool:
-    """Whether infra/builders/__init__.py creates the edge and router groups (the hybrid stack has both)."""
-    concerns = {group.concern for group in build_groups(config_named("hybrid"))}
-    return bool({"edge-observability", "hybrid-observability"} & concerns)
-
-
-@pytest.mark.skipif(not builders_wired(), reason="needs the edge-observability and hybrid-observability groups in "
-                    "infra/builders/__init__.py build_groups")
 def test_build_groups_create_every_tiers_observability(config: DeploymentConfig) -> None:
     """What `objects(config, concern)` makes is what render and Pulumi create, group for group."""
     groups = {group.concern: group.objects for group in build_groups(config)}
