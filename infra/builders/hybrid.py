@@ -33,7 +33,8 @@ def router_settings(config: DeploymentConfig) -> RouterSettings:
     endpoints = {**own_endpoints(config), **router.endpoints}
     return RouterSettings(policy=router.policy, health=router.health,
                           endpoints={tier: endpoints[tier] for tier in TIERS if endpoints.get(tier)},
-                          tier_timeout_seconds=router.tier_timeout_seconds, server=router.server)
+                          tier_timeout_seconds=router.tier_timeout_seconds, server=router.server,
+                          speech=router.speech)
 
 
 def identity(config: DeploymentConfig) -> Component:

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from infra.config.base import DnsLabel, StrictModel
 from infra.config.cloud import ComputeResources, Image, Resources, RuntimeServer
+from infra.config.runtime import SpeechLimits
 
 Tier = Literal["edge", "fog", "cloud"]
 TIERS: tuple[Tier, ...] = ("edge", "fog", "cloud")
@@ -58,6 +59,9 @@ class HybridRouter(StrictModel):
         RuntimeServer(max_concurrent_requests=256, max_queued_requests=512, request_timeout_seconds=360),
         description="The router's own limits; its timeout must outlast every tier's, or a slow tier can't fall back.",
     )
+    speech: SpeechLimits = Field(
+        SpeechLimits(), description="Per-request limits the router enforces before forwarding (body size first)."
+    )
     image: Image = Field(Image(), description="Image (the runtime image; the router is `voxdeploy serve --router`).")
     resources: Resources = Field(
         Resources(requests=ComputeResources(cpu="250m", memory="256Mi"),
@@ -80,4 +84,5 @@ class RouterSettings(StrictModel):
     server: RuntimeServer = Field(
         RuntimeServer(max_concurrent_requests=256, max_queued_requests=512, request_timeout_seconds=360),
         description="The router's own admission limits and timeout.")
+    speech: SpeechLimits = Field(SpeechLimits(), description="Per-request limits checked before forwarding.")
     host: str = Field("0.0.0.0", description="Address to listen on.")

@@ -27,7 +27,6 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from infra.config.hybrid import RouterSettings, Tier
-from infra.config.runtime import SpeechLimits
 from runtime.admission import Admission
 from runtime.app import run_server
 from runtime.router.endpoints import Endpoint, Pools, check_all, watch
@@ -111,7 +110,7 @@ class Router:
         self.admission = Admission(server.max_concurrent_requests, server.max_queued_requests)
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=server.max_concurrent_requests))
-        self.limits = SpeechLimits()
+        self.limits = settings.speech
 
     async def speech(self, request: Request) -> Response:
         """POST /v1/audio/speech."""

@@ -191,3 +191,13 @@ def _metrics(router: Router) -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(router.metrics.registry).decode()
+
+
+def test_the_router_enforces_its_own_body_limit() -> None:
+    """`speech.maxBodyBytes` of the router's settings, not a built-in default, bounds what it reads."""
+    from infra.config.hybrid import RouterSettings
+    from infra.config.runtime import SpeechLimits
+    from runtime.router.app import Router
+
+    settings = RouterSettings(endpoints={"cloud": ["http://127.0.0.1:9"]}, speech=SpeechLimits(max_body_bytes=2048))
+    assert Router(settings).limits.max_body_bytes == 2048
