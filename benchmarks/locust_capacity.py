@@ -19,8 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from loadtests.runner import LoadTestOptions, run_locust
 from loadtests.results import measure
+from loadtests.runner import LoadTestOptions, run_locust
+from voxdeploy.cli_common import free_port
 
 TRIVIAL_APP = '''
 import io, wave
@@ -38,14 +39,6 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"audio/wav")]})
     await send({"type": "http.response.body", "body": BODY})
 '''
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(command: list[str], port: int, cwd: Path) -> subprocess.Popen[bytes]:

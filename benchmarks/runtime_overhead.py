@@ -45,7 +45,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from voxdeploy.cli_common import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -219,12 +220,6 @@ class Client:
 
 
 # ------------------------------------------------------------------------------------------------ servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from voxdeploy.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_stack_arguments, load_stack_from
+from voxdeploy.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_stack_arguments, free_port, load_stack_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -104,12 +103,6 @@ def _print_benchmark(rows) -> None:  # noqa: ANN001 - list[tuple[int, Measured]]
                   cell(m.rtf_mean), m.failures) for users, m in rows]))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start_runtime(port: int, log: Path) -> subprocess.Popen[bytes]:
     import httpx
 
@@ -139,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rendered = write_directory(render_files(build_objects(stack.config), stack.name), out / "rendered")
     print(f"rendered the dev stack: {len(rendered)} files in {out / 'rendered'}/")
-    port = _free_port()
+    port = free_port()
     try:
         runtime = _start_runtime(port, out / "runtime.log")
     except RuntimeError as err:
