@@ -129,8 +129,10 @@ def test_a_host_that_errors_fails_the_error_ratio(tmp_path: Path) -> None:
         server.shutdown()
     assert result.returncode == 1, result.stdout + result.stderr
     assert "maxErrorRatio" in result.stdout.split("gate FAILED:")[1]
-    failures = (tmp_path / "out" / "locust_failures.csv").read_text()
-    assert "engine on fire" in failures
+    # Our own records, not locust_failures.csv: Locust writes that CSV from a timer and it has come back
+    # empty under load (UPSTREAM.md: its CSVs lag its in-memory stats).
+    records = [json.loads(line) for line in (tmp_path / "out" / "requests.jsonl").read_text().splitlines()]
+    assert records and all(not r["ok"] and r["error"] == "HTTP 500: engine on fire" for r in records)
 
 
 def test_benchmark_scenario_prints_the_article_table(calibrated, tmp_path: Path) -> None:
