@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from loadtests.results import measure
-from loadtests.runner import LoadTestOptions, run_locust
+from voxdeploy.loadtests.results import measure
+from voxdeploy.loadtests.runner import LoadTestOptions, run_locust
 from voxdeploy.cli_common import free_port
 
 TRIVIAL_APP = '''

@@ -102,11 +102,11 @@ class InProcess:
     """The engine path without HTTP (synthesize() + encode(), as SpeechHandler does) and the ASGI app."""
 
     def __init__(self, flags: list[str], text: str) -> None:
-        from runtime import audio
-        from runtime.app import build_engine
-        from runtime.engines.base import Synthesis
-        from runtime.server import create_app
-        from runtime.synthesis import Timing, synthesize
+        from voxdeploy.runtime import audio
+        from voxdeploy.runtime.app import build_engine
+        from voxdeploy.runtime.engines.base import Synthesis
+        from voxdeploy.runtime.server import create_app
+        from voxdeploy.runtime.synthesis import Timing, synthesize
         from voxdeploy.serve_options import add_arguments, runtime_config
 
         self._encode, self._timing, self._synthesize = audio.encode, Timing, synthesize

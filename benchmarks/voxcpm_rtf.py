@@ -46,7 +46,7 @@ if str(REPO_ROOT) not in sys.path:
 # voxcpm draws a tqdm bar per generation on stderr; it costs time and clutters logs.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from runtime.engines.voxcpm_checkpoint import (
+from voxdeploy.runtime.engines.voxcpm_checkpoint import (
     OUTPUT_SAMPLE_RATE,
     SAMPLES_PER_PATCH,
     import_voxcpm,
@@ -101,7 +101,7 @@ def write_checkpoint_subprocess(path: pathlib.Path, size: str, seed: int, dtype:
     """Write the checkpoint in a child process; return its wall seconds."""
     code = (
         "import sys, pathlib; sys.path.insert(0, sys.argv[1]);"
-        "from runtime.engines.voxcpm_checkpoint import write_random_checkpoint;"
+        "from voxdeploy.runtime.engines.voxcpm_checkpoint import write_random_checkpoint;"
         "write_random_checkpoint(pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), dtype=sys.argv[5])"
     )
     t0 = time.perf_counter()

@@ -1,12 +1,9 @@
-"""`pulumi up` entry point (Pulumi.yaml: main: infra/)."""
+"""`pulumi up` entry point (Pulumi.yaml: main: infra/).
 
-import sys
-from pathlib import Path
+Pulumi runs this folder as a script with the interpreter of Pulumi.yaml's virtualenv, which must hold the
+installed distribution with its `infra` extra (README: "pulumi up"); nothing is imported from the source tree.
+"""
 
-# Pulumi runs this folder as a script; the repository root must be importable for `infra.*`
-# even when the distribution is not installed in the interpreter Pulumi picked.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infra.pulumi_program import main  # noqa: E402
+from voxdeploy.infra.pulumi_program import main
 
 main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.deployment import DeploymentConfig
 
 
 def object_rows(objects: Sequence[Mapping[str, object]]) -> list[tuple[str, str, str]]:

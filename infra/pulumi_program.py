@@ -15,11 +15,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime import config as pulumi_config
 
-from infra.builders import Group, KubeObject, build_groups
-from infra.builders.secrets import hf_token_metadata
-from infra.config import PROJECT, DeploymentConfig, config_from_keys, parse_config
-from infra.config.loader import split_secrets
-from infra.render import file_name
+from voxdeploy.infra.builders import Group, KubeObject, build_groups
+from voxdeploy.infra.builders.secrets import hf_token_metadata
+from voxdeploy.infra.config import PROJECT, DeploymentConfig, config_from_keys, parse_config
+from voxdeploy.infra.config.loader import split_secrets
+from voxdeploy.infra.render import file_name
 
 TYPED_KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from infra.config.deployment import SloTargets
-from loadtests.results import Measured
+from voxdeploy.contracts.slo import SloTargets
+from voxdeploy.loadtests.results import Measured
 
 
 class Verdict(BaseModel):

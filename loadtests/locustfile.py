@@ -23,11 +23,11 @@ import gevent
 from locust import HttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.audio_length import response_seconds
-from loadtests.corpus import LANGUAGES, SIZES, parse_mix, pick
-from loadtests.results import RequestRecord, percentile
+from voxdeploy.loadtests.audio_length import response_seconds
+from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix, pick
+from voxdeploy.loadtests.results import RequestRecord, percentile
+from voxdeploy.contracts.api import SPEECH_PATH
 
-SPEECH_PATH = "/v1/audio/speech"
 PROGRESS_SECONDS = 2.0
 PROGRESS_WINDOW_SECONDS = 10.0
 
@@ -39,8 +39,8 @@ RECORDS: list[dict[str, object]] = []
 def _arguments(parser) -> None:  # noqa: ANN001 - Locust's configargparse parser
     group = parser.add_argument_group("voxdeploy")
     group.add_argument("--voxdeploy-records", default="", help="write per-request records (JSON lines) here")
-    group.add_argument("--voxdeploy-sizes", default="short=0.5,medium=0.35,long=0.15", help="text length mix")
-    group.add_argument("--voxdeploy-languages", default="en=0.5,zh=0.5", help="language mix")
+    group.add_argument("--voxdeploy-sizes", default=DEFAULT_SIZE_MIX, help="text length mix")
+    group.add_argument("--voxdeploy-languages", default=DEFAULT_LANGUAGE_MIX, help="language mix")
     group.add_argument("--voxdeploy-stream-ratio", type=float, default=0.5,
                        help="share of requests streamed (stream_format=audio); these measure time to first audio")
     group.add_argument("--voxdeploy-format", choices=("wav", "pcm"), default="wav", help="response_format")

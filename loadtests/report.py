@@ -13,8 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from loadtests.results import RequestRecord, percentile  # noqa: E402
-from loadtests.summary import Summary  # noqa: E402
+from voxdeploy.loadtests.results import RequestRecord, percentile  # noqa: E402
+from voxdeploy.loadtests.summary import Summary  # noqa: E402
 
 BIN_SECONDS = 1.0
 

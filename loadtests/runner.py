@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 
-from infra.config.deployment import SloTargets
-from loadtests import report, summary
-from loadtests.corpus import LANGUAGES, SIZES, parse_mix
-from loadtests.gate import judge
-from loadtests.results import Measured, RequestRecord, measure
+from voxdeploy.contracts.slo import SloTargets
+from voxdeploy.loadtests import report, summary
+from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix
+from voxdeploy.loadtests.gate import judge
+from voxdeploy.loadtests.results import Measured, RequestRecord, measure
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 BURST_SHAPE = Path(__file__).with_name("burst_shape.py")
@@ -41,8 +41,8 @@ class LoadTestOptions:
     duration_seconds: float = 30.0
     processes: int = 1
     scenario: str = "steady"
-    sizes: str = "short=0.5,medium=0.35,long=0.15"
-    languages: str = "en=0.5,zh=0.5"
+    sizes: str = DEFAULT_SIZE_MIX
+    languages: str = DEFAULT_LANGUAGE_MIX
     stream_ratio: float = 0.5
     response_format: str = "wav"
     seed: int = 0

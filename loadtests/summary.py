@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loadtests.gate import Verdict
-from loadtests.results import Measured
+from voxdeploy.loadtests.gate import Verdict
+from voxdeploy.loadtests.results import Measured
 
 SCHEMA_VERSION = 1
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from runtime.audio import RESPONSE_FORMATS
+from voxdeploy.runtime.audio import RESPONSE_FORMATS
 
 KNOWN_FORMATS = ("wav", "pcm", "flac", "mp3", "opus", "aac")
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w/+.-]+)?(;[\w=.-]+)*;base64,(?P<data>.*)$", re.DOTALL)

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.applications import Starlette
 
-from infra.config.cloud import RuntimeServer
-from infra.config.runtime import ProcessEngine, RuntimeConfig, SimEngine
-from runtime.engines.base import Engine
-from runtime.server import create_app
+from voxdeploy.contracts.runtime import RuntimeServer
+from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig, SimEngine
+from voxdeploy.runtime.engines.base import Engine
+from voxdeploy.runtime.server import create_app
 
 
 def build_engine(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> Engine:
@@ -21,18 +21,18 @@ def build_engine(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> Engine
     settings = config.engine
     timeout = config.server.request_timeout_seconds
     if isinstance(settings, SimEngine):
-        from runtime.engines.sim import SimulatedEngine
+        from voxdeploy.runtime.engines.sim import SimulatedEngine
 
         return SimulatedEngine(settings, load_seconds=sim_load_seconds)
     if isinstance(settings, ProcessEngine) and settings.kind == "vllm-omni":
-        from runtime.engines.vllm_omni import VllmOmniEngine
+        from voxdeploy.runtime.engines.vllm_omni import VllmOmniEngine
 
         return VllmOmniEngine(settings, timeout)
     if isinstance(settings, ProcessEngine) and settings.kind == "llamacpp":
-        from runtime.engines.llamacpp import LlamaCppEngine
+        from voxdeploy.runtime.engines.llamacpp import LlamaCppEngine
 
         return LlamaCppEngine(settings, timeout)
-    from runtime.engines.voxcpm import VoxcpmInProcessEngine
+    from voxdeploy.runtime.engines.voxcpm import VoxcpmInProcessEngine
 
     return VoxcpmInProcessEngine(settings)
 

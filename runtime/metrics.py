@@ -1,4 +1,4 @@
-"""The runtime's Prometheus registry, built from the shared catalogue (infra/metrics_catalog.py)."""
+"""The runtime's Prometheus registry, built from the shared catalogue (voxdeploy/contracts/metrics.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-import infra.metrics_catalog as catalog
-from runtime.admission import Admission
-from runtime.engines.base import Engine
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.runtime.admission import Admission
+from voxdeploy.runtime.engines.base import Engine
 
 
 class _EngineState(Collector):

@@ -26,20 +26,22 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from infra.config.runtime import RuntimeConfig
-from runtime import audio
-from runtime.admission import Admission, QueueFull
-from runtime.api import SpeechRequest, decode_base64_audio, first_error
-from runtime.engines.base import Engine, EngineError, ReferenceAudio, Synthesis
-from runtime.metrics import RuntimeMetrics
-from runtime.synthesis import Timing, synthesize
+from voxdeploy.contracts.runtime import RuntimeConfig
+from voxdeploy.runtime import audio
+from voxdeploy.runtime.admission import Admission, QueueFull
+from voxdeploy.runtime.api import SpeechRequest, decode_base64_audio, first_error
+from voxdeploy.runtime.engines.base import Engine, EngineError, ReferenceAudio, Synthesis
+from voxdeploy.runtime.metrics import RuntimeMetrics
+from voxdeploy.runtime.synthesis import Timing, synthesize
+from voxdeploy.contracts.api import ENGINE_HEADER, HEALTH_PATH, METRICS_PATH, MODELS_PATH, READY_PATH, SPEECH_PATH
+from voxdeploy.contracts.model import MODEL_ID
+from voxdeploy.contracts.version import VERSION
 
 log = logging.getLogger("voxdeploy.server")
 
 QUEUE_FULL_RETRY_AFTER = 1
 NEUTRAL_VALUES: dict[str, object] = {"speed": 1.0, "normalize": False, "denoise": False}
 """Values of optional fields that ask for nothing, so an engine without the feature can still take them."""
-ENGINE_HEADER = "X-Voxdeploy-Engine"
 
 
 class ApiError(Exception):
@@ -377,7 +379,7 @@ def _sse_delta(chunk: np.ndarray, fmt: str) -> bytes:
 def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
     """The ASGI app; the engine starts with the app and stops after in-flight requests drained."""
     runtime = Runtime(config, engine)
-    model_id = getattr(getattr(engine, "settings", None), "model", None) or "openbmb/VoxCPM2"
+    model_id = getattr(getattr(engine, "settings", None), "model", None) or MODEL_ID
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -414,11 +416,11 @@ def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/health", health),
-            Route("/ready", ready),
-            Route("/metrics", metrics),
-            Route("/v1/models", models),
-            Route("/v1/audio/speech", SpeechHandler(runtime).handle, methods=["POST"]),
+            Route(HEALTH_PATH, health),
+            Route(READY_PATH, ready),
+            Route(METRICS_PATH, metrics),
+            Route(MODELS_PATH, models),
+            Route(SPEECH_PATH, SpeechHandler(runtime).handle, methods=["POST"]),
             Route("/openapi.json", openapi),
         ],
         lifespan=lifespan,
@@ -433,7 +435,7 @@ def openapi_spec() -> dict[str, object]:
     failure = {"description": "error", "content": {"application/json": {"schema": error}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "voxdeploy speech runtime", "version": "0.1.0"},
+        "info": {"title": "voxdeploy speech runtime", "version": VERSION},
         "paths": {
             "/v1/audio/speech": {
                 "post": {

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.audio import Crossfader
-from runtime.engines.base import Engine, Synthesis
-from runtime.text import chunk_text
+from voxdeploy.runtime.audio import Crossfader
+from voxdeploy.runtime.engines.base import Engine, Synthesis
+from voxdeploy.runtime.text import chunk_text
 
 
 @dataclass

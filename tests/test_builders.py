@@ -5,8 +5,8 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from infra.builders import build_groups, build_objects
-from infra.config import load_stack, parse_config
+from voxdeploy.infra.builders import build_groups, build_objects
+from voxdeploy.infra.config import load_stack, parse_config
 from tests.conftest import STACKS, STACKS_DIR, mutated
 
 KUBERNETES_VERSION = "1.30"

@@ -7,9 +7,9 @@ import typing
 import pytest
 from pydantic import BaseModel
 
-from infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
-from infra.config.base import parse_quantity
-from infra.config.errors import _nested_models
+from voxdeploy.infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
+from voxdeploy.infra.config.base import parse_quantity
+from voxdeploy.infra.config.errors import _nested_models
 from tests.conftest import DELETE, STACKS, STACKS_DIR, mutated
 from voxdeploy.cli import EXIT_USAGE, main
 

@@ -9,11 +9,11 @@ import jsonschema
 import pytest
 import yaml
 
-from infra.builders import build_objects
-from infra.config import ConfigError, load_stack, parse_config
-from infra.config.edge import device_catalogue, model_files_gib
-from infra.config.hybrid import RouterSettings
-from infra.config.runtime import RuntimeConfig
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import ConfigError, load_stack, parse_config
+from voxdeploy.infra.config.edge import device_catalogue, model_files_gib
+from voxdeploy.contracts.router import RouterSettings
+from voxdeploy.contracts.runtime import RuntimeConfig
 from tests.conftest import REPO, STACKS_DIR, read_stack_file
 
 NODEPOOL_SCHEMA = REPO / "tests" / "fixtures" / "crds" / "openyurt-nodepool-v1beta1.yaml"

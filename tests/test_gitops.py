@@ -11,10 +11,10 @@ import pulumi
 import pytest
 import yaml
 
-from infra.builders import build_objects
-from infra.config import ConfigError, load_stack
-from infra.pulumi_program import main
-from infra.render import render_files
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import ConfigError, load_stack
+from voxdeploy.infra.pulumi_program import main
+from voxdeploy.infra.render import render_files
 from tests.conftest import STACKS, STACKS_DIR, mutated, read_stack_file
 from tests.test_pulumi import as_pulumi_config, fresh_mocks
 from voxdeploy.cli import main as cli

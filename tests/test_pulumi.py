@@ -9,10 +9,10 @@ import pulumi
 import pytest
 import yaml
 
-from infra.builders import build_objects
-from infra.config import PROJECT, ConfigError, load_stack
-from infra.pulumi_program import TYPED_KINDS, config_from_pulumi, main
-from infra.render import render_files
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import PROJECT, ConfigError, load_stack
+from voxdeploy.infra.pulumi_program import TYPED_KINDS, config_from_pulumi, main
+from voxdeploy.infra.render import render_files
 from tests.conftest import STACKS, STACKS_DIR, read_stack_file
 
 

@@ -10,10 +10,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.capacity.model import CapacityInputError, curve_from_load_test
-from infra.capacity.report import CapacityReport, as_json, as_text, capacity_report
-from infra.config.capacity import CapacityPlanning
-from infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.capacity.model import CapacityInputError, curve_from_load_test
+from voxdeploy.infra.capacity.report import CapacityReport, as_json, as_text, capacity_report
+from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.infra.config.deployment import DeploymentConfig
 
 __all__ = ["CapacityInputError", "add_arguments", "as_json", "as_text", "report"]
 

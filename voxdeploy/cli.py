@@ -20,7 +20,7 @@ __all__ = ["EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from infra.builders import build_objects
+    from voxdeploy.infra.builders import build_objects
     from voxdeploy.policy_cmds import report
 
     stack = load_stack_from(args)
@@ -33,9 +33,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from infra.builders import build_objects
-    from infra.plan import edge_rows, format_plan, object_rows, sizing
-    from infra.policy import evaluate
+    from voxdeploy.infra.builders import build_objects
+    from voxdeploy.infra.plan import edge_rows, format_plan, object_rows, sizing
+    from voxdeploy.infra.policy import evaluate
     from voxdeploy import capacity_cmds
     from voxdeploy.policy_cmds import report
 
@@ -63,8 +63,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from infra.builders import build_objects
-    from infra.render import (
+    from voxdeploy.infra.builders import build_objects
+    from voxdeploy.infra.render import (
         ARGOCD_FILE,
         FLUX_FILE,
         argocd_application,
@@ -100,7 +100,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from infra.config import DeploymentConfig
+    from voxdeploy.infra.config import DeploymentConfig
 
     print(json.dumps(DeploymentConfig.model_json_schema(by_alias=True), indent=2, sort_keys=True))
     return EXIT_OK
@@ -108,21 +108,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.router:
-        from runtime.router.app import serve_router
+        from voxdeploy.runtime.router.app import serve_router
         from voxdeploy.router_cmds import router_settings_from
 
         base = None
         if args.stack is not None:
-            from infra.builders.hybrid import router_settings
+            from voxdeploy.infra.builders.hybrid import router_settings
 
             base = router_settings(load_stack_from(args).config)
         serve_router(router_settings_from(args, base))
         return EXIT_OK
     if args.tier:
-        from infra.config.errors import ConfigError, ConfigIssue
+        from voxdeploy.infra.config.errors import ConfigError, ConfigIssue
 
         raise ConfigError("voxdeploy serve", [ConfigIssue("--tier", args.tier, "only with --router")])
-    from runtime.app import serve
+    from voxdeploy.runtime.app import serve
     from voxdeploy.serve_options import runtime_config
 
     serve(runtime_config(args), sim_load_seconds=args.sim_load_seconds)
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voxdeploy",
         description="VoxCPM2 text-to-speech on Kubernetes: typed stacks -> objects, Pulumi, GitOps YAML.",
     )
+    from voxdeploy.contracts.version import VERSION
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = sub.add_parser("validate", help="check a stack file; exit 2 naming every bad key")
@@ -186,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    from infra.config.errors import ConfigError
+    from voxdeploy.infra.config.errors import ConfigError
 
     try:
         return handler(args)

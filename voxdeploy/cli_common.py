@@ -26,6 +26,6 @@ def free_port() -> int:
 
 
 def load_stack_from(args: argparse.Namespace):  # noqa: ANN201 - infra.config.Stack, imported lazily
-    from infra.config import load_stack
+    from voxdeploy.infra.config import load_stack
 
     return load_stack(args.stack, args.stacks_dir)

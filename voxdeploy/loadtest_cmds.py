@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX
 from voxdeploy.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_stack_arguments, free_port, load_stack_from
 
 
@@ -33,14 +34,14 @@ def _add_load_arguments(parser: argparse.ArgumentParser, users: int, duration: s
     parser.add_argument("--duration", "-t", default=duration, help=f"run time, e.g. 60s, 5m [{duration}]")
     parser.add_argument("--processes", type=int, default=1, help="Locust worker processes [1]")
     parser.add_argument("--report", type=Path, default=Path(report), help=f"report directory [{report}]")
-    parser.add_argument("--sizes", default="short=0.5,medium=0.35,long=0.15", help="text length mix")
-    parser.add_argument("--languages", default="en=0.5,zh=0.5", help="language mix")
+    parser.add_argument("--sizes", default=DEFAULT_SIZE_MIX, help="text length mix")
+    parser.add_argument("--languages", default=DEFAULT_LANGUAGE_MIX, help="language mix")
     parser.add_argument("--stream-ratio", type=float, default=0.5, help="share of streamed requests [0.5]")
     parser.add_argument("--seed", type=int, default=0, help="seed of the text picks [0]")
 
 
 def _options(args: argparse.Namespace, host: str, scenario: str):  # noqa: ANN202 - LoadTestOptions, lazily imported
-    from loadtests.runner import LoadTestOptions, parse_duration
+    from voxdeploy.loadtests.runner import LoadTestOptions, parse_duration
 
     return LoadTestOptions(host=host, users=args.users, spawn_rate=args.spawn_rate,
                            duration_seconds=parse_duration(args.duration), processes=args.processes,
@@ -49,7 +50,7 @@ def _options(args: argparse.Namespace, host: str, scenario: str):  # noqa: ANN20
 
 
 def _print_gate(result, report: Path) -> int:  # noqa: ANN001 - loadtests.summary.Summary
-    from infra.plan import table
+    from voxdeploy.infra.plan import table
 
     rows = [(v.target, f"{v.comparison} {v.threshold:g}", "n/a" if v.measured is None else f"{v.measured:.4g}",
              "PASS" if v.passed else "FAIL") for v in result.verdicts]
@@ -64,7 +65,7 @@ def _print_gate(result, report: Path) -> int:  # noqa: ANN001 - loadtests.summar
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
-    from loadtests.runner import LoadTestError, benchmark, run
+    from voxdeploy.loadtests.runner import LoadTestError, benchmark, run
 
     stack = load_stack_from(args)
     try:
@@ -81,7 +82,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 
 def _levels(text: str) -> list[int]:
-    from loadtests.runner import LoadTestError
+    from voxdeploy.loadtests.runner import LoadTestError
 
     try:
         levels = [int(part) for part in text.split(",") if part.strip()]
@@ -93,7 +94,7 @@ def _levels(text: str) -> list[int]:
 
 
 def _print_benchmark(rows) -> None:  # noqa: ANN001 - list[tuple[int, Measured]]
-    from infra.plan import table
+    from voxdeploy.infra.plan import table
 
     def cell(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
         return "n/a" if value is None else f"{value * scale:.{digits}g}"
@@ -123,9 +124,9 @@ def _start_runtime(port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from infra.builders import build_objects
-    from infra.render import render_files, write_directory
-    from loadtests.runner import LoadTestError, run
+    from voxdeploy.infra.builders import build_objects
+    from voxdeploy.infra.render import render_files, write_directory
+    from voxdeploy.loadtests.runner import LoadTestError, run
 
     stack = load_stack_from(args)
     out: Path = args.report

@@ -15,8 +15,8 @@ from voxdeploy.cli_common import EXIT_OK, add_stack_arguments, load_stack_from
 
 def _watched_stack(args: argparse.Namespace):  # -> infra.config.Stack, typed lazily to keep start-up light
     """The stack, refused (exit 2) when it runs nothing the rules watch: no cloud tier, edge pools or router."""
-    from infra.config.errors import ConfigError, ConfigIssue
-    from infra.observability.watch import watches
+    from voxdeploy.infra.config.errors import ConfigError, ConfigIssue
+    from voxdeploy.infra.observability.watch import watches
 
     stack = load_stack_from(args)
     if not watches(stack.config):
@@ -35,8 +35,8 @@ def _write(text: str, out: Path | None) -> None:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from infra.observability.rules import rule_file
-    from infra.render import HEADER, to_yaml
+    from voxdeploy.infra.observability.rules import rule_file
+    from voxdeploy.infra.render import HEADER, to_yaml
 
     stack = _watched_stack(args)
     _write(HEADER.format(stack=stack.name) + to_yaml(rule_file(stack.config)), args.out)
@@ -44,8 +44,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_scrape_config(args: argparse.Namespace) -> int:
-    from infra.observability.scrape import scrape_configs
-    from infra.render import HEADER, to_yaml
+    from voxdeploy.infra.observability.scrape import scrape_configs
+    from voxdeploy.infra.render import HEADER, to_yaml
 
     stack = _watched_stack(args)
     usage = "# Merge into prometheus.yml; load the rules from `voxdeploy rules` under rule_files.\n"
@@ -55,7 +55,7 @@ def cmd_scrape_config(args: argparse.Namespace) -> int:
 
 
 def cmd_runbooks(args: argparse.Namespace) -> int:
-    from infra.observability.runbooks import render_runbooks
+    from voxdeploy.infra.observability.runbooks import render_runbooks
 
     stack = _watched_stack(args)
     files = render_runbooks(stack.config)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infra.config.deployment import DeploymentConfig
-from infra.policy import RULES, Violation, evaluate
-from infra.policy.violations import KubeObject
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.policy import RULES, Violation, evaluate
+from voxdeploy.infra.policy.violations import KubeObject
 
 
 def _count(items: Sequence[object], noun: str) -> str:

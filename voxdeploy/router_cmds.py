@@ -11,8 +11,8 @@ from typing import get_args
 import yaml
 from pydantic import ValidationError
 
-from infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
-from infra.config.hybrid import RouterSettings, Tier
+from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
+from voxdeploy.contracts.router import RouterSettings, Tier
 
 SOURCE = "voxdeploy serve --router"
 ENGINE_ONLY = ("engine", "sim_rtf", "sim_first_audio", "sim_batch_capacity", "checkpoint", "device", "compile",

@@ -8,12 +8,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
-from infra.config.runtime import RuntimeConfig, SimEngine
+from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
+from voxdeploy.contracts.model import LLAMACPP_PORT
+from voxdeploy.contracts.runtime import RuntimeConfig, SimEngine
 
 ENGINES = ("sim", "vllm-omni", "llamacpp", "voxcpm")
-LLAMACPP_PORT = 8092
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
@@ -54,8 +53,8 @@ def _from_file(path: Path) -> RuntimeConfig:
 
 
 def _from_stack(args: argparse.Namespace) -> RuntimeConfig:
-    from infra.builders.cloud import runtime_settings
-    from infra.config import load_stack
+    from voxdeploy.infra.builders.cloud import runtime_settings
+    from voxdeploy.infra.config import load_stack
 
     return runtime_settings(load_stack(args.stack, args.stacks_dir).config.cloud)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.builders import cloud, edge, hybrid, meta, secrets
-from infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.builders import cloud, edge, hybrid, meta, secrets
+from voxdeploy.infra.config.deployment import DeploymentConfig
 
 KubeObject = dict[str, object]
 
@@ -25,7 +25,7 @@ class Group:
 def build_groups(config: DeploymentConfig) -> list[Group]:
     """Every object of an environment, by concern, in dependency order; empty groups are left out."""
     # Deferred: infra.observability builds on meta and cloud, so importing it at the top would be circular.
-    from infra.observability import objects as observability_objects
+    from voxdeploy.infra.observability import objects as observability_objects
 
     groups = []
     if config.create_namespace:

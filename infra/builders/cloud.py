@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 
-from infra.builders import workloads
-from infra.builders.scaling import signal_autoscaler
-from infra.builders.workloads import Component, KubeObject
-from infra.config.cloud import CloudTier
-from infra.config.deployment import DeploymentConfig
-from infra.config.engine_command import vllm_omni_command
-from infra.config.runtime import ProcessEngine, RuntimeConfig
+from voxdeploy.infra.builders import workloads
+from voxdeploy.infra.builders.scaling import signal_autoscaler
+from voxdeploy.infra.builders.workloads import Component, KubeObject
+from voxdeploy.infra.config.cloud import CloudTier
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.builders.engine_command import vllm_omni_command
+from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 
 COMPONENT = "cloud-inference"
 CACHE_DIR = "/var/cache/voxdeploy"

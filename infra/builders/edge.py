@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 
-from infra.builders import workloads
-from infra.builders.workloads import Component, KubeObject
-from infra.config.cloud import Probes
-from infra.config.deployment import DeploymentConfig
-from infra.config.edge import Device, EdgePool
-from infra.config.engine_command import EDGE_MODEL_DIR, llamacpp_command
-from infra.config.runtime import ProcessEngine, RuntimeConfig
+from voxdeploy.infra.builders import workloads
+from voxdeploy.infra.builders.workloads import Component, KubeObject
+from voxdeploy.infra.config.cloud import Probes
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.edge import Device, EdgePool
+from voxdeploy.infra.builders.engine_command import EDGE_MODEL_DIR, llamacpp_command
+from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 
 COMPONENT = "edge-inference"
 POOL_LABEL = "voxdeploy.io/edge-pool"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from infra.builders import workloads
-from infra.builders.edge import pool_name
-from infra.builders.workloads import Component, KubeObject
-from infra.config.cloud import Probes
-from infra.config.deployment import DeploymentConfig
-from infra.config.hybrid import TIERS, RouterSettings, Tier
+from voxdeploy.infra.builders import workloads
+from voxdeploy.infra.builders.edge import pool_name
+from voxdeploy.infra.builders.workloads import Component, KubeObject
+from voxdeploy.infra.config.cloud import Probes
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.contracts.router import TIERS, RouterSettings, Tier
 
 COMPONENT = "hybrid-router"
 ROUTER_PROBES = Probes(max_startup_seconds=60, period_seconds=5)

@@ -6,7 +6,7 @@ version and user labels go on objects but never into selectors, so a rollout nev
 
 from __future__ import annotations
 
-from infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.deployment import DeploymentConfig
 
 MANAGED_BY = "voxdeploy"
 PSS_LEVEL = "restricted"

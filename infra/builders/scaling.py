@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import yaml
 
-from infra import metrics_catalog as catalog
-from infra.builders import meta, workloads
-from infra.builders.workloads import Component, KubeObject
-from infra.config.deployment import DeploymentConfig
-from infra.config.scaling_signal import ScalingSignal
-from infra.observability.promql import aggregate, histogram_quantile, number, selector, target_labels
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.builders import meta, workloads
+from voxdeploy.infra.builders.workloads import Component, KubeObject
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.scaling_signal import ScalingSignal
+from voxdeploy.infra.observability.promql import aggregate, histogram_quantile, number, selector, target_labels
 
 QUEUED_OR_IN_FLIGHT = f"{catalog.QUEUED.name}_with_in_flight"
 """Per-pod custom metric the adapter serves for the queued signal: requests waiting plus being synthesized."""

@@ -6,9 +6,9 @@ encrypted value (infra/pulumi_program.py); it is never rendered, so GitOps outpu
 
 from __future__ import annotations
 
-from infra.builders import meta
-from infra.builders.workloads import KubeObject
-from infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.builders import meta
+from voxdeploy.infra.builders.workloads import KubeObject
+from voxdeploy.infra.config.deployment import DeploymentConfig
 
 EXTERNAL_SECRETS_API = "external-secrets.io/v1beta1"
 

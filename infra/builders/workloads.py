@@ -12,15 +12,14 @@ from dataclasses import dataclass
 
 import yaml
 
-from infra.builders import meta
-from infra.config.cloud import Image, Probes, ScalingPolicy
-from infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.builders import meta
+from voxdeploy.infra.config.cloud import Image, Probes, ScalingPolicy
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.contracts.api import HEALTH_PATH, READY_PATH
 
 CONFIG_DIR = "/etc/voxdeploy"
 RUNTIME_CONFIG_FILE = "runtime.yaml"
 PORT_NAME = "http"
-HEALTH_PATH = "/health"
-READY_PATH = "/ready"
 CONFIG_HASH_ANNOTATION = "voxdeploy.io/runtime-config-sha256"
 
 KubeObject = dict[str, object]

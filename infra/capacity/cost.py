@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config.capacity import PriceTable
+from voxdeploy.infra.config.capacity import PriceTable
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.capacity.reference import (
+from voxdeploy.infra.capacity.reference import (
     BENCHMARK,
     CUSTOMER_SERVICE,
     EDUCATION_CONTENT,

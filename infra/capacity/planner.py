@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint
-from infra.config.capacity import CapacityPlanning
+from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint
+from voxdeploy.infra.config.capacity import CapacityPlanning
 
 _EPSILON = 1e-9
 """Keeps 833.4 / 416.7 at 2 replicas, not 3, whatever the float rounding."""

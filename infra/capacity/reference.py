@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.capacity.model import CapacityCurve, CapacityPoint
-from infra.config.capacity import ReferenceMode
+from voxdeploy.infra.capacity.model import CapacityCurve, CapacityPoint
+from voxdeploy.infra.config.capacity import ReferenceMode
 
 BENCHMARK: dict[ReferenceMode, tuple[str, CapacityPoint]] = {
     "singlePytorch": ("single PyTorch instance", CapacityPoint(10, 28.5, 0.350, 0.30)),

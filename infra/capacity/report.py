@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.capacity.cost import MonthlyCost, monthly_cost
-from infra.capacity.decision import Recommendation, Targets, recommend
-from infra.capacity.model import CapacityCurve
-from infra.capacity.planner import ReplicaPlan, plan_replicas
-from infra.capacity.reference import reference_curve
-from infra.config.capacity import CapacityPlanning
-from infra.config.deployment import DeploymentConfig
-from infra.plan import table
+from voxdeploy.infra.capacity.cost import MonthlyCost, monthly_cost
+from voxdeploy.infra.capacity.decision import Recommendation, Targets, recommend
+from voxdeploy.infra.capacity.model import CapacityCurve
+from voxdeploy.infra.capacity.planner import ReplicaPlan, plan_replicas
+from voxdeploy.infra.capacity.reference import reference_curve
+from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.plan import table
 
 
 @dataclass(frozen=True)

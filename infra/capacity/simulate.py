@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infra.capacity.model import CapacityCurve
-from infra.config.cloud import ScalingPolicy
-from infra.config.scaling_signal import SignalMetric
+from voxdeploy.infra.capacity.model import CapacityCurve
+from voxdeploy.infra.config.cloud import ScalingPolicy
+from voxdeploy.infra.config.scaling_signal import SignalMetric
 
 TOLERANCE = 0.1
 """The HPA leaves replicas alone while the metric is within 10% of its target."""

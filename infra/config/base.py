@@ -1,7 +1,5 @@
-"""Building blocks shared by every config model: strictness, camelCase keys, Kubernetes quantities.
-
-Stack files are written by people who also write Kubernetes YAML, so keys are camelCase there
-(and in every error path we print) while Python code uses snake_case attributes.
+"""Building blocks of the stack config models: Kubernetes quantities and names (StrictModel is in
+voxdeploy.contracts.base, shared with the runtime).
 """
 
 from __future__ import annotations
@@ -10,22 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-
-
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, types are not coerced, values are frozen."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        frozen=True,
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=True,
-        serialize_by_alias=True,
-    )
+from pydantic import BeforeValidator, Field
 
 
 _QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from infra.config.base import StrictModel
+from voxdeploy.contracts.base import StrictModel
 
 ReferenceMode = Literal["singlePytorch", "vllmOmni", "mixedBatching"]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from infra.config.base import parse_quantity
-from infra.config.cloud import Image
-from infra.config.deployment import DeploymentConfig
-from infra.config.edge import model_files_gib
-from infra.config.errors import ConfigIssue
+from voxdeploy.infra.config.base import parse_quantity
+from voxdeploy.infra.config.cloud import Image
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.edge import model_files_gib
+from voxdeploy.infra.config.errors import ConfigIssue
 
 Check = Callable[[DeploymentConfig], Iterator[ConfigIssue]]
 

@@ -10,16 +10,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from infra.config.base import DnsLabel, Quantity, StrictModel
-from infra.config.scaling_signal import ScalingSignal
-
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+from voxdeploy.contracts.base import StrictModel
+from voxdeploy.infra.config.base import DnsLabel, Quantity
+from voxdeploy.infra.config.scaling_signal import ScalingSignal
+from voxdeploy.contracts.model import MODEL_ID, VLLM_OMNI_PORT
+from voxdeploy.contracts.runtime import RuntimeServer
+from voxdeploy.contracts.version import VERSION
 
 
 class VllmOmniEngine(StrictModel):
     """Arguments of `vllm serve <model> --omni`, rendered by templates/engines/vllm-omni.args.j2."""
 
-    model: str = Field("openbmb/VoxCPM2", min_length=1, description="Hugging Face model id or local path of the checkpoint.")
+    model: str = Field(MODEL_ID, min_length=1, description="Hugging Face model id or local path of the checkpoint.")
     served_model_name: str | None = Field(
         None, description="Name clients send as `model`; defaults to the model id."
     )
@@ -44,22 +46,8 @@ class VllmOmniEngine(StrictModel):
     deploy_config: str | None = Field(
         None, description="vLLM-Omni --deploy-config file; unset uses the model's bundled deploy/voxcpm2.yaml."
     )
-    port: int = Field(8091, ge=1024, le=65535, description="Loopback port the engine listens on inside the pod (the runtime proxies to it).")
+    port: int = Field(VLLM_OMNI_PORT, ge=1024, le=65535, description="Loopback port the engine listens on inside the pod (the runtime proxies to it).")
     extra_args: list[str] = Field([], description="Further `vllm serve` flags, appended verbatim.")
-
-
-class RuntimeServer(StrictModel):
-    """The voxdeploy runtime in front of the engine: the pod's only listening port."""
-
-    port: int = Field(8000, ge=1024, le=65535, description="Port of the speech API, /health, /ready and /metrics.")
-    max_concurrent_requests: int = Field(
-        8, ge=1, le=100000, description="Requests handed to the engine at once per pod (at most maxNumSeqs); more wait in the queue."
-    )
-    max_queued_requests: int = Field(
-        128, ge=0, le=100000, description="Requests that may wait per pod; beyond it the runtime answers 429 with Retry-After."
-    )
-    request_timeout_seconds: float = Field(300.0, gt=0, le=3600, description="A request still running after this gets 504.")
-    log_level: LogLevel = Field("INFO", description="Log level of the runtime and the engine.")
 
 
 class Image(StrictModel):
@@ -167,7 +155,7 @@ class Probes(StrictModel):
 class Pod(StrictModel):
     """Everything about the serving pod that is not the engine's own arguments."""
 
-    image: Image = Field(Image(tag="0.1.0"), description="Runtime image (cloud target of runtime/Dockerfile).")
+    image: Image = Field(Image(tag=VERSION), description="Runtime image (cloud target of runtime/Dockerfile).")
     gpus_per_pod: int | None = Field(None, ge=0, le=16, description="GPUs per pod; defaults to the engine's tensorParallelSize.")
     gpu_resource_name: str = Field("nvidia.com/gpu", min_length=1, description="Extended resource name of the GPU.")
     resources: Resources = Field(Resources(), description="CPU and memory requests and limits.")

@@ -6,25 +6,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from infra.config.base import DNS_LABEL, DnsLabel, StrictModel
-from infra.config.capacity import CapacityPlanning
-from infra.config.cloud import CloudTier
-from infra.config.edge import EdgeTier
-from infra.config.hybrid import HybridRouter
-from infra.config.observability import Observability
-from infra.config.policy import PolicyConfig
-from infra.config.secrets import SecretsConfig
+from voxdeploy.contracts.base import StrictModel
+from voxdeploy.infra.config.base import DNS_LABEL, DnsLabel
+from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.infra.config.cloud import CloudTier
+from voxdeploy.infra.config.edge import EdgeTier
+from voxdeploy.infra.config.hybrid import HybridRouter
+from voxdeploy.infra.config.observability import Observability
+from voxdeploy.infra.config.policy import PolicyConfig
+from voxdeploy.infra.config.secrets import SecretsConfig
+from voxdeploy.contracts.slo import SloTargets
 
 Stage = Literal["dev", "staging", "prod"]
-
-
-class SloTargets(StrictModel):
-    """What the load-test gate checks before a release (see loadtests/)."""
-
-    min_qps: float = Field(1.0, ge=0, description="Successful requests per second the service must sustain.")
-    p95_latency_seconds: float = Field(2.0, gt=0, description="95th percentile end-to-end request latency.")
-    p95_rtf: float = Field(0.5, gt=0, description="95th percentile real-time factor (synthesis time / audio duration).")
-    max_error_ratio: float = Field(0.01, ge=0, le=1, description="Largest tolerated share of failed requests.")
 
 
 class DeploymentConfig(StrictModel):

@@ -8,14 +8,17 @@ catalogue, and a stack adds or overrides devices under `edge.devices`.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Literal
 
 import yaml
 from pydantic import Field
 
-from infra.config.base import DnsLabel, StrictModel
-from infra.config.cloud import Image, RuntimeServer, Toleration
+from voxdeploy.contracts.base import StrictModel
+from voxdeploy.infra.config.base import DnsLabel
+from voxdeploy.contracts.model import LLAMACPP_PORT
+from voxdeploy.contracts.runtime import RuntimeServer
+from voxdeploy.infra.config.cloud import Image, Toleration
 
 Quantization = Literal["Q4_0", "Q4_K_M", "Q5_K_M", "Q8_0", "F16"]
 Backend = Literal["cpu", "cuda", "metal", "vulkan"]
@@ -27,7 +30,8 @@ BASE_LM_F16_GB = 3.25
 ACOUSTIC_F16_GB = 1.83
 """VoxCPM2's two GGUF files at F16 (UPSTREAM.md); only the BaseLM is quantized, the acoustic file stays F16."""
 
-DEVICES_FILE = Path(__file__).with_name("devices.yaml")
+DEVICES_FILE = "devices.yaml"
+"""The device catalogue: package data of this package, read with importlib.resources."""
 
 
 class Device(StrictModel):
@@ -48,7 +52,7 @@ class Device(StrictModel):
 @cache
 def device_catalogue() -> dict[str, Device]:
     """The devices every stack knows without declaring them."""
-    raw = yaml.safe_load(DEVICES_FILE.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(resources.files(__package__).joinpath(DEVICES_FILE).read_text(encoding="utf-8"))
     return {name: Device.model_validate(entry) for name, entry in raw.items()}
 
 
@@ -112,7 +116,7 @@ class EdgeTier(StrictModel):
         RuntimeServer(max_concurrent_requests=1, max_queued_requests=8, request_timeout_seconds=120),
         description="Runtime settings of edge pods (llama-tts-server takes one request at a time).",
     )
-    engine_port: int = Field(8092, ge=1024, le=65535, description="Loopback port of llama-tts-server in the pod.")
+    engine_port: int = Field(LLAMACPP_PORT, ge=1024, le=65535, description="Loopback port of llama-tts-server in the pod.")
 
     def catalogue(self) -> dict[str, Device]:
         return {**device_catalogue(), **self.devices}

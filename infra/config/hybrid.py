@@ -1,66 +1,25 @@
-"""The hybrid router: one endpoint that sends each request to edge, fog or cloud by its profile.
+"""The hybrid router's deployment: one endpoint that sends each request to edge, fog or cloud by its profile.
 
-The policy is the reference article's orchestrator, with its thresholds as config; endpoints default
-to the services this stack itself deploys, so a hybrid stack needs no URLs typed twice.
+Endpoints default to the services this stack itself deploys, so a hybrid stack needs no URLs typed twice.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
-from infra.config.base import DnsLabel, StrictModel
-from infra.config.cloud import ComputeResources, Image, Resources, RuntimeServer
-from infra.config.runtime import SpeechLimits
-
-Tier = Literal["edge", "fog", "cloud"]
-TIERS: tuple[Tier, ...] = ("edge", "fog", "cloud")
+from voxdeploy.infra.config.base import DnsLabel
+from voxdeploy.contracts.router import RouterBehaviour, Tier
+from voxdeploy.infra.config.cloud import ComputeResources, Image, Resources
 
 
-class RoutingPolicy(StrictModel):
-    """Which tier a request goes to first, and where it falls back."""
 
-    edge_max_chars: int = Field(100, ge=1, description="Text shorter than this with a tight latency budget goes to edge.")
-    edge_latency_budget_ms: int = Field(
-        500, ge=1, description="A latency budget below this (X-Latency-Budget-Ms header) counts as tight."
-    )
-    fog_max_chars: int = Field(1000, ge=1, description="Text shorter than this (and not edge-bound) goes to fog.")
-    high_quality_to_cloud: bool = Field(True, description="X-Quality: high sends a request to the cloud tier.")
-    fallback: dict[Tier, list[Tier]] = Field(
-        {"edge": ["fog", "cloud"], "fog": ["cloud", "edge"], "cloud": ["fog", "edge"]},
-        description="Tiers tried, in order, when the chosen one is down, saturated (429/503) or fails.",
-    )
-
-
-class HealthChecking(StrictModel):
-    """Active checks of every endpoint and passive ejection of those that fail requests."""
-
-    interval_seconds: float = Field(2.0, gt=0, description="Seconds between /ready checks of each endpoint.")
-    timeout_seconds: float = Field(1.0, gt=0, description="Timeout of one check.")
-    eject_after_failures: int = Field(3, ge=1, description="Consecutive request failures that eject an endpoint.")
-    ejection_seconds: float = Field(30.0, gt=0, description="How long an ejected endpoint gets no traffic.")
-
-
-class HybridRouter(StrictModel):
-    """The router deployment and its policy."""
+class HybridRouter(RouterBehaviour):
+    """The router deployment; its routing, health checks and limits are the router's own settings model."""
 
     enabled: bool = Field(False, description="Deploy the hybrid router.")
     name: DnsLabel = Field("voxcpm-router", description="Name of the router's objects.")
-    policy: RoutingPolicy = Field(RoutingPolicy(), description="Routing thresholds and fallbacks.")
-    health: HealthChecking = Field(HealthChecking(), description="Endpoint health checking.")
     endpoints: dict[Tier, list[str]] = Field(
         {}, description="Base URLs per tier; a tier left out uses this stack's own services (edge pools, cloud)."
-    )
-    tier_timeout_seconds: dict[Tier, float] = Field(
-        {"edge": 30.0, "fog": 60.0, "cloud": 300.0}, description="Timeout of a forwarded request, per tier."
-    )
-    server: RuntimeServer = Field(
-        RuntimeServer(max_concurrent_requests=256, max_queued_requests=512, request_timeout_seconds=360),
-        description="The router's own limits; its timeout must outlast every tier's, or a slow tier can't fall back.",
-    )
-    speech: SpeechLimits = Field(
-        SpeechLimits(), description="Per-request limits the router enforces before forwarding (body size first)."
     )
     image: Image = Field(Image(), description="Image (the runtime image; the router is `voxdeploy serve --router`).")
     resources: Resources = Field(
@@ -70,19 +29,3 @@ class HybridRouter(StrictModel):
     )
     min_replicas: int = Field(2, ge=1, description="Fewest router pods.")
     max_replicas: int = Field(6, ge=1, description="Most router pods (HPA on CPU).")
-
-
-class RouterSettings(StrictModel):
-    """What `voxdeploy serve --router` reads: the policy with every tier's endpoints resolved to URLs."""
-
-    policy: RoutingPolicy = Field(RoutingPolicy(), description="Routing thresholds and fallbacks.")
-    health: HealthChecking = Field(HealthChecking(), description="Endpoint health checking.")
-    endpoints: dict[Tier, list[str]] = Field(..., description="Base URLs per tier (at least one tier).")
-    tier_timeout_seconds: dict[Tier, float] = Field(
-        {"edge": 30.0, "fog": 60.0, "cloud": 300.0}, description="Timeout of a forwarded request, per tier."
-    )
-    server: RuntimeServer = Field(
-        RuntimeServer(max_concurrent_requests=256, max_queued_requests=512, request_timeout_seconds=360),
-        description="The router's own admission limits and timeout.")
-    speech: SpeechLimits = Field(SpeechLimits(), description="Per-request limits checked before forwarding.")
-    host: str = Field("0.0.0.0", description="Address to listen on.")

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from infra.config.checks import cross_field_issues
-from infra.config.deployment import DeploymentConfig
-from infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
-from infra.config.secrets import SECRET_VALUE_KEYS
+from voxdeploy.infra.config.checks import cross_field_issues
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
+from voxdeploy.infra.config.secrets import SECRET_VALUE_KEYS
 
 PROJECT = "voxdeploy"
 """Pulumi project name (Pulumi.yaml) and so the namespace of every config key."""
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_STACKS = REPO_ROOT / "stacks"
+BUNDLED_STACKS = Path(str(resources.files("voxdeploy.stacks")))
+"""The example stacks shipped in the package, used when the working directory has no stacks/."""
 
 
 @dataclass(frozen=True)

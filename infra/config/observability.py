@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from infra.config.base import DnsLabel, StrictModel
+from voxdeploy.contracts.base import StrictModel
+from voxdeploy.infra.config.base import DnsLabel
 
 PROMETHEUS_DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
 """Prometheus' duration syntax (the same pattern the prometheus-operator CRDs enforce)."""

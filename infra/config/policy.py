@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from infra.config.base import StrictModel
+from voxdeploy.contracts.base import StrictModel
 
 RuleId = Literal[
     "pss-host-namespaces",

@@ -11,8 +11,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from infra.config.base import DnsLabel, StrictModel
-from infra.config.observability import Duration
+from voxdeploy.contracts.base import StrictModel
+from voxdeploy.infra.config.base import DnsLabel
+from voxdeploy.infra.config.observability import Duration
 
 SignalMetric = Literal["cpu", "inFlight", "queued", "p95Rtf"]
 SignalBackend = Literal["keda", "hpaCustom"]

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from infra.config.base import DnsLabel, StrictModel
+from voxdeploy.contracts.base import StrictModel
+from voxdeploy.infra.config.base import DnsLabel
 
 SECRET_VALUE_KEYS = ("hfToken",)
 """Stack keys that may hold a Pulumi secret (`voxdeploy:hfToken: {secure: ...}`); never part of the config."""

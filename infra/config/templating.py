@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 import jinja2
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_PACKAGE = "voxdeploy.templates"
+"""Where the templates live: package data (the repository's templates/), read with importlib.resources."""
+
+
+def _source(name: str) -> tuple[str, None, None]:
+    """Template text by name; no file path and no reload check, since package data does not change."""
+    try:
+        return resources.files(TEMPLATES_PACKAGE).joinpath(name).read_text(encoding="utf-8"), None, None
+    except (FileNotFoundError, IsADirectoryError):
+        raise jinja2.TemplateNotFound(name) from None
 
 
 @cache
 def environment() -> jinja2.Environment:
     """Shared environment; StrictUndefined turns a typo in a template into an error at render time."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        loader=jinja2.FunctionLoader(_source),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

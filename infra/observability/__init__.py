@@ -7,11 +7,11 @@ Pure functions like every builder. `objects(config, concern)` is what `build_gro
 
 from __future__ import annotations
 
-from infra.config.deployment import DeploymentConfig
-from infra.observability.dashboard import dashboard_config_map, owner
-from infra.observability.rules import prometheus_rule
-from infra.observability.scrape import service_monitor
-from infra.observability.watch import watch_of
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.observability.dashboard import dashboard_config_map, owner
+from voxdeploy.infra.observability.rules import prometheus_rule
+from voxdeploy.infra.observability.scrape import service_monitor
+from voxdeploy.infra.observability.watch import watch_of
 
 
 def objects(config: DeploymentConfig, concern: str = "cloud") -> list[dict[str, object]]:

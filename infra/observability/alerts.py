@@ -14,12 +14,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from infra import metrics_catalog as catalog
-from infra.config.deployment import DeploymentConfig
-from infra.config.observability import Alert, BurnRateAlert
-from infra.observability import external
-from infra.observability.promql import GROUPING, aggregate, number, quantile_above, selector
-from infra.observability.recording import (
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.observability import Alert, BurnRateAlert
+from voxdeploy.infra.observability import external
+from voxdeploy.infra.observability.promql import GROUPING, aggregate, number, quantile_above, selector
+from voxdeploy.infra.observability.recording import (
     LATENCY_P95,
     RATE_WINDOW,
     RTF_P95,
@@ -27,7 +27,7 @@ from infra.observability.recording import (
     latency_sli_bound,
     slow_ratio,
 )
-from infra.observability.scope import RuntimeScope
+from voxdeploy.infra.observability.scope import RuntimeScope
 
 WHERE = "{{ $labels.namespace }}/{{ $labels.service }}"
 POD = "{{ $labels.pod }}"

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from infra import metrics_catalog as catalog
-from infra.builders import meta
-from infra.config.deployment import DeploymentConfig
-from infra.observability import external, router
-from infra.observability.panel import Panel, Query
-from infra.observability.promql import aggregate, histogram_quantile, selector, sum_rate, target_labels
-from infra.observability.recording import LATENCY_P95, QPS, RATE_WINDOW, RTF_P95, error_ratio
-from infra.observability.rules import COMPONENT
-from infra.observability.scope import RuntimeScope, edge_scope
-from infra.observability.watch import Watch, watches
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.builders import meta
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.observability import external, router
+from voxdeploy.infra.observability.panel import Panel, Query
+from voxdeploy.infra.observability.promql import aggregate, histogram_quantile, selector, sum_rate, target_labels
+from voxdeploy.infra.observability.recording import LATENCY_P95, QPS, RATE_WINDOW, RTF_P95, error_ratio
+from voxdeploy.infra.observability.rules import COMPONENT
+from voxdeploy.infra.observability.scope import RuntimeScope, edge_scope
+from voxdeploy.infra.observability.watch import Watch, watches
 
 PANEL_WIDTH = 12
 PANEL_HEIGHT = 8

@@ -1,6 +1,6 @@
 """Series the rules read that the voxdeploy runtime does not export, named in one place.
 
-The runtime's own names come from infra/metrics_catalog.py; these come from Prometheus itself and
+The runtime's own names come from voxdeploy/contracts/metrics.py; these come from Prometheus itself and
 from kube-state-metrics (v2 names and labels), which a cluster running the prometheus-operator stack
 already scrapes. Tests that check our rules against the runtime's /metrics skip exactly these.
 """

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from infra import metrics_catalog as catalog
-from infra.config.deployment import DeploymentConfig
-from infra.config.observability import BurnRateAlert
-from infra.observability.promql import (
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.observability import BurnRateAlert
+from voxdeploy.infra.observability.promql import (
     GROUPING,
     aggregate,
     bucket_at_or_below,
@@ -22,7 +22,7 @@ from infra.observability.promql import (
     selector,
     sum_rate,
 )
-from infra.observability.scope import RuntimeScope
+from voxdeploy.infra.observability.scope import RuntimeScope
 
 RATE_WINDOW = "5m"
 """Window of the p95 and QPS series (the issue's 'p95 over 5 m')."""

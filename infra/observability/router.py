@@ -8,17 +8,13 @@ Service by the same target labels (`namespace`, `service`) as everything else.
 
 from __future__ import annotations
 
-from infra import metrics_catalog as catalog
-from infra.config.deployment import DeploymentConfig
-from infra.observability.alerts import PERCENT, WHERE, AlertRule, percent, value
-from infra.observability.panel import Panel, Query
-from infra.observability.promql import GROUPING, aggregate, histogram_quantile, number, selector, sum_rate
-from infra.observability.recording import RATE_WINDOW, record
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.observability.alerts import PERCENT, WHERE, AlertRule, percent, value
+from voxdeploy.infra.observability.panel import Panel, Query
+from voxdeploy.infra.observability.promql import GROUPING, aggregate, histogram_quantile, number, selector, sum_rate
+from voxdeploy.infra.observability.recording import RATE_WINDOW, record
 
-ROUTER_SELF = "none"
-"""`tier` of an answer the router gave itself (runtime/router/metrics.py NO_TIER; a test holds them equal)."""
-UNAVAILABLE = "503"
-"""What the router answers when every tier in the fallback order failed (or it is draining)."""
 
 QPS = f"service:{catalog.ROUTER_REQUESTS.name}:rate{RATE_WINDOW}"
 UNAVAILABLE_RATIO = f"service:{catalog.ROUTER_REQUESTS.name}_unavailable:ratio_rate{RATE_WINDOW}"
@@ -41,7 +37,7 @@ def recording_rules(config: DeploymentConfig) -> list[dict[str, object]]:
     """Request rate, the two shares the alerts compare, and p95 upstream latency per tier."""
     labels = router_labels(config)
     (fallbacks,) = catalog.ROUTER_FALLBACKS.series
-    unavailable = _requests(config, tier=ROUTER_SELF, code=UNAVAILABLE)
+    unavailable = _requests(config, tier=catalog.ROUTER_SELF, code=catalog.ROUTER_UNAVAILABLE)
     return [
         record(QPS, _requests(config)),
         record(UNAVAILABLE_RATIO, f"{unavailable} / {_requests(config)}"),

@@ -6,10 +6,10 @@ files by hand evaluate exactly the same expressions (and the promtool tests cove
 
 from __future__ import annotations
 
-from infra.builders import meta
-from infra.config.deployment import DeploymentConfig
-from infra.observability.alerts import as_rule
-from infra.observability.watch import Watch, watches
+from voxdeploy.infra.builders import meta
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.observability.alerts import as_rule
+from voxdeploy.infra.observability.watch import Watch, watches
 
 COMPONENT = "monitoring"
 OPERATOR_API = "monitoring.coreos.com/v1"

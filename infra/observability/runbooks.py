@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import shlex
 
-from infra import metrics_catalog
-from infra.builders import cloud, edge, hybrid, meta
-from infra.config.deployment import DeploymentConfig
-from infra.config.engine_command import vllm_omni_command
-from infra.config.templating import render
-from infra.observability.alerts import availability_budget, latency_budget
-from infra.observability.recording import latency_sli_bound
-from infra.observability.scope import edge_scope
-from infra.observability.watch import Watch, alert_rules, watches
+from voxdeploy.contracts import metrics as metrics_catalog
+from voxdeploy.infra.builders import cloud, edge, hybrid, meta
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.builders.engine_command import vllm_omni_command
+from voxdeploy.infra.config.templating import render
+from voxdeploy.infra.observability.alerts import availability_budget, latency_budget
+from voxdeploy.infra.observability.recording import latency_sli_bound
+from voxdeploy.infra.observability.scope import edge_scope
+from voxdeploy.infra.observability.watch import Watch, alert_rules, watches
 
 GUIDES = {
     "cuda-out-of-memory": "CUDA out of memory",

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from infra.builders import edge
-from infra.config.deployment import DeploymentConfig
-from infra.config.edge import EdgePool
-from infra.config.observability import Alert, CrashLoopAlert, QueueAlert
-from infra.observability.promql import number, selector
+from voxdeploy.infra.builders import edge
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.edge import EdgePool
+from voxdeploy.infra.config.observability import Alert, CrashLoopAlert, QueueAlert
+from voxdeploy.infra.observability.promql import number, selector
 
 
 class RuntimeAlerts(Protocol):

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.builders import cloud, edge, hybrid, meta
-from infra.config.deployment import DeploymentConfig
-from infra.observability import router
-from infra.observability.alerts import AlertRule, runtime_alerts
-from infra.observability.recording import runtime_recording_rules
-from infra.observability.scope import RuntimeScope, cloud_scope, edge_scope, every_runtime
+from voxdeploy.infra.builders import cloud, edge, hybrid, meta
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.observability import router
+from voxdeploy.infra.observability.alerts import AlertRule, runtime_alerts
+from voxdeploy.infra.observability.recording import runtime_recording_rules
+from voxdeploy.infra.observability.scope import RuntimeScope, cloud_scope, edge_scope, every_runtime
 
 LabelSelector = dict[str, object]
 

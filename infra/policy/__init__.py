@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infra.config.deployment import DeploymentConfig
-from infra.policy.rules import RULES
-from infra.policy.violations import STALE_WAIVER, KubeObject, Rule, Violation
-from infra.policy.waivers import apply_waivers
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.policy.rules import RULES
+from voxdeploy.infra.policy.violations import STALE_WAIVER, KubeObject, Rule, Violation
+from voxdeploy.infra.policy.waivers import apply_waivers
 
 __all__ = ["RULES", "STALE_WAIVER", "Rule", "Violation", "evaluate"]
 

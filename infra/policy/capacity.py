@@ -6,12 +6,12 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from infra.builders.edge import POOL_LABEL
-from infra.config.base import parse_quantity
-from infra.config.deployment import DeploymentConfig
-from infra.policy.pods import PodTemplate, dig, per_pod, pod_templates, selects
-from infra.policy.scaling import autoscaler_ranges, replica_range
-from infra.policy.violations import Finding, KubeObject, object_ref
+from voxdeploy.infra.builders.edge import POOL_LABEL
+from voxdeploy.infra.config.base import parse_quantity
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.policy.pods import PodTemplate, dig, per_pod, pod_templates, selects
+from voxdeploy.infra.policy.scaling import autoscaler_ranges, replica_range
+from voxdeploy.infra.policy.violations import Finding, KubeObject, object_ref
 
 NVIDIA_GPU = "nvidia.com/gpu"
 

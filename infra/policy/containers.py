@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from infra.config.deployment import DeploymentConfig
-from infra.policy.pods import PodTemplate, containers, per_pod
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.policy.pods import PodTemplate, containers, per_pod
 
 SIZED = ("cpu", "memory")
 REQUIRED_PROBES = ("livenessProbe", "readinessProbe")

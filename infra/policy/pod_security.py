@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from infra.config.deployment import DeploymentConfig
-from infra.policy.pods import PodTemplate, containers, dig, effective, per_pod, security_context
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.policy.pods import PodTemplate, containers, dig, effective, per_pod, security_context
 
 HOST_NAMESPACES = {"hostNetwork": "network", "hostPID": "process", "hostIPC": "IPC"}
 ADDABLE_CAPABILITIES = {"NET_BIND_SERVICE"}

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.config.deployment import DeploymentConfig
-from infra.policy.violations import Check, Finding, KubeObject, object_ref
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.policy.violations import Check, Finding, KubeObject, object_ref
 
 POD_SPEC_AT: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",),

@@ -7,8 +7,8 @@ hardening the stack should adopt (a digest in prod).
 
 from __future__ import annotations
 
-from infra.policy import capacity, containers, pod_security
-from infra.policy.violations import Rule
+from voxdeploy.infra.policy import capacity, containers, pod_security
+from voxdeploy.infra.policy.violations import Rule
 
 RULES: tuple[Rule, ...] = (
     Rule("pss-host-namespaces", "error", pod_security.host_namespaces),

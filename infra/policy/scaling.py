@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infra.policy.pods import PodTemplate, dig
-from infra.policy.violations import KubeObject, object_ref
+from voxdeploy.infra.policy.pods import PodTemplate, dig
+from voxdeploy.infra.policy.violations import KubeObject, object_ref
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.config.deployment import DeploymentConfig
-from infra.config.policy import RuleId, Severity
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.policy import RuleId, Severity
 
 KubeObject = Mapping[str, Any]
 """A Kubernetes object as the builders make it (JSON-shaped, so its values are untyped)."""

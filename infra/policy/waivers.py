@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
 
-from infra.config.policy import Waiver
-from infra.policy.violations import STALE_WAIVER, Violation
+from voxdeploy.infra.config.policy import Waiver
+from voxdeploy.infra.policy.violations import STALE_WAIVER, Violation
 
 
 def matches(waiver: Waiver, violation: Violation) -> bool:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 import yaml
 
-CORPUS_FILE = Path(__file__).with_name("texts.yaml")
+CORPUS_FILE = "texts.yaml"
+"""Package data of this package, read with importlib.resources."""
 SIZES = ("short", "medium", "long")
 LANGUAGES = ("en", "zh")
+DEFAULT_SIZE_MIX = "short=0.5,medium=0.35,long=0.15"
+"""How often each text length is picked unless a run says otherwise."""
+DEFAULT_LANGUAGE_MIX = "en=0.5,zh=0.5"
+"""How often each language is picked unless a run says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ def parse_mix(spec: str, keys: tuple[str, ...]) -> dict[str, float]:
 
 @cache
 def corpus() -> dict[str, dict[str, list[str]]]:
-    return yaml.safe_load(CORPUS_FILE.read_text(encoding="utf-8"))
+    return yaml.safe_load(resources.files(__package__).joinpath(CORPUS_FILE).read_text(encoding="utf-8"))
 
 
 def pick(rng: random.Random, sizes: dict[str, float], languages: dict[str, float]) -> Pick:

@@ -55,11 +55,11 @@ from collections.abc import AsyncIterator
 import httpx
 import numpy as np
 
-from infra.config.runtime import ProcessEngine
-from runtime.audio import AudioDecodeError, Crossfader, decode_audio
-from runtime.engines.base import EngineFailed, EngineRejected, Synthesis
-from runtime.engines.proxied import ProxiedEngine
-from runtime.text import leading_voice_design, split_sentences
+from voxdeploy.contracts.runtime import ProcessEngine
+from voxdeploy.runtime.audio import AudioDecodeError, Crossfader, decode_audio
+from voxdeploy.runtime.engines.base import EngineFailed, EngineRejected, Synthesis
+from voxdeploy.runtime.engines.proxied import ProxiedEngine
+from voxdeploy.runtime.text import leading_voice_design, split_sentences
 
 UPSTREAM_MODEL = "voxcpm"
 JOIN_FADE_SECONDS = 0.012

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 import httpx
 import numpy as np
 
-from infra.config.runtime import VOXCPM2_SAMPLE_RATE, ProcessEngine
-from runtime.engines.base import Engine, EngineFailed, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
-from runtime.engines.supervisor import Supervisor
+from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
+from voxdeploy.contracts.runtime import ProcessEngine
+from voxdeploy.runtime.engines.base import Engine, EngineFailed, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
+from voxdeploy.runtime.engines.supervisor import Supervisor
 
 RETRY_AFTER_SECONDS = 5.0
 CHILD_GONE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)

@@ -17,8 +17,8 @@ from functools import cache
 
 import numpy as np
 
-from infra.config.runtime import SimEngine
-from runtime.engines.base import Engine, Synthesis
+from voxdeploy.contracts.runtime import SimEngine
+from voxdeploy.runtime.engines.base import Engine, Synthesis
 
 _HARMONICS = np.arange(1, 13)
 _TABLE_SIZE = 4096

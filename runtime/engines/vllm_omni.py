@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 import httpx
 import numpy as np
 
-from runtime.audio import split_pcm16
-from runtime.engines.base import Synthesis
-from runtime.engines.proxied import ProxiedEngine
+from voxdeploy.runtime.audio import split_pcm16
+from voxdeploy.runtime.engines.base import Synthesis
+from voxdeploy.runtime.engines.proxied import ProxiedEngine
 
 VOXCPM_PARAMS = ("cfg_value", "inference_timesteps", "normalize", "denoise")
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from infra.config.runtime import VOXCPM2_SAMPLE_RATE, VoxcpmEngine
-from runtime.engines.base import Engine, EngineFailed, EngineRejected, EngineUnavailable, Synthesis
+from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
+from voxdeploy.contracts.runtime import VoxcpmEngine
+from voxdeploy.runtime.engines.base import Engine, EngineFailed, EngineRejected, EngineUnavailable, Synthesis
 
 log = logging.getLogger("voxdeploy.voxcpm")
 
@@ -42,7 +43,7 @@ class VoxcpmInProcessEngine(Engine):
         self._loading = asyncio.create_task(asyncio.to_thread(self._load))
 
     def _load(self) -> None:
-        from runtime.engines.voxcpm_checkpoint import import_voxcpm
+        from voxdeploy.runtime.engines.voxcpm_checkpoint import import_voxcpm
 
         path = Path(self.settings.checkpoint)
         if not (path / "config.json").is_file():

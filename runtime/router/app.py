@@ -26,20 +26,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from infra.config.hybrid import RouterSettings, Tier
-from runtime.admission import Admission
-from runtime.app import run_server
-from runtime.router.endpoints import Endpoint, Pools, check_all, watch
-from runtime.router.metrics import NO_TIER, RouterMetrics
-from runtime.router.policy import attempt_order, choose_tier, request_profile
-from runtime.server import ApiError, GuardedStream, enter_slot, parse_speech, read_body, wait_for_disconnect
+from voxdeploy.contracts.router import RouterSettings, Tier
+from voxdeploy.runtime.admission import Admission
+from voxdeploy.runtime.app import run_server
+from voxdeploy.runtime.router.endpoints import Endpoint, Pools, check_all, watch
+from voxdeploy.contracts.metrics import ROUTER_SELF
+from voxdeploy.runtime.router.metrics import RouterMetrics
+from voxdeploy.runtime.router.policy import attempt_order, choose_tier, request_profile
+from voxdeploy.runtime.server import ApiError, GuardedStream, enter_slot, parse_speech, read_body, wait_for_disconnect
+from voxdeploy.contracts.api import FALLBACKS_HEADER, HEALTH_PATH, METRICS_PATH, MODELS_PATH, READY_PATH, SPEECH_PATH, TIER_HEADER
+from voxdeploy.contracts.model import MODEL_ID
 
 log = logging.getLogger("voxdeploy.router")
 
-TIER_HEADER = "X-Voxdeploy-Tier"
-FALLBACKS_HEADER = "X-Voxdeploy-Fallbacks"
-SPEECH_PATH = "/v1/audio/speech"
-MODEL_ID = "openbmb/VoxCPM2"
 FORWARDED_HEADERS = ("content-type", "accept")
 _NOT_RELAYED = frozenset({"connection", "keep-alive", "transfer-encoding", "date", "server"})
 """Hop-by-hop headers, and those the router's own server sets."""
@@ -118,10 +117,10 @@ class Router:
             tier, order, body = await self._route(request)
             return await self._answer(request, tier, order, body)
         except ApiError as err:
-            self.metrics.count_request(NO_TIER, err.status)
+            self.metrics.count_request(ROUTER_SELF, err.status)
             return err.response()
         except ClientDisconnect:
-            self.metrics.count_request(NO_TIER, 499)
+            self.metrics.count_request(ROUTER_SELF, 499)
             return Response(status_code=499)
 
     async def _route(self, request: Request) -> tuple[Tier, list[Tier], bytes]:
@@ -274,10 +273,10 @@ def create_router_app(settings: RouterSettings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/health", health),
-            Route("/ready", ready),
-            Route("/metrics", metrics),
-            Route("/v1/models", models),
+            Route(HEALTH_PATH, health),
+            Route(READY_PATH, ready),
+            Route(METRICS_PATH, metrics),
+            Route(MODELS_PATH, models),
             Route(SPEECH_PATH, router.speech, methods=["POST"]),
         ],
         lifespan=lifespan,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from infra.config.hybrid import TIERS, HealthChecking, Tier
+from voxdeploy.contracts.router import TIERS, HealthChecking, Tier
 
 log = logging.getLogger("voxdeploy.router")
 

@@ -1,4 +1,4 @@
-"""The router's Prometheus registry, built from the shared catalogue (infra/metrics_catalog.py)."""
+"""The router's Prometheus registry, built from the shared catalogue (voxdeploy/contracts/metrics.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-import infra.metrics_catalog as catalog
-from runtime.router.endpoints import Pools
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.runtime.router.endpoints import Pools
 
-NO_TIER = "none"
-"""The `tier` label of an answer the router gave itself (bad input, overload, every tier failed)."""
 
 
 class _EndpointHealth(Collector):

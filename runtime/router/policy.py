@@ -10,14 +10,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from infra.config.hybrid import RoutingPolicy, Tier
-from runtime.api import SpeechRequest
-from runtime.server import ApiError
-from runtime.text import leading_voice_design
+from voxdeploy.contracts.router import RoutingPolicy, Tier
+from voxdeploy.runtime.api import SpeechRequest
+from voxdeploy.runtime.server import ApiError
+from voxdeploy.runtime.text import leading_voice_design
+from voxdeploy.contracts.api import LATENCY_BUDGET_HEADER, QUALITY_HEADER
 
 Quality = Literal["low", "medium", "high"]
-BUDGET_HEADER = "X-Latency-Budget-Ms"
-QUALITY_HEADER = "X-Quality"
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def request_profile(speech: SpeechRequest, has_reference_audio: bool, headers: M
         text_length=len(speech.input),
         has_reference_audio=has_reference_audio,
         voice_design=design,
-        latency_budget_ms=_budget(lowered.get(BUDGET_HEADER.lower())),
+        latency_budget_ms=_budget(lowered.get(LATENCY_BUDGET_HEADER.lower())),
         quality=_quality(lowered.get(QUALITY_HEADER.lower())),
     )
 
@@ -49,8 +48,8 @@ def _budget(value: str | None) -> int | None:
         return None
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or int(text) == 0:
-        raise ApiError(400, f"{BUDGET_HEADER} must be a positive whole number of milliseconds, not {value!r}",
-                       BUDGET_HEADER)
+        raise ApiError(400, f"{LATENCY_BUDGET_HEADER} must be a positive whole number of milliseconds, not {value!r}",
+                       LATENCY_BUDGET_HEADER)
     return int(text)
 
 

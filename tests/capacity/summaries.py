@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from infra.config import SloTargets
-from loadtests.gate import judge
-from loadtests.results import RequestRecord, measure
-from loadtests.summary import RunParameters, Summary
+from voxdeploy.contracts.slo import SloTargets
+from voxdeploy.loadtests.gate import judge
+from voxdeploy.loadtests.results import RequestRecord, measure
+from voxdeploy.loadtests.summary import RunParameters, Summary
 
 
 def load_test_summary(users: int, latency: float, audio_seconds: float, seconds: int) -> Summary:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import load_stack
-from infra.config.capacity import CapacityPlanning
-from loadtests.summary import write
+from voxdeploy.infra.config import load_stack
+from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.loadtests.summary import write
 from tests.capacity.summaries import load_test_summary
 from tests.conftest import STACKS_DIR
 from voxdeploy import capacity_cmds

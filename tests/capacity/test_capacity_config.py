@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from infra.config.capacity import CapacityPlanning
-from infra.config.scaling_signal import ScalingSignal
+from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.infra.config.scaling_signal import ScalingSignal
 from tests.test_config import _models
 
 

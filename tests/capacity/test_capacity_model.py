@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint, curve_from_load_test
-from infra.capacity.reference import BENCHMARK, reference_curve
-from loadtests.summary import write
+from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint, curve_from_load_test
+from voxdeploy.infra.capacity.reference import BENCHMARK, reference_curve
+from voxdeploy.loadtests.summary import write
 from tests.capacity.summaries import load_test_summary
 
 

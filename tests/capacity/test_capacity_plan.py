@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from infra.capacity.cost import monthly_cost
-from infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint
-from infra.capacity.planner import plan_replicas
-from infra.capacity.reference import reference_curve
-from infra.capacity.report import as_json, as_text, capacity_report
-from infra.config import load_stack
-from infra.config.capacity import CapacityPlanning, PriceTable
+from voxdeploy.infra.capacity.cost import monthly_cost
+from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint
+from voxdeploy.infra.capacity.planner import plan_replicas
+from voxdeploy.infra.capacity.reference import reference_curve
+from voxdeploy.infra.capacity.report import as_json, as_text, capacity_report
+from voxdeploy.infra.config import load_stack
+from voxdeploy.infra.config.capacity import CapacityPlanning, PriceTable
 from tests.conftest import STACKS_DIR
 
 ARTICLE_COST_TABLE = {  # USD per month: hardware, cloud service, bandwidth, total

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.capacity.decision import Targets, recommend
-from infra.capacity.reference import (
+from voxdeploy.infra.capacity.decision import Targets, recommend
+from voxdeploy.infra.capacity.reference import (
     CUSTOMER_SERVICE,
     DECISION_TABLE,
     EDUCATION_CONTENT,

@@ -12,10 +12,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra import metrics_catalog as catalog
-from infra.builders import cloud, scaling
-from infra.config import DeploymentConfig, load_stack
-from infra.config.scaling_signal import AdapterOptions, KedaOptions, ScalingSignal
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.builders import cloud, scaling
+from voxdeploy.infra.config import DeploymentConfig, load_stack
+from voxdeploy.infra.config.scaling_signal import AdapterOptions, KedaOptions, ScalingSignal
 from tests.conftest import REPO, STACKS_DIR
 from tests.test_builders import KUBERNETES_VERSION
 from tests.test_edge import strict

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from infra.capacity.planner import plan_replicas
-from infra.capacity.reference import reference_curve
-from infra.capacity.simulate import ControllerModel, Outcome, PodModel, StepLoad, simulate
-from infra.config import DeploymentConfig, load_stack
-from infra.config.capacity import CapacityPlanning
-from infra.config.scaling_signal import ScalingSignal
+from voxdeploy.infra.capacity.planner import plan_replicas
+from voxdeploy.infra.capacity.reference import reference_curve
+from voxdeploy.infra.capacity.simulate import ControllerModel, Outcome, PodModel, StepLoad, simulate
+from voxdeploy.infra.config import DeploymentConfig, load_stack
+from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.infra.config.scaling_signal import ScalingSignal
 from tests.conftest import STACKS_DIR
 
 CURVE = reference_curve("vllmOmni")

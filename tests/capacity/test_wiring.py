@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from infra.builders import build_objects
-from infra.config import ConfigError, parse_config
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import ConfigError, parse_config
 from tests.conftest import read_stack_file
 from voxdeploy.cli import main
 

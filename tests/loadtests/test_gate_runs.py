@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from loadtests.summary import schema
+from voxdeploy.loadtests.summary import schema
 from tests.conftest import REPO, read_stack_file
 from tests.runtime.conftest import free_port
 

@@ -6,12 +6,12 @@ import struct
 
 import pytest
 
-from infra.config.deployment import SloTargets
-from loadtests.audio_length import response_seconds, wav_seconds
-from loadtests.corpus import LANGUAGES, SIZES, corpus, parse_mix
-from loadtests.gate import judge
-from loadtests.results import RequestRecord, measure, percentile
-from loadtests.runner import LoadTestError, LoadTestOptions, parse_duration
+from voxdeploy.contracts.slo import SloTargets
+from voxdeploy.loadtests.audio_length import response_seconds, wav_seconds
+from voxdeploy.loadtests.corpus import LANGUAGES, SIZES, corpus, parse_mix
+from voxdeploy.loadtests.gate import judge
+from voxdeploy.loadtests.results import RequestRecord, measure, percentile
+from voxdeploy.loadtests.runner import LoadTestError, LoadTestOptions, parse_duration
 
 
 def wav(frames: int, rate: int = 48000, streamed: bool = False) -> bytes:

@@ -15,15 +15,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from infra import metrics_catalog as catalog
-from infra.builders.hybrid import router_settings
-from infra.config.deployment import DeploymentConfig
-from infra.config.observability import BurnRateAlert
-from infra.observability import external, router
-from infra.observability.alerts import AlertRule, availability_budget, latency_budget
-from infra.observability.promql import le_value
-from infra.observability.recording import latency_sli_bound
-from infra.observability.scope import RuntimeScope, cloud_scope, edge_scope
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.builders.hybrid import router_settings
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.observability import BurnRateAlert
+from voxdeploy.infra.observability import external, router
+from voxdeploy.infra.observability.alerts import AlertRule, availability_budget, latency_budget
+from voxdeploy.infra.observability.promql import le_value
+from voxdeploy.infra.observability.recording import latency_sli_bound
+from voxdeploy.infra.observability.scope import RuntimeScope, cloud_scope, edge_scope
 
 T = TypeVar("T")
 EVALUATION_MINUTES = 1
@@ -460,8 +460,8 @@ def _router_ratio_case(config: DeploymentConfig, threshold: float, bad: Mapping[
 def router_tier_unavailable(config: DeploymentConfig) -> Case:
     (requests,) = catalog.ROUTER_REQUESTS.series
     threshold = config.observability.alerts.router.tier_unavailable.threshold_ratio
-    own = {"tier": router.ROUTER_SELF, "code": router.UNAVAILABLE}
-    relayed = {"tier": "cloud", "code": router.UNAVAILABLE}  # a tier's own 503, relayed: not the router's failure
+    own = {"tier": catalog.ROUTER_SELF, "code": catalog.ROUTER_UNAVAILABLE}
+    relayed = {"tier": "cloud", "code": catalog.ROUTER_UNAVAILABLE}  # a tier's own 503, relayed: not the router's failure
     also = (Quiet("503s relayed from a tier", _router_traffic(config, halfway_above(threshold), relayed, requests)),)
     return _router_ratio_case(config, threshold, own, requests, also)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import DeploymentConfig, load_stack
-from infra.observability.rules import rule_file
+from voxdeploy.infra.config import DeploymentConfig, load_stack
+from voxdeploy.infra.observability.rules import rule_file
 from tests.conftest import STACKS
 from tests.observability.alert_cases import EVALUATION_MINUTES
 from tests.runtime.conftest import serve  # noqa: F401 - fixture reused by the runtime-backed tests

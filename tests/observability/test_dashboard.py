@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 
-from infra import metrics_catalog as catalog
-from infra.config import DeploymentConfig
-from infra.observability import external, objects, router
-from infra.observability.dashboard import dashboard_config_map, dashboard_file, panels
-from infra.observability.watch import recording_rules, watches
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.observability import external, objects, router
+from voxdeploy.infra.observability.dashboard import dashboard_config_map, dashboard_file, panels
+from voxdeploy.infra.observability.watch import recording_rules, watches
 from tests.observability.conftest import config_named
 from tests.observability.promql_names import series_names
 

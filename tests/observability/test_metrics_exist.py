@@ -15,15 +15,15 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra import metrics_catalog as catalog
-from infra.config import DeploymentConfig
-from infra.observability import external, router
-from infra.observability.alerts import as_rule
-from infra.observability.dashboard import panels
-from infra.observability.promql import le_value, target_labels
-from infra.observability.recording import latency_sli_bound
-from infra.observability.rules import rule_groups
-from infra.observability.watch import alert_rules, recording_rules, router_watch
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.observability import external, router
+from voxdeploy.infra.observability.alerts import as_rule
+from voxdeploy.infra.observability.dashboard import panels
+from voxdeploy.infra.observability.promql import le_value, target_labels
+from voxdeploy.infra.observability.recording import latency_sli_bound
+from voxdeploy.infra.observability.rules import rule_groups
+from voxdeploy.infra.observability.watch import alert_rules, recording_rules, router_watch
 from tests.observability.alert_cases import Case, Series, pod_labels, unit_tests
 from tests.observability.conftest import CLOUD_CONFIG_NAMES, CONFIG_NAMES, config_named, run_unit_tests
 from tests.observability.promql_names import series_names

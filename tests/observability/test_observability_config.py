@@ -7,8 +7,8 @@ import typing
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from infra.config import DeploymentConfig
-from infra.config.observability import Observability
+from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.config.observability import Observability
 
 
 def models(annotation: object) -> set[type[BaseModel]]:

@@ -20,11 +20,11 @@ import httpx
 import pytest
 import yaml
 
-from infra.config import DeploymentConfig
-from infra.observability.dashboard import panels
-from infra.observability.promql import selector, target_labels
-from infra.observability.recording import LATENCY_P95, QPS
-from infra.observability.rules import rule_file
+from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.observability.dashboard import panels
+from voxdeploy.infra.observability.promql import selector, target_labels
+from voxdeploy.infra.observability.recording import LATENCY_P95, QPS
+from voxdeploy.infra.observability.rules import rule_file
 from tests.observability.conftest import CONFIG_NAMES, binary, config_named
 from tests.runtime.conftest import Served, free_port, start_serve, wait_until
 

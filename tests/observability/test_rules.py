@@ -11,14 +11,14 @@ import jsonschema
 import pytest
 import yaml
 
-from infra import metrics_catalog as catalog
-from infra.builders import build_groups, build_objects, meta, workloads
-from infra.config import DeploymentConfig
-from infra.observability import external, objects
-from infra.observability.dashboard import panels
-from infra.observability.rules import prometheus_rule, rule_file, rule_groups
-from infra.observability.scrape import scrape_configs, service_monitor
-from infra.observability.watch import alert_rules, recording_rules, watch_of, watches
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.builders import build_groups, build_objects, meta, workloads
+from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.observability import external, objects
+from voxdeploy.infra.observability.dashboard import panels
+from voxdeploy.infra.observability.rules import prometheus_rule, rule_file, rule_groups
+from voxdeploy.infra.observability.scrape import scrape_configs, service_monitor
+from voxdeploy.infra.observability.watch import alert_rules, recording_rules, watch_of, watches
 from tests.observability.conftest import run_promtool
 from tests.observability.promql_names import series_names
 

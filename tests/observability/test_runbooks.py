@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from infra.config import DeploymentConfig
-from infra.observability.alerts import as_rule
-from infra.observability.runbooks import GUIDES, INDEX, render_runbooks
-from infra.observability.watch import alert_rules
+from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.observability.alerts import as_rule
+from voxdeploy.infra.observability.runbooks import GUIDES, INDEX, render_runbooks
+from voxdeploy.infra.observability.watch import alert_rules
 from tests.conftest import STACKS_DIR
 from tests.observability.conftest import config_named
 from voxdeploy.cli import main

@@ -7,14 +7,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from infra import metrics_catalog as catalog
-from infra.config import DeploymentConfig
-from infra.observability import router
-from infra.observability.recording import LATENCY_P95, RTF_P95
-from infra.observability.rules import rule_file
-from infra.observability.scope import edge_scope
-from infra.observability.watch import alert_rules, watch_of, watches
-from runtime.router.metrics import NO_TIER
+from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.observability import router
+from voxdeploy.infra.observability.recording import LATENCY_P95, RTF_P95
+from voxdeploy.infra.observability.rules import rule_file
+from voxdeploy.infra.observability.scope import edge_scope
+from voxdeploy.infra.observability.watch import alert_rules, watch_of, watches
 from tests.observability.conftest import CONFIG_NAMES, config_named
 
 CLOUD_ONLY = {"GPUMemoryHighUsage", "CapacityExhausted", "RuntimeMetricsAbsent", "AvailabilityBudgetBurnFast",
@@ -119,10 +118,9 @@ def test_router_defaults() -> None:
 
 
 def test_router_self_answers_are_the_runtimes_own_label() -> None:
-    assert router.ROUTER_SELF == NO_TIER
     recording = watch_of(config_named("hybrid"), "hybrid").recording
     (record,) = [r for r in recording if r["record"] == router.UNAVAILABLE_RATIO]
-    assert f'tier="{NO_TIER}",code="{router.UNAVAILABLE}"' in record["expr"]
+    assert f'tier="{catalog.ROUTER_SELF}",code="{catalog.ROUTER_UNAVAILABLE}"' in record["expr"]
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from infra.builders import build_objects
-from infra.config import DeploymentConfig, config_from_keys, parse_config
-from infra.policy import Violation, evaluate
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import DeploymentConfig, config_from_keys, parse_config
+from voxdeploy.infra.policy import Violation, evaluate
 from tests.conftest import DELETE, mutated, read_stack_file
 
 

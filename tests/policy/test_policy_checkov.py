@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.builders import build_objects
-from infra.config import load_stack
-from infra.render import render_files, write_directory
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import load_stack
+from voxdeploy.infra.render import render_files, write_directory
 from tests.conftest import REPO, STACKS, STACKS_DIR
 
 ACCEPTED_FILE = Path(__file__).with_name("checkov_accepted.yaml")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from infra.config.policy import RULE_IDS
-from infra.policy import RULES, evaluate
-from infra.policy.containers import image_parts
+from voxdeploy.infra.config.policy import RULE_IDS
+from voxdeploy.infra.policy import RULES, evaluate
+from voxdeploy.infra.policy.containers import image_parts
 from tests.conftest import DELETE, STACKS, read_stack_file
 from tests.policy.helpers import built, find, of_rule, put, unwaived_errors
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.builders import build_objects
-from infra.config import ConfigError, load_stack
-from infra.policy import STALE_WAIVER, evaluate
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import ConfigError, load_stack
+from voxdeploy.infra.policy import STALE_WAIVER, evaluate
 from tests.conftest import mutated
 from tests.policy.helpers import built, config_of, of_rule, unwaived_errors
 

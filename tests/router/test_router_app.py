@@ -11,10 +11,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from infra.config.cloud import RuntimeServer
-from infra.config.hybrid import HealthChecking, RouterSettings, RoutingPolicy
-from runtime.router.app import FALLBACKS_HEADER, TIER_HEADER, Router, create_router_app
-from runtime.router.endpoints import check_all
+from voxdeploy.contracts.runtime import RuntimeServer
+from voxdeploy.contracts.router import HealthChecking, RouterSettings, RoutingPolicy
+from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
+from voxdeploy.runtime.router.app import Router, create_router_app
+from voxdeploy.runtime.router.endpoints import check_all
 
 EDGE_A, EDGE_B, CLOUD = "http://edge-a:1", "http://edge-b:1", "http://cloud:1"
 URGENT = {"X-Latency-Budget-Ms": "100"}
@@ -195,9 +196,9 @@ def _metrics(router: Router) -> str:
 
 def test_the_router_enforces_its_own_body_limit() -> None:
     """`speech.maxBodyBytes` of the router's settings, not a built-in default, bounds what it reads."""
-    from infra.config.hybrid import RouterSettings
-    from infra.config.runtime import SpeechLimits
-    from runtime.router.app import Router
+    from voxdeploy.contracts.router import RouterSettings
+    from voxdeploy.contracts.runtime import SpeechLimits
+    from voxdeploy.runtime.router.app import Router
 
     settings = RouterSettings(endpoints={"cloud": ["http://127.0.0.1:9"]}, speech=SpeechLimits(max_body_bytes=2048))
     assert Router(settings).limits.max_body_bytes == 2048

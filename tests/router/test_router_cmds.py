@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config.errors import ConfigError
-from infra.config.hybrid import RouterSettings
+from voxdeploy.infra.config.errors import ConfigError
+from voxdeploy.contracts.router import RouterSettings
 from voxdeploy.router_cmds import add_router_arguments, router_settings_from
 from voxdeploy.serve_options import add_arguments
 

@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
-from infra.config.hybrid import HealthChecking
-from runtime.router.endpoints import Pools, check_all
+from voxdeploy.contracts.router import HealthChecking
+from voxdeploy.runtime.router.endpoints import Pools, check_all
 
 A, B, C = "http://a:1", "http://b:1", "http://c:1"
 HEALTH = HealthChecking(eject_after_failures=2, ejection_seconds=10)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config.hybrid import RoutingPolicy
-from runtime.api import SpeechRequest
-from runtime.router.policy import RequestProfile, attempt_order, choose_tier, request_profile
-from runtime.server import ApiError
+from voxdeploy.contracts.router import RoutingPolicy
+from voxdeploy.runtime.api import SpeechRequest
+from voxdeploy.runtime.router.policy import RequestProfile, attempt_order, choose_tier, request_profile
+from voxdeploy.runtime.server import ApiError
 
 POLICY = RoutingPolicy()  # edge < 100 chars with budget < 500 ms; fog < 1000 chars; high quality -> cloud
 SHORT, MEDIUM, LONG = 99, 999, 1000

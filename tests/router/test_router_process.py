@@ -24,9 +24,9 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from infra.metrics_catalog import ROUTER_METRICS
-from runtime.audio import encode
-from runtime.router.app import FALLBACKS_HEADER, TIER_HEADER
+from voxdeploy.contracts.metrics import ROUTER_METRICS
+from voxdeploy.runtime.audio import encode
+from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
 from tests.runtime.conftest import Served, free_port, start_serve, wait_until
 
 SPEECH = "/v1/audio/speech"

@@ -11,7 +11,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.audio import (
+from voxdeploy.runtime.audio import (
     CONTENT_TYPES,
     RESPONSE_FORMATS,
     STREAMING_SIZE,

@@ -74,7 +74,7 @@ def test_copied_paths_exist() -> None:
 
 
 def test_pod_command_matches_the_image_entrypoint() -> None:
-    from infra.builders.workloads import CONFIG_DIR, RUNTIME_CONFIG_FILE
+    from voxdeploy.infra.builders.workloads import CONFIG_DIR, RUNTIME_CONFIG_FILE
 
     assert f"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}" in ENTRYPOINT.read_text()
     assert f'"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}"' in DOCKERFILE.read_text()

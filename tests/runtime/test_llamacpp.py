@@ -24,10 +24,10 @@ import httpx
 import numpy as np
 import pytest
 
-from infra.config.runtime import ProcessEngine
-from runtime.engines.base import EngineFailed, EngineRejected, ReferenceAudio, Synthesis
-from runtime.engines.llamacpp import LlamaCppEngine
-from runtime.engines.proxied import upstream_message
+from voxdeploy.contracts.runtime import ProcessEngine
+from voxdeploy.runtime.engines.base import EngineFailed, EngineRejected, ReferenceAudio, Synthesis
+from voxdeploy.runtime.engines.llamacpp import LlamaCppEngine
+from voxdeploy.runtime.engines.proxied import upstream_message
 from tests.runtime.conftest import Served, free_port, is_ready, start_serve, wait_until
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "llama_tts_server.py"

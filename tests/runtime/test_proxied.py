@@ -7,9 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from infra.config.runtime import ProcessEngine
-from runtime.engines.base import EngineFailed, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
-from runtime.engines.vllm_omni import VllmOmniEngine
+from voxdeploy.contracts.runtime import ProcessEngine
+from voxdeploy.runtime.engines.base import EngineFailed, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
+from voxdeploy.runtime.engines.vllm_omni import VllmOmniEngine
 
 
 def engine_answering(handler) -> VllmOmniEngine:  # noqa: ANN001

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.builders import build_objects
-from infra.config import load_stack
-from infra.config.errors import ConfigError
-from infra.config.runtime import ProcessEngine, SimEngine
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import load_stack
+from voxdeploy.infra.config.errors import ConfigError
+from voxdeploy.contracts.runtime import ProcessEngine, SimEngine
 from tests.conftest import STACKS_DIR
 from voxdeploy.cli import EXIT_USAGE, build_parser, main
 from voxdeploy.serve_options import runtime_config

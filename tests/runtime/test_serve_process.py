@@ -14,7 +14,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from infra.metrics_catalog import CATALOGUE, ROUTER_METRICS
+from voxdeploy.contracts.metrics import CATALOGUE, ROUTER_METRICS
 from tests.runtime.conftest import free_port, is_ready, wait_until
 
 SPEECH = "/v1/audio/speech"

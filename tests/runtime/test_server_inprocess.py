@@ -15,10 +15,10 @@ import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.config.runtime import RuntimeConfig, SpeechLimits
-from runtime import audio
-from runtime.engines.base import Engine, EngineFailed, EngineRejected, Synthesis
-from runtime.server import create_app
+from voxdeploy.contracts.runtime import RuntimeConfig, SpeechLimits
+from voxdeploy.runtime import audio
+from voxdeploy.runtime.engines.base import Engine, EngineFailed, EngineRejected, Synthesis
+from voxdeploy.runtime.server import create_app
 
 RATE = 48000
 CHUNK = 4800

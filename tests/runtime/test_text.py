@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.text import chunk_text, split_sentences
+from voxdeploy.runtime.text import chunk_text, split_sentences
 
 
 def test_mixed_chinese_and_english() -> None:

@@ -100,6 +100,11 @@ ROUTER_ENDPOINT_HEALTHY = Metric(
     "1 when the router sends traffic to the endpoint: it passes /ready checks and is not ejected.",
     ("tier", "endpoint"),
 )
+ROUTER_SELF = "none"
+"""`tier` label value of an answer the router gave itself (bad input, overload, every tier failed)."""
+ROUTER_UNAVAILABLE = "503"
+"""`code` label value of the router's answer when every tier in the fallback order failed (or it is draining)."""
+
 ROUTER_METRICS: tuple[Metric, ...] = (
     ROUTER_REQUESTS, ROUTER_FALLBACKS, ROUTER_UPSTREAM_LATENCY, ROUTER_ENDPOINT_HEALTHY)
 """What `voxdeploy serve --router` exports (a runtime exports the rest of the catalogue)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from infra.config.cloud import CloudTier
-from infra.config.edge import EdgePool
-from infra.config.templating import render_lines
+from voxdeploy.infra.config.cloud import CloudTier
+from voxdeploy.infra.config.edge import EdgePool
+from voxdeploy.infra.config.templating import render_lines
 
 EDGE_MODEL_DIR = "/models"
 """Where an edge pod mounts its pool's GGUF files (read-only)."""

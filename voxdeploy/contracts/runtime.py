@@ -1,6 +1,6 @@
 """The runtime's own settings file (`voxdeploy serve --config`), written by the builders into a ConfigMap.
 
-Shared schema: infra/ writes it, runtime/ reads it, and neither imports the other.
+A contract: infra writes it, the runtime reads it, and neither imports the other.
 """
 
 from __future__ import annotations
@@ -9,11 +9,24 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from infra.config.base import StrictModel
-from infra.config.cloud import RuntimeServer
+from voxdeploy.contracts.base import StrictModel
+from voxdeploy.contracts.model import LLAMACPP_PORT, MODEL_ID, VOXCPM2_SAMPLE_RATE
 
-VOXCPM2_SAMPLE_RATE = 48000
-"""VoxCPM2's AudioVAE decodes to 48 kHz; every engine serving it returns that rate."""
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class RuntimeServer(StrictModel):
+    """The voxdeploy runtime in front of the engine: the pod's only listening port."""
+
+    port: int = Field(8000, ge=1024, le=65535, description="Port of the speech API, /health, /ready and /metrics.")
+    max_concurrent_requests: int = Field(
+        8, ge=1, le=100000, description="Requests handed to the engine at once per pod (at most maxNumSeqs); more wait in the queue."
+    )
+    max_queued_requests: int = Field(
+        128, ge=0, le=100000, description="Requests that may wait per pod; beyond it the runtime answers 429 with Retry-After."
+    )
+    request_timeout_seconds: float = Field(300.0, gt=0, le=3600, description="A request still running after this gets 504.")
+    log_level: LogLevel = Field("INFO", description="Log level of the runtime and the engine.")
 
 
 class SimEngine(StrictModel):
@@ -37,7 +50,7 @@ class ProcessEngine(StrictModel):
     kind: Literal["vllm-omni", "llamacpp"] = Field(..., description="Which HTTP dialect the child speaks.")
     command: list[str] = Field(..., min_length=1, description="The child's argv, rendered from the stack config.")
     port: int = Field(..., ge=1024, le=65535, description="Loopback port the child listens on.")
-    model: str = Field("openbmb/VoxCPM2", description="Model name sent upstream.")
+    model: str = Field(MODEL_ID, description="Model name sent upstream.")
     startup_timeout_seconds: float = Field(1800.0, gt=0, description="Longest load before the child is restarted.")
     max_restart_backoff_seconds: float = Field(60.0, gt=0, description="Cap of the exponential restart backoff.")
 
