@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from runtime_overhead import Client, drive, free_port, server, table  # noqa: E402
+from runtime_overhead import Client, drive, free_port, server, table
 
 PAYLOAD = bytes(range(256)) * 8  # 2048 bytes
 REQUEST = {"input": "Hello from the benchmark.", "voice": "default", "response_format": "wav"}
@@ -112,8 +112,16 @@ def serve(stack: str, port: int) -> None:
             return {"status": "ok"}
     else:
         app = bare_asgi
-    uvicorn.run(app, host="127.0.0.1", port=port, http="httptools", loop="uvloop", access_log=False,
-                log_level="warning", lifespan="off")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+    )
 
 
 async def bare_asgi(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -131,8 +139,13 @@ async def bare_asgi(scope, receive, send) -> None:  # type: ignore[no-untyped-de
             body, status, kind = PAYLOAD, 200, b"application/octet-stream"
         except ValueError:
             body, status, kind = b'{"error":"bad body"}', 400, b"application/json"
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -165,14 +178,29 @@ def wrk_cell(url: str, connections: int, seconds: float, script: str, cpu: int |
     done = subprocess.run(command, capture_output=True, text=True, check=True, preexec_fn=preexec)
     line = next(line for line in done.stdout.splitlines() if line.startswith("WRKJSON "))
     raw = json.loads(line.removeprefix("WRKJSON "))
-    return {"rps": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1e3,
-            "p99_ms": raw["p99_us"] / 1e3, "mean_ms": raw["mean_us"] / 1e3, "requests": raw["requests"],
-            "errors": raw["errors"] + raw["status_errors"]}
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1e3,
+        "p99_ms": raw["p99_us"] / 1e3,
+        "mean_ms": raw["mean_us"] / 1e3,
+        "requests": raw["requests"],
+        "errors": raw["errors"] + raw["status_errors"],
+    }
 
 
 def python_cell(url: str, connections: int, seconds: float, client: str, cpu: int | None) -> dict[str, float]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--drive", url, "--connections", str(connections),
-               "--seconds", str(seconds), "--client", client]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--drive",
+        url,
+        "--connections",
+        str(connections),
+        "--seconds",
+        str(seconds),
+        "--client",
+        client,
+    ]
     preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
     done = subprocess.run(command, capture_output=True, text=True, check=True, preexec_fn=preexec)
     return json.loads(done.stdout.splitlines()[-1])
@@ -191,17 +219,27 @@ def drive_main(url: str, connections: int, seconds: float, client: str) -> None:
             return await drive(session.post(path, body), connections, 0.3, seconds)
 
     latencies = np.asarray(uvloop.run(main())) * 1e3
-    print(json.dumps({"rps": len(latencies) / seconds, "p50_ms": float(np.percentile(latencies, 50)),
-                      "p99_ms": float(np.percentile(latencies, 99)), "mean_ms": float(latencies.mean()),
-                      "requests": len(latencies), "errors": 0}))
+    print(
+        json.dumps(
+            {
+                "rps": len(latencies) / seconds,
+                "p50_ms": float(np.percentile(latencies, 50)),
+                "p99_ms": float(np.percentile(latencies, 99)),
+                "mean_ms": float(latencies.mean()),
+                "requests": len(latencies),
+                "errors": 0,
+            }
+        )
+    )
 
 
 # -------------------------------------------------------------------------------------------------- main
 
 
 def check(url: str) -> None:
-    request = urllib.request.Request(url, data=json.dumps(REQUEST).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(REQUEST).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         body = response.read()
     if response.status != 200 or body != PAYLOAD:
@@ -214,8 +252,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per stack, level and round [4]")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported [3]")
     parser.add_argument("--stacks", default=",".join(STACKS), help=f"comma-separated, of {', '.join(STACKS)}")
-    parser.add_argument("--client", choices=("wrk", "aiohttp", "httpx"), default=None,
-                        help="load generator [wrk if on PATH, else aiohttp if installed, else httpx]")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "aiohttp", "httpx"),
+        default=None,
+        help="load generator [wrk if on PATH, else aiohttp if installed, else httpx]",
+    )
     parser.add_argument("--pin", action="store_true", help="load generator on CPU 0, servers on CPU 1")
     parser.add_argument("--serve", choices=STACKS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -230,8 +272,7 @@ def main() -> None:
         return
     levels = [int(level) for level in args.levels.split(",")]
     if args.client is None:
-        args.client = ("wrk" if shutil.which("wrk") else "aiohttp" if importlib.util.find_spec("aiohttp")
-                       else "httpx")
+        args.client = "wrk" if shutil.which("wrk") else "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
     stacks, skipped = [], []
     for stack in args.stacks.split(","):
         needs = {"aiohttp": "aiohttp", "fastapi": "fastapi"}.get(stack)
@@ -262,12 +303,16 @@ def main() -> None:
             cell(name, max(levels), 1)
         for connections in levels:
             for round_index in range(args.rounds):
-                order = stacks[round_index % len(stacks):] + stacks[:round_index % len(stacks)]
+                order = stacks[round_index % len(stacks) :] + stacks[: round_index % len(stacks)]
                 for name in order:
                     result = cell(name, connections, args.seconds)
                     cells[(connections, name)].append(result)
-                    print(f"# {connections:3d} connections, round {round_index + 1}/{args.rounds}, {name:<12}: "
-                          f"{result['rps']:8.0f} req/s, p50 {result['p50_ms']:.3f} ms", file=sys.stderr, flush=True)
+                    print(
+                        f"# {connections:3d} connections, round {round_index + 1}/{args.rounds}, {name:<12}: "
+                        f"{result['rps']:8.0f} req/s, p50 {result['p50_ms']:.3f} ms",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     wall = time.perf_counter() - started
 
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -275,14 +320,18 @@ def main() -> None:
         level = results.setdefault(str(connections), {})
         for name in stacks:
             runs = cells[(connections, name)]
-            level[name] = {key: round(statistics.median(run[key] for run in runs), 3)
-                           for key in ("rps", "p50_ms", "p99_ms", "mean_ms")}
+            level[name] = {
+                key: round(statistics.median(run[key] for run in runs), 3)
+                for key in ("rps", "p50_ms", "p99_ms", "mean_ms")
+            }
             level[name]["errors"] = sum(run["errors"] for run in runs)
             level[name]["rps_rounds"] = [round(run["rps"]) for run in runs]
 
-    print(f"http stacks: POST /bench, {len(json.dumps(REQUEST))} B JSON in, {len(PAYLOAD)} B out; load {args.client}"
-          f" (1 thread, keep-alive); {args.seconds:g} s x {args.rounds} rounds per cell, median shown; "
-          f"{os.cpu_count()} CPUs{', pinned' if args.pin else ''}; wall {wall:.0f} s")
+    print(
+        f"http stacks: POST /bench, {len(json.dumps(REQUEST))} B JSON in, {len(PAYLOAD)} B out; load {args.client}"
+        f" (1 thread, keep-alive); {args.seconds:g} s x {args.rounds} rounds per cell, median shown; "
+        f"{os.cpu_count()} CPUs{', pinned' if args.pin else ''}; wall {wall:.0f} s"
+    )
     if skipped:
         print(f"skipped (not installed): {', '.join(skipped)}")
     for name, command in commands.items():
@@ -293,16 +342,52 @@ def main() -> None:
         base = level.get("starlette")
         for name in stacks:
             r = level[name]
-            rows.append([connections, name, round(r["rps"]), r["p50_ms"], r["p99_ms"], r["errors"],
-                         f"{r['rps'] / base['rps']:.2f}x" if base else "-",
-                         f"{r['p50_ms'] / base['p50_ms']:.2f}x" if base else "-",
-                         " ".join(str(x) for x in r["rps_rounds"])])
-    print(table(["conns", "stack", "req/s", "p50 ms", "p99 ms", "errors", "req/s vs starlette",
-                 "p50 vs starlette", "req/s per round"], rows))
-    print(json.dumps({"benchmark": "http_stacks", "client": args.client, "seconds": args.seconds,
-                      "rounds": args.rounds, "pinned": args.pin, "cpus": os.cpu_count(),
-                      "python": platform.python_version(), "skipped": skipped, "wall_s": round(wall, 1),
-                      "levels": results}, separators=(",", ":")))
+            rows.append(
+                [
+                    connections,
+                    name,
+                    round(r["rps"]),
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["errors"],
+                    f"{r['rps'] / base['rps']:.2f}x" if base else "-",
+                    f"{r['p50_ms'] / base['p50_ms']:.2f}x" if base else "-",
+                    " ".join(str(x) for x in r["rps_rounds"]),
+                ]
+            )
+    print(
+        table(
+            [
+                "conns",
+                "stack",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "req/s vs starlette",
+                "p50 vs starlette",
+                "req/s per round",
+            ],
+            rows,
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "http_stacks",
+                "client": args.client,
+                "seconds": args.seconds,
+                "rounds": args.rounds,
+                "pinned": args.pin,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "skipped": skipped,
+                "wall_s": round(wall, 1),
+                "levels": results,
+            },
+            separators=(",", ":"),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from voxdeploy.cli_common import free_port
 from voxdeploy.loadtests.results import measure
 from voxdeploy.loadtests.runner import LoadTestOptions, run_locust
-from voxdeploy.cli_common import free_port
 
-TRIVIAL_APP = '''
+TRIVIAL_APP = """
 import io, wave
 def wav():
     buffer = io.BytesIO()
@@ -38,7 +38,7 @@ async def app(scope, receive, send):
         pass
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"audio/wav")]})
     await send({"type": "http.response.body", "body": BODY})
-'''
+"""
 
 
 def start(command: list[str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
@@ -63,32 +63,74 @@ def main() -> None:
         work = Path(tmp)
         (work / "trivial_app.py").write_text(TRIVIAL_APP)
         targets = {
-            "trivial endpoint": lambda port: [sys.executable, "-m", "uvicorn", "trivial_app:app", "--port", str(port),
-                                              "--log-level", "warning", "--no-access-log"],
-            "sim runtime": lambda port: [sys.executable, "-m", "voxdeploy", "serve", "--engine", "sim", "--port",
-                                         str(port), "--sim-rtf", "0.001", "--sim-first-audio", "0",
-                                         "--sim-batch-capacity", "256", "--max-concurrent", "256"],
+            "trivial endpoint": lambda port: [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "trivial_app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            "sim runtime": lambda port: [
+                sys.executable,
+                "-m",
+                "voxdeploy",
+                "serve",
+                "--engine",
+                "sim",
+                "--port",
+                str(port),
+                "--sim-rtf",
+                "0.001",
+                "--sim-first-audio",
+                "0",
+                "--sim-batch-capacity",
+                "256",
+                "--max-concurrent",
+                "256",
+            ],
         }
         for target, command in targets.items():
             port = free_port()
             server = start(command(port), port, work)
             try:
                 for processes in (1, 2):
-                    print(f"{target}, {processes} Locust process(es), {args.users} users, {args.duration:g} s ...",
-                          file=sys.stderr)
-                    options = LoadTestOptions(host=f"http://127.0.0.1:{port}", users=args.users,
-                                              spawn_rate=args.users, duration_seconds=args.duration,
-                                              processes=processes, sizes="short=1", stream_ratio=0, quiet=True)
+                    print(
+                        f"{target}, {processes} Locust process(es), {args.users} users, {args.duration:g} s ...",
+                        file=sys.stderr,
+                    )
+                    options = LoadTestOptions(
+                        host=f"http://127.0.0.1:{port}",
+                        users=args.users,
+                        spawn_rate=args.users,
+                        duration_seconds=args.duration,
+                        processes=processes,
+                        sizes="short=1",
+                        stream_ratio=0,
+                        quiet=True,
+                    )
                     measured = measure(run_locust(options, work / f"{port}-{processes}"), 60, 100)
-                    rows.append({"target": target, "processes": processes, "requests_per_s": measured.qps,
-                                 "p50_ms": (measured.latency_p50 or 0) * 1000, "failures": measured.failures})
+                    rows.append(
+                        {
+                            "target": target,
+                            "processes": processes,
+                            "requests_per_s": measured.qps,
+                            "p50_ms": (measured.latency_p50 or 0) * 1000,
+                            "failures": measured.failures,
+                        }
+                    )
             finally:
                 server.terminate()
                 server.wait(30)
     print(f"{'TARGET':<18} {'PROCESSES':>9} {'REQ/S':>8} {'P50 MS':>8} {'FAILURES':>8}")
     for row in rows:
-        print(f"{row['target']:<18} {row['processes']:>9} {row['requests_per_s']:>8.0f} {row['p50_ms']:>8.1f} "
-              f"{row['failures']:>8}")
+        print(
+            f"{row['target']:<18} {row['processes']:>9} {row['requests_per_s']:>8.0f} {row['p50_ms']:>8.1f} "
+            f"{row['failures']:>8}"
+        )
     print(json.dumps(rows))
 
 

@@ -93,9 +93,24 @@ async def drive(call: Callable[[], Awaitable[None]], concurrency: int, warmup: f
 
 
 def serve_flags(args: argparse.Namespace, port: int) -> list[str]:
-    return ["--engine", "sim", "--host", "127.0.0.1", "--port", str(port), "--sim-rtf", str(args.sim_rtf),
-            "--sim-first-audio", str(args.sim_first_audio), "--sim-batch-capacity", str(args.sim_batch_capacity),
-            "--max-concurrent", str(args.max_concurrent), "--max-queue", str(args.max_queue)]
+    return [
+        "--engine",
+        "sim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--sim-rtf",
+        str(args.sim_rtf),
+        "--sim-first-audio",
+        str(args.sim_first_audio),
+        "--sim-batch-capacity",
+        str(args.sim_batch_capacity),
+        "--max-concurrent",
+        str(args.max_concurrent),
+        "--max-queue",
+        str(args.max_queue),
+    ]
 
 
 class InProcess:
@@ -122,17 +137,32 @@ class InProcess:
         body = json.dumps({"input": text, "response_format": "wav"}).encode()
         self.request = {"type": "http.request", "body": body, "more_body": False}
         self.scope = {
-            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
-            "method": "POST", "scheme": "http", "path": "/v1/audio/speech", "raw_path": b"/v1/audio/speech",
-            "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-            "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode())],
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/audio/speech",
+            "raw_path": b"/v1/audio/speech",
+            "query_string": b"",
+            "root_path": "",
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "headers": [
+                (b"host", b"127.0.0.1:8000"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
 
     async def one(self) -> bytes:
         timing = self._timing(arrived=time.perf_counter())
-        chunks = [chunk async for chunk in self._synthesize(self.engine, self.synthesis, self.split_chars,
-                                                             self.fade_samples, timing)]
+        chunks = [
+            chunk
+            async for chunk in self._synthesize(
+                self.engine, self.synthesis, self.split_chars, self.fade_samples, timing
+            )
+        ]
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
         return self._encode(samples, self.engine.sample_rate, "wav")
 
@@ -191,31 +221,37 @@ class Client:
     def post(self, path: str, body: bytes) -> Callable[[], Awaitable[None]]:
         url, headers, session = self.base + path, {"Content-Type": "application/json"}, self._session
         if self.kind == "aiohttp":
+
             async def call() -> None:
                 async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
                     if response.status != 200:
                         raise RuntimeError(f"POST {path}: HTTP {response.status}")
         else:
+
             async def call() -> None:
                 response = await session.post(url, content=body, headers=headers)
                 if response.status_code != 200:
                     raise RuntimeError(f"POST {path}: HTTP {response.status_code}")
+
         return call
 
     def get(self, path: str) -> Callable[[], Awaitable[None]]:
         url, session = self.base + path, self._session
         if self.kind == "aiohttp":
+
             async def call() -> None:
                 async with session.get(url) as response:
                     await response.read()
                     if response.status != 200:
                         raise RuntimeError(f"GET {path}: HTTP {response.status}")
         else:
+
             async def call() -> None:
                 response = await session.get(url)
                 if response.status_code != 200:
                     raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
+
         return call
 
 
@@ -227,10 +263,9 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before {url} answered")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+            if response.status == 200:
+                return
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout:g} s")
 
@@ -239,26 +274,24 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
 def server(command: list[str], ready_url: str, cpu: int | None, label: str) -> Iterator[subprocess.Popen[bytes]]:
     """Start `command`, wait for `ready_url`, and stop it by PID (SIGTERM, then SIGKILL)."""
     print(f"# start {label}: {' '.join(command)}", file=sys.stderr)
-    log = tempfile.NamedTemporaryFile(prefix="voxdeploy-bench-", suffix=".log", delete=False)
-    preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec)
-    try:
-        wait_ready(ready_url, process)
-        yield process
-    except BaseException:
-        log.flush()
-        sys.stderr.write(Path(log.name).read_text(errors="replace")[-3000:])
-        raise
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
-        os.unlink(log.name)
+    with tempfile.NamedTemporaryFile(prefix="voxdeploy-bench-", suffix=".log") as log:
+        preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec)
+        try:
+            wait_ready(ready_url, process)
+            yield process
+        except BaseException:
+            log.flush()
+            sys.stderr.write(Path(log.name).read_text(errors="replace")[-3000:])
+            raise
+        finally:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
 
 
 def serve_floor(port: int, body_bytes: int, hold: float) -> None:
@@ -268,8 +301,9 @@ def serve_floor(port: int, body_bytes: int, hold: float) -> None:
     import httptools
     import uvloop
 
-    response = (b"HTTP/1.1 200 OK\r\ncontent-type: audio/wav\r\ncontent-length: %d\r\n\r\n" % body_bytes
-                + bytes(body_bytes))
+    response = b"HTTP/1.1 200 OK\r\ncontent-type: audio/wav\r\ncontent-length: %d\r\n\r\n" % body_bytes + bytes(
+        body_bytes
+    )
     holds: list[float] = []
 
     class Protocol(asyncio.Protocol):
@@ -291,8 +325,10 @@ def serve_floor(port: int, body_bytes: int, hold: float) -> None:
             if self.url == b"/stats":
                 stats = json.dumps(holds).encode()
                 holds.clear()
-                self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d"
-                                     b"\r\n\r\n%s" % (len(stats), stats))
+                self.transport.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d"
+                    b"\r\n\r\n%s" % (len(stats), stats)
+                )
             elif hold > 0:
                 asyncio.get_running_loop().call_later(hold, self.answer, time.perf_counter())
             else:
@@ -326,8 +362,13 @@ def stats(latencies: list[float], seconds: float) -> dict[str, float]:
     if not latencies:
         return {"n": 0, "rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "mean_ms": float("nan")}
     ms = np.asarray(latencies) * 1e3
-    return {"n": len(ms), "rps": round(len(ms) / seconds, 1), "p50_ms": round(float(np.percentile(ms, 50)), 3),
-            "p99_ms": round(float(np.percentile(ms, 99)), 3), "mean_ms": round(float(ms.mean()), 3)}
+    return {
+        "n": len(ms),
+        "rps": round(len(ms) / seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "mean_ms": round(float(ms.mean()), 3),
+    }
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:
@@ -338,7 +379,10 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     def numeric(text: str) -> bool:
         return re.fullmatch(r"-?[\d.]+x?|nan|-", text) is not None
 
-    lines = ["  ".join(c.rjust(w) if numeric(c) else c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    def line(row: list[str]) -> str:
+        return "  ".join(c.rjust(w) if numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True))
+
+    lines = [line(row) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
 
@@ -357,8 +401,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     calibration = await drive(inproc.call, 1, 0.2, 1.0)  # the engine's time, for the floor server to hold
     hold = float(np.median(calibration))
     serve_cmd = [python, "-m", "voxdeploy", "serve", *flags]
-    floor_cmd = [python, str(Path(__file__).resolve()), "--floor-server", str(floor_port),
-                 "--floor-bytes", str(response_bytes), "--floor-hold", f"{hold:.6f}"]
+    floor_cmd = [
+        python,
+        str(Path(__file__).resolve()),
+        "--floor-server",
+        str(floor_port),
+        "--floor-bytes",
+        str(response_bytes),
+        "--floor-hold",
+        f"{hold:.6f}",
+    ]
     speech_base, floor_base = f"http://127.0.0.1:{speech_port}", f"http://127.0.0.1:{floor_port}"
     body = json.dumps({"input": args.text, "response_format": "wav"}).encode()
     server_cpu = 1 if args.pin else None
@@ -366,8 +418,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     holds: dict[int, list[float]] = {c: [] for c in args.levels}
     per_round = args.seconds / args.rounds
 
-    with server(serve_cmd, speech_base + "/ready", server_cpu, "runtime"), \
-            server(floor_cmd, floor_base + "/", server_cpu, "floor"):
+    with (
+        server(serve_cmd, speech_base + "/ready", server_cpu, "runtime"),
+        server(floor_cmd, floor_base + "/", server_cpu, "floor"),
+    ):
         async with Client(args.client, speech_base, 1) as check:
             await check.post("/v1/audio/speech", body)()  # fail fast if the server refuses the request
         for concurrency in args.levels:
@@ -380,16 +434,23 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     else:
                         base = floor_base if path == "http floor" else speech_base
                         async with Client(args.client, base, concurrency) as client:
-                            call = client.get("/health") if path == "http health" else client.post(
-                                "/v1/audio/speech", body)
+                            call = (
+                                client.get("/health")
+                                if path == "http health"
+                                else client.post("/v1/audio/speech", body)
+                            )
                             if path == "http floor":
                                 floor_holds(floor_base)
                             got = await drive(call, concurrency, args.warmup, per_round)
                             if path == "http floor":
                                 holds[concurrency] += floor_holds(floor_base)
                     samples[concurrency][path] += got
-                    print(f"# {concurrency:3d} clients, round {round_index + 1}/{args.rounds}, {path:<11}: "
-                          f"{len(got):6d} requests in {per_round:g} s", file=sys.stderr, flush=True)
+                    print(
+                        f"# {concurrency:3d} clients, round {round_index + 1}/{args.rounds}, {path:<11}: "
+                        f"{len(got):6d} requests in {per_round:g} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
     results: dict[str, object] = {}
     for concurrency in args.levels:
@@ -404,8 +465,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         level["floor_net_client_p50_ms"] = round(level["http floor"]["p50_ms"] - level["floor_hold_p50_ms"], 3)
         level["added_minus_floor_p50_ms"] = round(level["added_p50_ms"] - level["floor_net_client_p50_ms"], 3)
         results[str(concurrency)] = level
-    return {"response_bytes": response_bytes, "serve_command": serve_cmd, "floor_hold_ms": round(hold * 1e3, 3),
-            "levels": results}
+    return {
+        "response_bytes": response_bytes,
+        "serve_command": serve_cmd,
+        "floor_hold_ms": round(hold * 1e3, 3),
+        "levels": results,
+    }
 
 
 def main() -> None:
@@ -446,10 +511,12 @@ def main() -> None:
     report = uvloop.run(run(args))
     wall = time.perf_counter() - started
 
-    print(f"runtime overhead: sim rtf {args.sim_rtf} first-audio {args.sim_first_audio} s, text {args.text!r} "
-          f"-> {report['response_bytes']} B wav; client {args.client}; {args.seconds:g} s per path and level in "
-          f"{args.rounds} round(s); floor holds {report['floor_hold_ms']:.2f} ms; {os.cpu_count()} CPUs"
-          f"{', pinned' if args.pin else ''}; wall {wall:.0f} s")
+    print(
+        f"runtime overhead: sim rtf {args.sim_rtf} first-audio {args.sim_first_audio} s, text {args.text!r} "
+        f"-> {report['response_bytes']} B wav; client {args.client}; {args.seconds:g} s per path and level in "
+        f"{args.rounds} round(s); floor holds {report['floor_hold_ms']:.2f} ms; {os.cpu_count()} CPUs"
+        f"{', pinned' if args.pin else ''}; wall {wall:.0f} s"
+    )
     print(f"server: {' '.join(report['serve_command'][1:])}")
     print()
     rows = []
@@ -462,25 +529,66 @@ def main() -> None:
     rows = []
     for concurrency, level in report["levels"].items():
         inp, http = level["in-process"], level["http speech"]
-        rows.append([concurrency, level["added_p50_ms"], level["added_p99_ms"], level["app_p50_ms"],
-                     level["server_transport_client_p50_ms"], level["floor_net_client_p50_ms"],
-                     level["added_minus_floor_p50_ms"], inp["rps"], level["asgi direct"]["rps"], http["rps"],
-                     round(http["rps"] / inp["rps"], 2) if inp["rps"] else "-"])
-    print(table(["clients", "added p50", "added p99", "app p50", "uvicorn+net+client p50", "floor net+client p50",
-                 "added-floor p50", "in-proc req/s", "asgi req/s", "http req/s", "http/in-proc"], rows))
-    print("(ms; added = http speech - in-process; app = asgi direct - in-process; uvicorn+net+client = http speech"
-          " - asgi direct; floor net+client = floor p50 - its hold p50)")
+        rows.append(
+            [
+                concurrency,
+                level["added_p50_ms"],
+                level["added_p99_ms"],
+                level["app_p50_ms"],
+                level["server_transport_client_p50_ms"],
+                level["floor_net_client_p50_ms"],
+                level["added_minus_floor_p50_ms"],
+                inp["rps"],
+                level["asgi direct"]["rps"],
+                http["rps"],
+                round(http["rps"] / inp["rps"], 2) if inp["rps"] else "-",
+            ]
+        )
+    print(
+        table(
+            [
+                "clients",
+                "added p50",
+                "added p99",
+                "app p50",
+                "uvicorn+net+client p50",
+                "floor net+client p50",
+                "added-floor p50",
+                "in-proc req/s",
+                "asgi req/s",
+                "http req/s",
+                "http/in-proc",
+            ],
+            rows,
+        )
+    )
+    print(
+        "(ms; added = http speech - in-process; app = asgi direct - in-process; uvicorn+net+client = http speech"
+        " - asgi direct; floor net+client = floor p50 - its hold p50)"
+    )
     one = report["levels"].get("1")
     if one is not None:
         added = one["added_p50_ms"]
         beyond = one["added_minus_floor_p50_ms"]
-        print(f"\ngoal 'the server adds under 1 ms at p50' (1 client): {added:.3f} ms with the client and loopback "
-              f"-> {'MET' if added < 1.0 else 'NOT MET'}; {beyond:.3f} ms beyond the floor (client + loopback "
-              f"{one['floor_net_client_p50_ms']:.3f} ms) -> {'MET' if beyond < 1.0 else 'NOT MET'}")
-    report.update({"benchmark": "runtime_overhead", "client": args.client, "text": args.text,
-                   "seconds": args.seconds, "rounds": args.rounds, "sim_rtf": args.sim_rtf,
-                   "sim_first_audio": args.sim_first_audio, "cpus": os.cpu_count(),
-                   "python": platform.python_version(), "wall_s": round(wall, 1)})
+        print(
+            f"\ngoal 'the server adds under 1 ms at p50' (1 client): {added:.3f} ms with the client and loopback "
+            f"-> {'MET' if added < 1.0 else 'NOT MET'}; {beyond:.3f} ms beyond the floor (client + loopback "
+            f"{one['floor_net_client_p50_ms']:.3f} ms) -> {'MET' if beyond < 1.0 else 'NOT MET'}"
+        )
+    report.update(
+        {
+            "benchmark": "runtime_overhead",
+            "client": args.client,
+            "text": args.text,
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "sim_rtf": args.sim_rtf,
+            "sim_first_audio": args.sim_first_audio,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "wall_s": round(wall, 1),
+        }
+    )
     report.pop("serve_command")
     print(json.dumps(report, separators=(",", ":")))
 

@@ -46,7 +46,7 @@ if str(REPO_ROOT) not in sys.path:
 # voxcpm draws a tqdm bar per generation on stderr; it costs time and clutters logs.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from voxdeploy.runtime.engines.voxcpm_checkpoint import (
+from voxdeploy.runtime.engines.voxcpm_checkpoint import (  # noqa: E402 (after TQDM_DISABLE)
     OUTPUT_SAMPLE_RATE,
     SAMPLES_PER_PATCH,
     import_voxcpm,
@@ -338,9 +338,9 @@ def _print_table(r: dict[str, Any]) -> None:
     rows = [[str(i + 1)] + [_fmt(run.get(c)) for c in cols[1:]] for i, run in enumerate(r["runs"])]
     rows.append(["median"] + [_fmt(r["median"].get(c)) for c in cols[1:]])
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
+    print("  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True)))
     for row in rows:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
     print("OK" if r["ok"] else "PROBLEMS: " + "; ".join(r["problems"]))
 
 

@@ -45,12 +45,18 @@ def edge_rows(config: DeploymentConfig) -> list[dict[str, object]]:
     rows = []
     for pool in edge.pools:
         device = catalogue[pool.device]
-        rows.append({
-            "pool": pool.name, "device": pool.device, "quantization": pool.quantization, "backend": pool.backend,
-            "memoryNeededGib": round(pool.memory_needed_gib(), 1), "deviceMemoryGib": device.memory_gib,
-            "expectedRtf": device.expected_rtf.get(pool.quantization),
-            "placement": "one per node" if pool.one_per_node else f"{pool.replicas} replicas",
-        })
+        rows.append(
+            {
+                "pool": pool.name,
+                "device": pool.device,
+                "quantization": pool.quantization,
+                "backend": pool.backend,
+                "memoryNeededGib": round(pool.memory_needed_gib(), 1),
+                "deviceMemoryGib": device.memory_gib,
+                "expectedRtf": device.expected_rtf.get(pool.quantization),
+                "placement": "one per node" if pool.one_per_node else f"{pool.replicas} replicas",
+            }
+        )
     return rows
 
 
@@ -58,7 +64,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain aligned text table, like `kubectl get`."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
 def format_plan(stack: str, config: DeploymentConfig, objects: Sequence[Mapping[str, object]]) -> str:
@@ -74,7 +80,23 @@ def format_plan(stack: str, config: DeploymentConfig, objects: Sequence[Mapping[
     pools = edge_rows(config)
     if pools:
         headers = ("POOL", "DEVICE", "QUANT", "BACKEND", "MEMORY GIB (NEED/HAVE)", "EXPECTED RTF", "PLACEMENT")
-        lines += ["", "Edge pools", table(headers, [
-            (p["pool"], p["device"], p["quantization"], p["backend"], f"{p['memoryNeededGib']}/{p['deviceMemoryGib']:g}",
-             "-" if p["expectedRtf"] is None else p["expectedRtf"], p["placement"]) for p in pools])]
+        lines += [
+            "",
+            "Edge pools",
+            table(
+                headers,
+                [
+                    (
+                        p["pool"],
+                        p["device"],
+                        p["quantization"],
+                        p["backend"],
+                        f"{p['memoryNeededGib']}/{p['deviceMemoryGib']:g}",
+                        "-" if p["expectedRtf"] is None else p["expectedRtf"],
+                        p["placement"],
+                    )
+                    for p in pools
+                ],
+            ),
+        ]
     return "\n".join(lines) + "\n"

@@ -53,16 +53,23 @@ def register(obj: KubeObject, parent: pulumi.Resource) -> pulumi.CustomResource:
     return resource_class(logical_name, opts=opts, **{_snake(key): value for key, value in body.items()})
 
 
-def managed_secrets(config: DeploymentConfig, values: dict[str, object],
-                    opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+def managed_secrets(
+    config: DeploymentConfig, values: dict[str, object], opts: pulumi.ResourceOptions
+) -> list[pulumi.Resource]:
     """With secrets.source pulumi, the Secret the pods reference, its value kept secret in Pulumi's state."""
     reference = config.cloud.pod.model_cache.hf_token_secret
     if config.secrets.source != "pulumi" or reference is None or "hfToken" not in values:
         return []
     metadata = hf_token_metadata(config)
-    return [k8s.core.v1.Secret(f"secret-{reference.name}", metadata=metadata, type="Opaque",
-                               string_data={reference.key: pulumi.Output.secret(str(values["hfToken"]))},
-                               opts=opts)]
+    return [
+        k8s.core.v1.Secret(
+            f"secret-{reference.name}",
+            metadata=metadata,
+            type="Opaque",
+            string_data={reference.key: pulumi.Output.secret(str(values["hfToken"]))},
+            opts=opts,
+        )
+    ]
 
 
 class Concern(pulumi.ComponentResource):
@@ -77,8 +84,13 @@ class Concern(pulumi.ComponentResource):
 class Environment(pulumi.ComponentResource):
     """A whole environment; the namespace group is created before everything that lives in it."""
 
-    def __init__(self, name: str, config: DeploymentConfig, secrets: dict[str, object] | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: DeploymentConfig,
+        secrets: dict[str, object] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__(f"{PROJECT}:index:Environment", name, None, opts)
         self.concerns: list[Concern] = []
         first: list[pulumi.Resource] = []
@@ -137,4 +149,3 @@ def main(config: DeploymentConfig | None = None, secrets: dict[str, object] | No
     pulumi.export("service", environment.service)
     pulumi.export("endpoint", environment.endpoint)
     return environment
-

@@ -52,8 +52,9 @@ def render_files(objects: Sequence[Mapping[str, object]], stack: str) -> dict[st
     return files
 
 
-def argocd_application(stack: str, destination_namespace: str, repo_url: str, path: str,
-                       revision: str) -> dict[str, object]:
+def argocd_application(
+    stack: str, destination_namespace: str, repo_url: str, path: str, revision: str
+) -> dict[str, object]:
     """An Argo CD Application syncing the rendered directory, pruning what the stack no longer has."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -85,7 +86,9 @@ def flux_kustomization(stack: str, path: str, source: str) -> dict[str, object]:
     }
 
 
-def with_delivery(files: Mapping[str, str], stack: str, documents: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
+def with_delivery(
+    files: Mapping[str, str], stack: str, documents: Mapping[str, Mapping[str, object]]
+) -> dict[str, str]:
     """The rendered files plus delivery manifests (file name -> document)."""
     header = HEADER.format(stack=stack)
     return {**files, **{name: header + to_yaml(dict(document)) for name, document in documents.items()}}

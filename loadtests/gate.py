@@ -23,16 +23,23 @@ class Verdict(BaseModel):
     passed: bool
 
 
-def _check(target: str, description: str, comparison: Literal[">=", "<="], threshold: float,
-           measured: float | None) -> Verdict:
+def _check(
+    target: str, description: str, comparison: Literal[">=", "<="], threshold: float, measured: float | None
+) -> Verdict:
     if measured is None:
         passed = False
     elif comparison == ">=":
         passed = measured >= threshold
     else:
         passed = measured <= threshold
-    return Verdict(target=target, description=description, comparison=comparison, threshold=threshold,
-                   measured=measured, passed=passed)
+    return Verdict(
+        target=target,
+        description=description,
+        comparison=comparison,
+        threshold=threshold,
+        measured=measured,
+        passed=passed,
+    )
 
 
 def judge(slo: SloTargets, measured: Measured) -> list[Verdict]:

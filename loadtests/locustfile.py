@@ -23,10 +23,10 @@ import gevent
 from locust import HttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
+from voxdeploy.contracts.api import SPEECH_PATH
 from voxdeploy.loadtests.audio_length import response_seconds
 from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix, pick
 from voxdeploy.loadtests.results import RequestRecord, percentile
-from voxdeploy.contracts.api import SPEECH_PATH
 
 PROGRESS_SECONDS = 2.0
 PROGRESS_WINDOW_SECONDS = 10.0
@@ -36,13 +36,17 @@ RECORDS: list[dict[str, object]] = []
 
 
 @events.init_command_line_parser.add_listener
-def _arguments(parser) -> None:  # noqa: ANN001 - Locust's configargparse parser
+def _arguments(parser) -> None:
     group = parser.add_argument_group("voxdeploy")
     group.add_argument("--voxdeploy-records", default="", help="write per-request records (JSON lines) here")
     group.add_argument("--voxdeploy-sizes", default=DEFAULT_SIZE_MIX, help="text length mix")
     group.add_argument("--voxdeploy-languages", default=DEFAULT_LANGUAGE_MIX, help="language mix")
-    group.add_argument("--voxdeploy-stream-ratio", type=float, default=0.5,
-                       help="share of requests streamed (stream_format=audio); these measure time to first audio")
+    group.add_argument(
+        "--voxdeploy-stream-ratio",
+        type=float,
+        default=0.5,
+        help="share of requests streamed (stream_format=audio); these measure time to first audio",
+    )
     group.add_argument("--voxdeploy-format", choices=("wav", "pcm"), default="wav", help="response_format")
     group.add_argument("--voxdeploy-sample-rate", type=int, default=48000, help="sample rate of pcm responses")
     group.add_argument("--voxdeploy-model", default="openbmb/VoxCPM2", help="model field of each request")
@@ -69,8 +73,12 @@ class SpeechUser(HttpUser):
         options = self.options
         chosen = pick(self.rng, self.sizes, self.languages)
         streamed = self.rng.random() < options.voxdeploy_stream_ratio
-        body: dict[str, object] = {"model": options.voxdeploy_model, "input": chosen.text, "voice": "default",
-                                   "response_format": options.voxdeploy_format}
+        body: dict[str, object] = {
+            "model": options.voxdeploy_model,
+            "input": chosen.text,
+            "voice": "default",
+            "response_format": options.voxdeploy_format,
+        }
         if streamed:
             body["stream_format"] = "audio"
         name = f"speech {chosen.size}" + (" stream" if streamed else "")
@@ -103,21 +111,40 @@ class SpeechUser(HttpUser):
                     response.success()
         except Exception as err:  # connection refused/reset: a failed request, never a crashed user
             latency, seconds, error = time.perf_counter() - began, None, f"{type(err).__name__}: {err}"
-        record = RequestRecord(start, latency, error is None, status, chosen.size, chosen.language, streamed,
-                               seconds, ttfa, error)
+        record = RequestRecord(
+            start, latency, error is None, status, chosen.size, chosen.language, streamed, seconds, ttfa, error
+        )
         RECORDS.append(record.as_dict())
         self._report_figures(record)
 
     def _report_figures(self, record: RequestRecord) -> None:
         fire = self.environment.events.request.fire
         if record.rtf is not None:
-            fire(request_type="RTF", name=record.size, response_time=record.rtf * 1000, response_length=0,
-                 exception=None, context={})
+            fire(
+                request_type="RTF",
+                name=record.size,
+                response_time=record.rtf * 1000,
+                response_length=0,
+                exception=None,
+                context={},
+            )
         if record.streamed and record.ok:
-            fire(request_type="TTFA", name=record.size, response_time=(record.ttfa or 0) * 1000,
-                 response_length=0, exception=None, context={})
-            fire(request_type="E2E stream", name=record.size, response_time=record.latency * 1000,
-                 response_length=0, exception=None, context={})
+            fire(
+                request_type="TTFA",
+                name=record.size,
+                response_time=(record.ttfa or 0) * 1000,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+            fire(
+                request_type="E2E stream",
+                name=record.size,
+                response_time=record.latency * 1000,
+                response_length=0,
+                exception=None,
+                context={},
+            )
 
 
 def _error_message(body: bytes) -> str:
@@ -146,12 +173,14 @@ def progress_line(records: list[dict[str, object]], now: float, users: int) -> s
     rtf = percentile([float(r["rtf"]) for r in good if r["rtf"] is not None], 95)
     failed = sum(1 for r in records if not r["ok"])
     fmt = lambda v, unit="": "-" if v is None else f"{v:.3g}{unit}"  # noqa: E731
-    return (f"[voxdeploy] {len(good) / PROGRESS_WINDOW_SECONDS:.1f} req/s | p95 {fmt(p95, ' s')} | "
-            f"RTF p95 {fmt(rtf)} | failures {failed}/{len(records)} | users {users}")
+    return (
+        f"[voxdeploy] {len(good) / PROGRESS_WINDOW_SECONDS:.1f} req/s | p95 {fmt(p95, ' s')} | "
+        f"RTF p95 {fmt(rtf)} | failures {failed}/{len(records)} | users {users}"
+    )
 
 
 @events.test_start.add_listener
-def _start_progress(environment, **_: object) -> None:  # noqa: ANN001
+def _start_progress(environment, **_: object) -> None:
     if isinstance(environment.runner, WorkerRunner) or environment.parsed_options.voxdeploy_quiet:
         return
 
@@ -164,7 +193,7 @@ def _start_progress(environment, **_: object) -> None:  # noqa: ANN001
 
 
 @events.quitting.add_listener
-def _write_records(environment, **_: object) -> None:  # noqa: ANN001
+def _write_records(environment, **_: object) -> None:
     target = environment.parsed_options.voxdeploy_records
     if not target or isinstance(environment.runner, WorkerRunner):
         return

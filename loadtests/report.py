@@ -11,10 +11,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from voxdeploy.loadtests.results import RequestRecord, percentile  # noqa: E402
-from voxdeploy.loadtests.summary import Summary  # noqa: E402
+from voxdeploy.loadtests.results import RequestRecord, percentile
+from voxdeploy.loadtests.summary import Summary
 
 BIN_SECONDS = 1.0
 
@@ -36,11 +36,14 @@ def _png(draw: Callable[[plt.Axes], None], title: str) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     plt.close(figure)
-    return f'<img alt="{html.escape(title)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return (
+        f'<img alt="{html.escape(title)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    )
 
 
-def _percentile_series(bins: dict[int, list[RequestRecord]], value: Callable[[RequestRecord], float | None],
-                       q: float) -> tuple[list[int], list[float]]:
+def _percentile_series(
+    bins: dict[int, list[RequestRecord]], value: Callable[[RequestRecord], float | None], q: float
+) -> tuple[list[int], list[float]]:
     xs, ys = [], []
     for second, group in bins.items():
         point = percentile([v for r in group if r.ok and (v := value(r)) is not None], q)
@@ -60,6 +63,7 @@ def plots(records: Sequence[RequestRecord], started: float) -> list[str]:
             axes.set_xlabel("seconds since start")
             axes.set_ylabel(unit)
             axes.legend()
+
         return draw
 
     def throughput(axes: plt.Axes) -> None:
@@ -75,6 +79,7 @@ def plots(records: Sequence[RequestRecord], started: float) -> list[str]:
                 axes.hist(values, bins=30)
             axes.set_xlabel(unit)
             axes.set_ylabel("requests")
+
         return draw
 
     return [
@@ -82,14 +87,17 @@ def plots(records: Sequence[RequestRecord], started: float) -> list[str]:
         _png(over_time(lambda r: r.rtf, "RTF"), "Real-time factor percentiles over time"),
         _png(throughput, "Requests and failures per second"),
         _png(histogram([r.rtf for r in records if r.rtf is not None], "RTF"), "Distribution of RTF"),
-        _png(histogram([r.ttfa for r in records if r.ttfa is not None], "seconds"),
-             "Distribution of time to first audio (streamed requests)"),
+        _png(
+            histogram([r.ttfa for r in records if r.ttfa is not None], "seconds"),
+            "Distribution of time to first audio (streamed requests)",
+        ),
     ]
 
 
 def write(path: Path, summary: Summary, records: Sequence[RequestRecord], started: float) -> None:
     rows = "".join(
-        f"<tr><td>{html.escape(v.target)}</td><td>{html.escape(v.description)}</td><td>{v.comparison} {v.threshold:g}</td>"
+        f"<tr><td>{html.escape(v.target)}</td><td>{html.escape(v.description)}</td>"
+        f"<td>{v.comparison} {v.threshold:g}</td>"
         f"<td>{'n/a' if v.measured is None else f'{v.measured:.4g}'}</td>"
         f"<td class={'pass' if v.passed else 'fail'}>{'PASS' if v.passed else 'FAIL'}</td></tr>"
         for v in summary.verdicts
@@ -100,7 +108,8 @@ def write(path: Path, summary: Summary, records: Sequence[RequestRecord], starte
     )
     params = html.escape(summary.parameters.model_dump_json(indent=2))
     verdict = "PASSED" if summary.passed else "FAILED"
-    path.write_text(f"""<!doctype html>
+    path.write_text(
+        f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>voxdeploy load test: {verdict}</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}td,th{{padding:4px 10px;text-align:left}}
 .pass{{color:#060}}.fail{{color:#b00;font-weight:bold}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style>
@@ -112,4 +121,6 @@ def write(path: Path, summary: Summary, records: Sequence[RequestRecord], starte
 <h2>Parameters</h2><pre>{params}</pre>
 <p>Locust's own report: <a href="locust.html">locust.html</a>; raw records: requests.jsonl.</p>
 </body></html>
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )

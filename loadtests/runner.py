@@ -92,13 +92,39 @@ def preflight(host: str) -> None:
 def locust_command(options: LoadTestOptions, out: Path, records: Path) -> list[str]:
     files = str(LOCUSTFILE) + (f",{BURST_SHAPE}" if options.scenario == "burst" else "")
     command = [
-        sys.executable, "-m", "locust", "-f", files, "--headless", "--only-summary",
-        "--host", options.host, "-u", str(options.users), "-r", str(options.spawn_rate),
-        "-t", f"{options.duration_seconds:g}s", "--stop-timeout", str(STOP_TIMEOUT_SECONDS),
-        "--csv", str(out / "locust"), "--html", str(out / "locust.html"),
-        "--voxdeploy-records", str(records), "--voxdeploy-sizes", options.sizes,
-        "--voxdeploy-languages", options.languages, "--voxdeploy-stream-ratio", str(options.stream_ratio),
-        "--voxdeploy-format", options.response_format, "--voxdeploy-seed", str(options.seed),
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        files,
+        "--headless",
+        "--only-summary",
+        "--host",
+        options.host,
+        "-u",
+        str(options.users),
+        "-r",
+        str(options.spawn_rate),
+        "-t",
+        f"{options.duration_seconds:g}s",
+        "--stop-timeout",
+        str(STOP_TIMEOUT_SECONDS),
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "locust.html"),
+        "--voxdeploy-records",
+        str(records),
+        "--voxdeploy-sizes",
+        options.sizes,
+        "--voxdeploy-languages",
+        options.languages,
+        "--voxdeploy-stream-ratio",
+        str(options.stream_ratio),
+        "--voxdeploy-format",
+        options.response_format,
+        "--voxdeploy-seed",
+        str(options.seed),
     ]
     if options.processes > 1:
         command += ["--processes", str(options.processes)]
@@ -113,8 +139,9 @@ def run_locust(options: LoadTestOptions, out: Path) -> list[RequestRecord]:
     records_path = out / "requests.jsonl"
     records_path.unlink(missing_ok=True)
     with (out / "locust.log").open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(locust_command(options, out, records_path), stdout=log,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            locust_command(options, out, records_path), stdout=log, stderr=subprocess.PIPE, text=True
+        )
         assert process.stderr is not None
         for line in process.stderr:
             if line.startswith("[voxdeploy]"):
@@ -125,8 +152,11 @@ def run_locust(options: LoadTestOptions, out: Path) -> list[RequestRecord]:
     if not records_path.exists():
         raise LoadTestError(f"Locust exited with code {process.returncode} and wrote no results; see {out}/locust.log")
     fields = RequestRecord.__dataclass_fields__
-    return [RequestRecord(**{k: v for k, v in json.loads(line).items() if k in fields})
-            for line in records_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        RequestRecord(**{k: v for k, v in json.loads(line).items() if k in fields})
+        for line in records_path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def run(options: LoadTestOptions, slo: SloTargets, out: Path, stack: str | None = None) -> summary.Summary:
@@ -137,24 +167,41 @@ def run(options: LoadTestOptions, slo: SloTargets, out: Path, stack: str | None 
     records = run_locust(options, out)
     measured = measure(records, slo.p95_latency_seconds, slo.p95_rtf)
     verdicts = judge(slo, measured)
-    files = {"summary": "summary.json", "report": "report.html", "locustReport": "locust.html",
-             "locustStats": "locust_stats.csv", "locustHistory": "locust_stats_history.csv",
-             "requests": "requests.jsonl", "locustLog": "locust.log"}
+    files = {
+        "summary": "summary.json",
+        "report": "report.html",
+        "locustReport": "locust.html",
+        "locustStats": "locust_stats.csv",
+        "locustHistory": "locust_stats_history.csv",
+        "requests": "requests.jsonl",
+        "locustLog": "locust.log",
+    }
     result = summary.Summary(
         parameters=summary.RunParameters(
-            host=options.host, scenario=options.scenario, users=options.users, spawn_rate=options.spawn_rate,
-            duration_seconds=options.duration_seconds, processes=options.processes,
-            size_mix=parse_mix(options.sizes, SIZES), language_mix=parse_mix(options.languages, LANGUAGES),
-            stream_ratio=options.stream_ratio, stack=stack,
+            host=options.host,
+            scenario=options.scenario,
+            users=options.users,
+            spawn_rate=options.spawn_rate,
+            duration_seconds=options.duration_seconds,
+            processes=options.processes,
+            size_mix=parse_mix(options.sizes, SIZES),
+            language_mix=parse_mix(options.languages, LANGUAGES),
+            stream_ratio=options.stream_ratio,
+            stack=stack,
         ),
-        measured=measured, verdicts=verdicts, passed=all(v.passed for v in verdicts), files=files,
+        measured=measured,
+        verdicts=verdicts,
+        passed=all(v.passed for v in verdicts),
+        files=files,
     )
     summary.write(result, out / "summary.json")
     report.write(out / "report.html", result, records, started)
     return result
 
 
-def benchmark(options: LoadTestOptions, levels: Sequence[int], slo: SloTargets, out: Path) -> list[tuple[int, Measured]]:
+def benchmark(
+    options: LoadTestOptions, levels: Sequence[int], slo: SloTargets, out: Path
+) -> list[tuple[int, Measured]]:
     """The reference article's table: the same run at several concurrencies, one after another."""
     options.check()
     preflight(options.host)
@@ -163,6 +210,8 @@ def benchmark(options: LoadTestOptions, levels: Sequence[int], slo: SloTargets, 
         level = LoadTestOptions(**{**options.__dict__, "users": users, "spawn_rate": max(options.spawn_rate, users)})
         records = run_locust(level, out / f"users-{users}")
         rows.append((users, measure(records, slo.p95_latency_seconds, slo.p95_rtf)))
-    (out / "benchmark.json").write_text(json.dumps(
-        [{"users": users, **m.model_dump(mode="json")} for users, m in rows], indent=2) + "\n", encoding="utf-8")
+    (out / "benchmark.json").write_text(
+        json.dumps([{"users": users, **m.model_dump(mode="json")} for users, m in rows], indent=2) + "\n",
+        encoding="utf-8",
+    )
     return rows

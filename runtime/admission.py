@@ -49,4 +49,3 @@ class Admission:
         finally:
             self._running -= 1
             self._slots.release()
-    

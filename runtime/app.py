@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.applications import Starlette
 
-from voxdeploy.contracts.runtime import RuntimeServer
-from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig, SimEngine
+from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig, RuntimeServer, SimEngine
 from voxdeploy.runtime.engines.base import Engine
 from voxdeploy.runtime.server import create_app
 

@@ -26,7 +26,9 @@ class _EngineState(Collector):
             catalog.ENGINE_RESTARTS.name, catalog.ENGINE_RESTARTS.help, labels=catalog.ENGINE_RESTARTS.labels
         )
         restarts.add_metric([self._engine], self._restarts())
-        ready = GaugeMetricFamily(catalog.ENGINE_READY.name, catalog.ENGINE_READY.help, labels=catalog.ENGINE_READY.labels)
+        ready = GaugeMetricFamily(
+            catalog.ENGINE_READY.name, catalog.ENGINE_READY.help, labels=catalog.ENGINE_READY.labels
+        )
         ready.add_metric([self._engine], 1.0 if self._ready() else 0.0)
         yield restarts
         yield ready
@@ -73,7 +75,9 @@ class RuntimeMetrics:
         self.audio_seconds = Counter(
             catalog.AUDIO_SECONDS.name, catalog.AUDIO_SECONDS.help, catalog.AUDIO_SECONDS.labels, registry=self.registry
         ).labels(**label)
-        self._requests = Counter(catalog.REQUESTS.name, catalog.REQUESTS.help, catalog.REQUESTS.labels, registry=self.registry)
+        self._requests = Counter(
+            catalog.REQUESTS.name, catalog.REQUESTS.help, catalog.REQUESTS.labels, registry=self.registry
+        )
         self._engine = engine_name
         # Read at scrape time: nothing to update on the request path.
         gauge(catalog.IN_FLIGHT).labels(**label).set_function(lambda: admission.running)

@@ -26,16 +26,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from voxdeploy.contracts.api import ENGINE_HEADER, HEALTH_PATH, METRICS_PATH, MODELS_PATH, READY_PATH, SPEECH_PATH
+from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.contracts.runtime import RuntimeConfig
+from voxdeploy.contracts.version import VERSION
 from voxdeploy.runtime import audio
 from voxdeploy.runtime.admission import Admission, QueueFull
 from voxdeploy.runtime.api import SpeechRequest, decode_base64_audio, first_error
 from voxdeploy.runtime.engines.base import Engine, EngineError, ReferenceAudio, Synthesis
 from voxdeploy.runtime.metrics import RuntimeMetrics
 from voxdeploy.runtime.synthesis import Timing, synthesize
-from voxdeploy.contracts.api import ENGINE_HEADER, HEALTH_PATH, METRICS_PATH, MODELS_PATH, READY_PATH, SPEECH_PATH
-from voxdeploy.contracts.model import MODEL_ID
-from voxdeploy.contracts.version import VERSION
 
 log = logging.getLogger("voxdeploy.server")
 
@@ -47,11 +47,22 @@ NEUTRAL_VALUES: dict[str, object] = {"speed": 1.0, "normalize": False, "denoise"
 class ApiError(Exception):
     """A refusal with its HTTP status, error type and the offending field."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, error_type: str = "invalid_request_error",
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        error_type: str = "invalid_request_error",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.error_type, self.retry_after = (
-            status, message, param, error_type, retry_after)
+            status,
+            message,
+            param,
+            error_type,
+            retry_after,
+        )
 
     def response(self) -> JSONResponse:
         headers = {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after is not None else None
@@ -82,8 +93,13 @@ async def enter_slot(admission: Admission) -> AbstractAsyncContextManager[None]:
     try:
         await slot.__aenter__()
     except QueueFull:
-        raise ApiError(429, "too many requests in flight and queued; retry shortly", None,
-                       "rate_limit_exceeded", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+        raise ApiError(
+            429,
+            "too many requests in flight and queued; retry shortly",
+            None,
+            "rate_limit_exceeded",
+            retry_after=QUEUE_FULL_RETRY_AFTER,
+        ) from None
     return slot
 
 
@@ -116,8 +132,11 @@ async def parse_speech(request: Request, limit: int) -> tuple[SpeechRequest, byt
     elif content_type == "multipart/form-data":
         fields, reference = await _multipart_fields(request, limit)
     else:
-        raise ApiError(415, f"unsupported content type {content_type or '(none)'!r}; send application/json or "
-                       "multipart/form-data", "content-type")
+        raise ApiError(
+            415,
+            f"unsupported content type {content_type or '(none)'!r}; send application/json or multipart/form-data",
+            "content-type",
+        )
     try:
         speech = SpeechRequest.model_validate(fields)
     except ValidationError as err:
@@ -176,11 +195,18 @@ def check_against_engine(speech: SpeechRequest, runtime: Runtime, has_reference_
     """Refuse what this engine cannot do, rather than silently ignore it."""
     engine = runtime.engine
     if len(speech.input) > runtime.config.speech.max_input_chars:
-        raise ApiError(400, f"input is {len(speech.input)} characters; the limit is "
-                       f"{runtime.config.speech.max_input_chars}", "input")
+        raise ApiError(
+            400,
+            f"input is {len(speech.input)} characters; the limit is {runtime.config.speech.max_input_chars}",
+            "input",
+        )
     if speech.sample_rate is not None and speech.sample_rate != engine.sample_rate:
-        raise ApiError(400, f"sample_rate {speech.sample_rate} is not available; {engine.name} produces "
-                       f"{engine.sample_rate} Hz (omit sample_rate)", "sample_rate")
+        raise ApiError(
+            400,
+            f"sample_rate {speech.sample_rate} is not available; {engine.name} produces "
+            f"{engine.sample_rate} Hz (omit sample_rate)",
+            "sample_rate",
+        )
     for field in sorted(engine.unsupported_fields):
         value = getattr(speech, field)
         if value is not None and value != NEUTRAL_VALUES.get(field):
@@ -237,8 +263,13 @@ class SpeechHandler:
             synthesis = to_synthesis(speech, reference_audio(ref_bytes, speech.ref_text, runtime))
             if runtime.draining or not runtime.engine.ready:
                 reason = "draining" if runtime.draining else runtime.engine.problem or "loading or restarting"
-                raise ApiError(503, f"the {runtime.engine.name} engine is not ready ({reason}); retry shortly",
-                               None, "engine_unavailable", retry_after=5)
+                raise ApiError(
+                    503,
+                    f"the {runtime.engine.name} engine is not ready ({reason}); retry shortly",
+                    None,
+                    "engine_unavailable",
+                    retry_after=5,
+                )
             if speech.streaming:
                 return await self._stream(speech, synthesis, timing)
             return self._finish(await self._whole(request, speech, synthesis, timing), timing)
@@ -270,8 +301,9 @@ class SpeechHandler:
         chunks = []
         slot = await enter_slot(runtime.admission)
         try:
-            async for chunk in synthesize(runtime.engine, synthesis, runtime.config.speech.split_chars,
-                                          runtime.fade_samples, timing):
+            async for chunk in synthesize(
+                runtime.engine, synthesis, runtime.config.speech.split_chars, runtime.fade_samples, timing
+            ):
                 chunks.append(chunk)
         except EngineError as err:
             raise _engine_error(err) from None
@@ -334,8 +366,13 @@ class SpeechHandler:
                 outcome["status"] = err.status
                 log.warning("stream aborted: %s", err.message)
                 if sse:
-                    yield _sse_event("speech.audio.error", {"type": "speech.audio.error", "error": {
-                        "message": err.message, "type": err.error_type, "code": err.status}})
+                    yield _sse_event(
+                        "speech.audio.error",
+                        {
+                            "type": "speech.audio.error",
+                            "error": {"message": err.message, "type": err.error_type, "code": err.status},
+                        },
+                    )
 
         async def cleanup(completed: bool) -> None:
             """Runs once whether the stream finished, failed, or the client left before it started."""
@@ -398,8 +435,14 @@ def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(_: Request) -> Response:
-        entry = {"id": model_id, "object": "model", "owned_by": "voxdeploy", "engine": engine.name,
-                 "sample_rate": engine.sample_rate, "simulated": engine.name == "sim"}
+        entry = {
+            "id": model_id,
+            "object": "model",
+            "owned_by": "voxdeploy",
+            "engine": engine.name,
+            "sample_rate": engine.sample_rate,
+            "simulated": engine.name == "sim",
+        }
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def openapi(_: Request) -> Response:
@@ -440,16 +483,25 @@ def openapi_spec() -> dict[str, object]:
             "/v1/audio/speech": {
                 "post": {
                     "operationId": "createSpeech",
-                    "requestBody": {"required": True, "content": {
-                        "application/json": {"schema": SpeechRequest.model_json_schema()}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": SpeechRequest.model_json_schema()}},
+                    },
                     "responses": {
-                        "200": {"description": "audio", "content": {"audio/wav": {}, "audio/pcm": {}, "audio/flac": {}}},
+                        "200": {
+                            "description": "audio",
+                            "content": {"audio/wav": {}, "audio/pcm": {}, "audio/flac": {}},
+                        },
                         **{str(code): failure for code in (400, 413, 415, 429, 503, 504)},
                     },
                 }
             },
             "/health": {"get": {"operationId": "health", "responses": {"200": {"description": "alive"}}}},
-            "/ready": {"get": {"operationId": "ready", "responses": {"200": {"description": "ready"},
-                                                                    "503": {"description": "not ready"}}}},
+            "/ready": {
+                "get": {
+                    "operationId": "ready",
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                }
+            },
         },
     }

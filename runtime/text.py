@@ -7,6 +7,7 @@ characters and never rewritten beyond collapsing whitespace, so nothing the user
 
 from __future__ import annotations
 
+import itertools
 import re
 
 _ALWAYS_ENDS = "。｡！？；…"  # CJK terminators end a sentence whatever follows
@@ -15,7 +16,9 @@ _CLOSERS = "\"'”’」』）)】》]»"
 _RUN = re.compile(f"[{re.escape(_ALWAYS_ENDS + _ENDS_BEFORE_SPACE)}]+[{re.escape(_CLOSERS)}]*")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _WORD_BEFORE = re.compile(r"[A-Za-z][A-Za-z.]*$")
-_ABBREVIATIONS = frozenset("mr mrs ms dr prof sr jr st vs etc e.g i.e cf approx".split())
+_ABBREVIATIONS = frozenset(
+    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "cf", "approx"]
+)
 _NEXT_CHAR = re.compile(r"\s*(\S?)")
 _CLAUSE = re.compile(r"[，、：﹐､]|[,:](?=\s)")
 
@@ -52,7 +55,7 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
         if _is_boundary(text, cuts[-1], match):
             cuts.append(match.end())
     cuts.append(len(text))
-    return list(zip(cuts, cuts[1:]))
+    return list(itertools.pairwise(cuts))
 
 
 def _is_boundary(text: str, start: int, match: re.Match[str]) -> bool:

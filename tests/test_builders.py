@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import kubernetes_validate
 import pytest
+import yaml
 
+from tests.conftest import STACKS, STACKS_DIR, mutated
+from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
 from voxdeploy.infra.config import load_stack, parse_config
-from tests.conftest import STACKS, STACKS_DIR, mutated
 
 KUBERNETES_VERSION = "1.30"
 
@@ -95,12 +99,10 @@ def test_prod_deployment_sizing_and_probes() -> None:
 
 def test_engine_command_carries_the_engine_config() -> None:
     config_map = next(o for o in objects_of("prod") if o["kind"] == "ConfigMap" and "runtime.yaml" in o["data"])
-    import yaml
-
     settings = yaml.safe_load(config_map["data"]["runtime.yaml"])
     command = settings["engine"]["command"]
-    assert command[:4] == ["vllm", "serve", "openbmb/VoxCPM2", "--omni"]
-    flags = dict(zip(command[4::1], command[5::1]))
+    assert command[:4] == ["vllm", "serve", MODEL_ID, "--omni"]
+    flags = dict(itertools.pairwise(command[4:]))
     assert flags["--tensor-parallel-size"] == "2"
     assert flags["--max-num-seqs"] == "256"
     assert flags["--max-num-batched-tokens"] == "512"

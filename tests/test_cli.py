@@ -113,7 +113,8 @@ def test_commands_do_not_import_pulumi_or_runtime() -> None:
     """Subcommands import lazily: rendering must not drag in Pulumi's gRPC stack or the runtime."""
     code = (
         "import sys; from voxdeploy.cli import main; main(['validate', '--stack', 'dev']); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_kubernetes', 'runtime', 'loadtests')))"
+        "heavy = ('pulumi', 'pulumi_kubernetes', 'voxdeploy.runtime', 'voxdeploy.loadtests'); "
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -5,13 +5,13 @@ from __future__ import annotations
 import typing
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from tests.conftest import DELETE, STACKS, STACKS_DIR, mutated
+from voxdeploy.cli import EXIT_USAGE, main
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
 from voxdeploy.infra.config.base import parse_quantity
 from voxdeploy.infra.config.errors import _nested_models
-from tests.conftest import DELETE, STACKS, STACKS_DIR, mutated
-from voxdeploy.cli import EXIT_USAGE, main
 
 
 def _models(root: type[BaseModel]) -> set[type[BaseModel]]:
@@ -76,7 +76,13 @@ def test_quantities(text: str, value: float) -> None:
 INVALID = [
     ("prod", "cloud.autoscaling.minReplicas", 12, "cloud.autoscaling.minReplicas", "maxReplicas (10)"),
     ("prod", "cloud.autoscaling.maxReplicas", 0, "cloud.autoscaling.maxReplicas", "greater than or equal to 1"),
-    ("prod", "cloud.pod.resources.requests.memory", "64Gi", "cloud.pod.resources.requests.memory", "limits.memory (32Gi)"),
+    (
+        "prod",
+        "cloud.pod.resources.requests.memory",
+        "64Gi",
+        "cloud.pod.resources.requests.memory",
+        "limits.memory (32Gi)",
+    ),
     ("prod", "cloud.pod.resources.requests.cpu", 16, "cloud.pod.resources.requests.cpu", "limits.cpu (8)"),
     ("prod", "cloud.pod.resources.limits.memory", "lots", "cloud.pod.resources.limits.memory", "16Gi"),
     ("prod", "cloud.engine.gpuMemoryUtilization", 1.5, "cloud.engine.gpuMemoryUtilization", "less than or equal to 1"),
@@ -95,22 +101,45 @@ INVALID = [
     ("prod", "namespace", "Vox_CPM", "namespace", "should match pattern"),
     ("prod", "cloud.engine.port", 8000, "cloud.engine.port", "must differ from cloud.server.port (8000)"),
     ("prod", "cloud.pod.sharedMemorySize", "32Gi", "cloud.pod.sharedMemorySize", "memory limit"),
-    ("prod", "cloud.pod.modelCache.pvc.accessMode", "ReadWriteOnce", "cloud.pod.modelCache.pvc.accessMode", "10 replicas"),
-    ("prod", "cloud.pod.tolerations", [{"operator": "Exists"}], "cloud.pod.tolerations[0].key", "required key is missing"),
+    (
+        "prod",
+        "cloud.pod.modelCache.pvc.accessMode",
+        "ReadWriteOnce",
+        "cloud.pod.modelCache.pvc.accessMode",
+        "10 replicas",
+    ),
+    (
+        "prod",
+        "cloud.pod.tolerations",
+        [{"operator": "Exists"}],
+        "cloud.pod.tolerations[0].key",
+        "required key is missing",
+    ),
     ("prod", "cloud.server.logLevel", "verbose", "cloud.server.logLevel", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
     ("prod", "labels", {"team": "voice team"}, "labels.team", "not a valid label value"),
     ("prod", "clod", {}, "clod", "did you mean 'cloud'"),
 ]
 
 
-@pytest.mark.parametrize(("base", "key", "value", "path", "words"), INVALID, ids=[f"{i[1]}={'(deleted)' if i[2] is DELETE else i[2]}" for i in INVALID])
+@pytest.mark.parametrize(
+    ("base", "key", "value", "path", "words"),
+    INVALID,
+    ids=[f"{i[1]}={'(deleted)' if i[2] is DELETE else i[2]}" for i in INVALID],
+)
 def test_invalid_stack_exits_2_and_names_the_path(
     write_stack, capsys, base: str, key: str, value: object, path: str, words: str
 ) -> None:
     stack_file = write_stack(mutated(base, key, value))
     assert main(["validate", "--stack", str(stack_file)]) == EXIT_USAGE
     err = capsys.readouterr().err
-    line = next((line for line in err.splitlines() if line.strip().startswith(path + " ") or line.strip().startswith(path + ":")), None)
+    line = next(
+        (
+            line
+            for line in err.splitlines()
+            if line.strip().startswith(path + " ") or line.strip().startswith(path + ":")
+        ),
+        None,
+    )
     assert line is not None, err
     assert words in line, err
     assert str(stack_file) in err
@@ -155,6 +184,6 @@ def test_other_namespaces_are_left_to_pulumi(write_stack) -> None:
 
 def test_models_are_frozen() -> None:
     config = parse_config({}, "x")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.cloud.replicas = 3  # type: ignore[misc]
     assert typing.get_origin(DeploymentConfig.model_fields["labels"].annotation) is dict

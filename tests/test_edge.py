@@ -9,12 +9,12 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.conftest import REPO, STACKS_DIR, read_stack_file
+from voxdeploy.contracts.router import RouterSettings
+from voxdeploy.contracts.runtime import RuntimeConfig
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, load_stack, parse_config
 from voxdeploy.infra.config.edge import device_catalogue, model_files_gib
-from voxdeploy.contracts.router import RouterSettings
-from voxdeploy.contracts.runtime import RuntimeConfig
-from tests.conftest import REPO, STACKS_DIR, read_stack_file
 
 NODEPOOL_SCHEMA = REPO / "tests" / "fixtures" / "crds" / "openyurt-nodepool-v1beta1.yaml"
 
@@ -78,8 +78,13 @@ def test_jetson_pool_gets_its_gpu_and_all_layers_offloaded() -> None:
     unreachable = next(t for t in pod["tolerations"] if t["key"] == "node.kubernetes.io/unreachable")
     assert unreachable["tolerationSeconds"] == 3600, "edge links drop: far longer than the 300 s default"
     command = settings_of(named(objs, "ConfigMap", "edge-jetson-runtime"))["engine"]["command"]
-    assert command[:5] == ["llama-tts-server", "--voxcpm2-base-lm", "/models/VoxCPM2-BaseLM-Q4_K_M.gguf",
-                           "--voxcpm2-acoustic", "/models/VoxCPM2-Acoustic-F16.gguf"]
+    assert command[:5] == [
+        "llama-tts-server",
+        "--voxcpm2-base-lm",
+        "/models/VoxCPM2-BaseLM-Q4_K_M.gguf",
+        "--voxcpm2-acoustic",
+        "/models/VoxCPM2-Acoustic-F16.gguf",
+    ]
     assert command[command.index("--voxcpm2-n-gpu-layers") + 1] == "999"
     assert command[command.index("--threads") + 1] == "8"
 
@@ -105,8 +110,10 @@ def test_hybrid_router_points_at_this_stacks_services() -> None:
     objs = objects("hybrid")
     settings = RouterSettings.model_validate(settings_of(named(objs, "ConfigMap", "voxcpm-router-runtime")))
     assert settings.endpoints == {
-        "edge": ["http://edge-jetson.voxcpm-hybrid.svc.cluster.local:8000",
-                 "http://edge-i9.voxcpm-hybrid.svc.cluster.local:8000"],
+        "edge": [
+            "http://edge-jetson.voxcpm-hybrid.svc.cluster.local:8000",
+            "http://edge-i9.voxcpm-hybrid.svc.cluster.local:8000",
+        ],
         "fog": ["http://fog-tts.voxcpm-hybrid.svc.cluster.local:8000"],
         "cloud": ["http://voxcpm.voxcpm-hybrid.svc.cluster.local:8000"],
     }
@@ -151,24 +158,36 @@ def test_duplicate_pool_names_are_refused(write_stack) -> None:
 
 def test_users_add_their_own_devices(write_stack) -> None:
     document = edge_doc(device="orange-pi-5", quantization="Q8_0")
-    document["config"]["voxdeploy:edge"]["devices"] = {"orange-pi-5": {
-        "description": "Orange Pi 5, RK3588", "memoryGib": 16, "cores": 8, "architecture": "arm64",
-        "backends": ["cpu"], "powerWatts": 10}}
+    document["config"]["voxdeploy:edge"]["devices"] = {
+        "orange-pi-5": {
+            "description": "Orange Pi 5, RK3588",
+            "memoryGib": 16,
+            "cores": 8,
+            "architecture": "arm64",
+            "backends": ["cpu"],
+            "powerWatts": 10,
+        }
+    }
     objs = build_objects(load_stack(str(write_stack(document))).config)
     assert named(objs, "DaemonSet", "edge-p")
 
 
 def test_hybrid_router_needs_somewhere_to_send() -> None:
     document = {"cloud": {"enabled": False}, "hybrid": {"enabled": True}}
-    with pytest.raises(ConfigError, match="hybrid.endpoints"):
+    with pytest.raises(ConfigError, match=r"hybrid\.endpoints"):
         parse_config(document, "x")
     with pytest.raises(ConfigError, match=r"hybrid.endpoints.fog\[0\]"):
         parse_config({"hybrid": {"enabled": True, "endpoints": {"fog": ["fog:8000"]}}}, "x")
 
 
 def test_latest_is_refused_on_any_tier_in_prod() -> None:
-    document = {"stage": "prod", "edge": {"enabled": True, "pools": [
-        {"name": "p", "device": "intel-i9-13900k", "image": {"repository": "r", "tag": "latest"}}]}}
+    document = {
+        "stage": "prod",
+        "edge": {
+            "enabled": True,
+            "pools": [{"name": "p", "device": "intel-i9-13900k", "image": {"repository": "r", "tag": "latest"}}],
+        },
+    }
     with pytest.raises(ConfigError, match=r"edge.pools\[0\].image.tag"):
         parse_config(document, "x")
 
@@ -178,5 +197,5 @@ def test_stacks_dir_holds_the_issue_stacks() -> None:
 
 
 def test_router_timeout_must_outlast_its_tiers() -> None:
-    with pytest.raises(ConfigError, match="hybrid.server.requestTimeoutSeconds"):
+    with pytest.raises(ConfigError, match=r"hybrid\.server\.requestTimeoutSeconds"):
         parse_config({"hybrid": {"enabled": True, "server": {"requestTimeoutSeconds": 300}}}, "x")

@@ -11,13 +11,13 @@ import pulumi
 import pytest
 import yaml
 
+from tests.conftest import STACKS, STACKS_DIR, mutated, read_stack_file
+from tests.test_pulumi import as_pulumi_config, fresh_mocks
+from voxdeploy.cli import main as cli
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, load_stack
 from voxdeploy.infra.pulumi_program import main
 from voxdeploy.infra.render import render_files
-from tests.conftest import STACKS, STACKS_DIR, mutated, read_stack_file
-from tests.test_pulumi import as_pulumi_config, fresh_mocks
-from voxdeploy.cli import main as cli
 
 PLAINTEXT = "hf_PLAINTEXT_TOKEN_5f2b9c"
 CIPHERTEXT = "v1:AAABAExampleCiphertextZm9vYmFy"
@@ -29,11 +29,29 @@ def render(*args: str) -> int:
 
 def test_argocd_and_flux_manifests_point_at_the_directory(tmp_path: Path) -> None:
     out = tmp_path / "prod"
-    assert render("--stack", "prod", "--out", str(out), "--argocd", "--repo-url", "https://git.example/ops.git",
-                  "--repo-path", "clusters/prod", "--revision", "main", "--flux") == 0
+    assert (
+        render(
+            "--stack",
+            "prod",
+            "--out",
+            str(out),
+            "--argocd",
+            "--repo-url",
+            "https://git.example/ops.git",
+            "--repo-path",
+            "clusters/prod",
+            "--revision",
+            "main",
+            "--flux",
+        )
+        == 0
+    )
     app = yaml.safe_load((out / "argocd-application.yaml").read_text())
     assert app["kind"] == "Application" and app["spec"]["source"] == {
-        "repoURL": "https://git.example/ops.git", "path": "clusters/prod", "targetRevision": "main"}
+        "repoURL": "https://git.example/ops.git",
+        "path": "clusters/prod",
+        "targetRevision": "main",
+    }
     assert app["spec"]["destination"]["namespace"] == "voxcpm"
     assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
     flux = yaml.safe_load((out / "flux-kustomization.yaml").read_text())
@@ -91,8 +109,9 @@ def test_pulumi_secret_becomes_a_managed_secret_and_never_a_file(write_stack, tm
 
     mocks = fresh_mocks("prod")
     keys = {k: v for k, v in document["config"].items() if k != "voxdeploy:hfToken"}
-    pulumi.runtime.set_all_config({**as_pulumi_config(keys), "voxdeploy:hfToken": PLAINTEXT},
-                                  secret_keys=["voxdeploy:hfToken"])
+    pulumi.runtime.set_all_config(
+        {**as_pulumi_config(keys), "voxdeploy:hfToken": PLAINTEXT}, secret_keys=["voxdeploy:hfToken"]
+    )
     pulumi.runtime.test(lambda: main())()
     secrets = [r for r in mocks.resources if r.typ == "kubernetes:core/v1:Secret"]
     assert len(secrets) == 1 and secrets[0].inputs["metadata"]["name"] == "hf-token"
@@ -125,7 +144,7 @@ def test_secret_sources_are_checked(write_stack, document: dict, path: str) -> N
 def test_a_pulumi_secret_needs_source_pulumi(write_stack) -> None:
     document = read_stack_file("prod")
     document["config"]["voxdeploy:hfToken"] = {"secure": CIPHERTEXT}
-    with pytest.raises(ConfigError, match="set secrets.source: pulumi"):
+    with pytest.raises(ConfigError, match=r"set secrets\.source: pulumi"):
         load_stack(str(write_stack(document)))
 
 

@@ -9,11 +9,11 @@ import pulumi
 import pytest
 import yaml
 
+from tests.conftest import STACKS, STACKS_DIR, read_stack_file
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import PROJECT, ConfigError, load_stack
 from voxdeploy.infra.pulumi_program import TYPED_KINDS, config_from_pulumi, main
 from voxdeploy.infra.render import render_files
-from tests.conftest import STACKS, STACKS_DIR, read_stack_file
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -80,11 +80,11 @@ def run_program(stack: str) -> tuple[RecordingMocks, dict]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_registered_objects_equal_rendered_files(stack: str) -> None:
     mocks, _ = run_program(stack)
-    registered = [
-        integers_as_floats(r.inputs) for r in mocks.resources if r.typ.startswith("kubernetes:")
-    ]
+    registered = [integers_as_floats(r.inputs) for r in mocks.resources if r.typ.startswith("kubernetes:")]
     files = render_files(build_objects(load_stack(stack, STACKS_DIR).config), stack)
-    rendered = [integers_as_floats(yaml.safe_load(text)) for name, text in files.items() if name != "kustomization.yaml"]
+    rendered = [
+        integers_as_floats(yaml.safe_load(text)) for name, text in files.items() if name != "kustomization.yaml"
+    ]
     key = lambda obj: (obj["kind"], obj["metadata"]["name"])  # noqa: E731
     assert sorted(registered, key=key) == sorted(rendered, key=key)
     assert len(registered) == len(files) - 1

@@ -32,13 +32,26 @@ def _positive(kind: type[float | int]) -> Callable[[str], float | int]:
 
 def add_arguments(plan: argparse.ArgumentParser) -> None:
     """`plan`'s capacity options."""
-    plan.add_argument("--target-qps", type=_positive(float), default=None,
-                      help="busy-hour requests/s to size for [capacity.targetQps, else slo.minQps]")
-    plan.add_argument("--capacity-from", type=Path, default=None, metavar="SUMMARY_JSON",
-                      help="a load test's summary.json or benchmark.json as one replica's capacity "
-                           "[the reference article's row capacity.referenceMode]")
-    plan.add_argument("--capacity-replicas", type=_positive(int), default=1,
-                      help="replicas that served the load test, to turn its figures into one replica's [1]")
+    plan.add_argument(
+        "--target-qps",
+        type=_positive(float),
+        default=None,
+        help="busy-hour requests/s to size for [capacity.targetQps, else slo.minQps]",
+    )
+    plan.add_argument(
+        "--capacity-from",
+        type=Path,
+        default=None,
+        metavar="SUMMARY_JSON",
+        help="a load test's summary.json or benchmark.json as one replica's capacity "
+        "[the reference article's row capacity.referenceMode]",
+    )
+    plan.add_argument(
+        "--capacity-replicas",
+        type=_positive(int),
+        default=1,
+        help="replicas that served the load test, to turn its figures into one replica's [1]",
+    )
 
 
 def report(args: argparse.Namespace, config: DeploymentConfig, planning: CapacityPlanning) -> CapacityReport | None:

@@ -33,10 +33,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from voxdeploy import capacity_cmds
     from voxdeploy.infra.builders import build_objects
     from voxdeploy.infra.plan import edge_rows, format_plan, object_rows, sizing
     from voxdeploy.infra.policy import evaluate
-    from voxdeploy import capacity_cmds
     from voxdeploy.policy_cmds import report
 
     stack = load_stack_from(args)
@@ -49,10 +49,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     text, errors = report(stack.config, objects)
     if args.output == "json":
         rows = [{"kind": k, "namespace": n, "name": m} for k, n, m in object_rows(objects)]
-        document = {"stack": stack.name, "objects": rows, "sizing": sizing(stack.config),
-                    "edgePools": edge_rows(stack.config),
-                    "policy": [dataclasses.asdict(v) for v in evaluate(stack.config, objects)],
-                    "capacity": capacity_cmds.as_json(capacity) if capacity else None}
+        document = {
+            "stack": stack.name,
+            "objects": rows,
+            "sizing": sizing(stack.config),
+            "edgePools": edge_rows(stack.config),
+            "policy": [dataclasses.asdict(v) for v in evaluate(stack.config, objects)],
+            "capacity": capacity_cmds.as_json(capacity) if capacity else None,
+        }
         print(json.dumps(document, indent=2))
     else:
         sys.stdout.write(format_plan(stack.name, stack.config, objects))
@@ -83,8 +87,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         if not args.repo_url:
             print("error: --argocd needs --repo-url (the Git repository Argo CD reads)", file=sys.stderr)
             return EXIT_USAGE
-        delivery[ARGOCD_FILE] = argocd_application(stack.name, stack.config.namespace, args.repo_url, repo_path,
-                                                   args.revision)
+        delivery[ARGOCD_FILE] = argocd_application(
+            stack.name, stack.config.namespace, args.repo_url, repo_path, args.revision
+        )
     if args.flux:
         delivery[FLUX_FILE] = flux_kustomization(stack.name, repo_path, args.flux_source)
     files = with_delivery(render_files(build_objects(stack.config), stack.name), stack.name, delivery)
@@ -108,8 +113,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.router:
-        from voxdeploy.runtime.router.app import serve_router
         from voxdeploy.router_cmds import router_settings_from
+        from voxdeploy.runtime.router.app import serve_router
 
         base = None
         if args.stack is not None:
@@ -154,8 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="write the stack's objects as YAML files plus kustomization.yaml")
     add_stack_arguments(render)
     render.add_argument("--out", type=Path, default=None, help="output directory [rendered/<stack>]")
-    render.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the directory differs from what would be rendered (CI drift check)")
+    render.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the directory differs from what would be rendered (CI drift check)",
+    )
     render.add_argument("--argocd", action="store_true", help="also write an Argo CD Application for the directory")
     render.add_argument("--flux", action="store_true", help="also write a Flux Kustomization for the directory")
     render.add_argument("--repo-url", help="Git repository URL the GitOps controller reads (--argocd)")

@@ -25,7 +25,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def load_stack_from(args: argparse.Namespace):  # noqa: ANN201 - infra.config.Stack, imported lazily
+def load_stack_from(args: argparse.Namespace):
     from voxdeploy.infra.config import load_stack
 
     return load_stack(args.stack, args.stacks_dir)

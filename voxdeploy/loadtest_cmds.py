@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX
 from voxdeploy.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_stack_arguments, free_port, load_stack_from
+from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,12 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_stack_arguments(loadtest)
     loadtest.add_argument("--host", required=True, help="base URL of the speech API, e.g. http://127.0.0.1:8000")
     _add_load_arguments(loadtest, users=10, duration="30s", report="out/loadtest")
-    loadtest.add_argument("--scenario", choices=("steady", "burst", "benchmark"), default="steady",
-                          help="steady users, bursts to --users, or the benchmark table over --levels [steady]")
+    loadtest.add_argument(
+        "--scenario",
+        choices=("steady", "burst", "benchmark"),
+        default="steady",
+        help="steady users, bursts to --users, or the benchmark table over --levels [steady]",
+    )
     loadtest.add_argument("--levels", default="10,50,100", help="benchmark concurrencies [10,50,100]")
     loadtest.set_defaults(handler=cmd_loadtest)
 
-    demo = sub.add_parser("demo", help="serve the simulator, render the dev stack, load-test it, report (no GPU needed)")
+    demo = sub.add_parser(
+        "demo", help="serve the simulator, render the dev stack, load-test it, report (no GPU needed)"
+    )
     _add_load_arguments(demo, users=4, duration="15s", report="out/demo")
     demo.set_defaults(handler=cmd_demo, stack="dev", stacks_dir=None)
 
@@ -40,23 +46,40 @@ def _add_load_arguments(parser: argparse.ArgumentParser, users: int, duration: s
     parser.add_argument("--seed", type=int, default=0, help="seed of the text picks [0]")
 
 
-def _options(args: argparse.Namespace, host: str, scenario: str):  # noqa: ANN202 - LoadTestOptions, lazily imported
+def _options(args: argparse.Namespace, host: str, scenario: str):
     from voxdeploy.loadtests.runner import LoadTestOptions, parse_duration
 
-    return LoadTestOptions(host=host, users=args.users, spawn_rate=args.spawn_rate,
-                           duration_seconds=parse_duration(args.duration), processes=args.processes,
-                           scenario=scenario, sizes=args.sizes, languages=args.languages,
-                           stream_ratio=args.stream_ratio, seed=args.seed)
+    return LoadTestOptions(
+        host=host,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration_seconds=parse_duration(args.duration),
+        processes=args.processes,
+        scenario=scenario,
+        sizes=args.sizes,
+        languages=args.languages,
+        stream_ratio=args.stream_ratio,
+        seed=args.seed,
+    )
 
 
-def _print_gate(result, report: Path) -> int:  # noqa: ANN001 - loadtests.summary.Summary
+def _print_gate(result, report: Path) -> int:
     from voxdeploy.infra.plan import table
 
-    rows = [(v.target, f"{v.comparison} {v.threshold:g}", "n/a" if v.measured is None else f"{v.measured:.4g}",
-             "PASS" if v.passed else "FAIL") for v in result.verdicts]
+    rows = [
+        (
+            v.target,
+            f"{v.comparison} {v.threshold:g}",
+            "n/a" if v.measured is None else f"{v.measured:.4g}",
+            "PASS" if v.passed else "FAIL",
+        )
+        for v in result.verdicts
+    ]
     measured = result.measured
-    print(f"\n{measured.requests} requests, {measured.failures} failed, {measured.qps:.2f} req/s, "
-          f"goodput {measured.goodput:.2f} req/s over {measured.duration_seconds:.1f} s")
+    print(
+        f"\n{measured.requests} requests, {measured.failures} failed, {measured.qps:.2f} req/s, "
+        f"goodput {measured.goodput:.2f} req/s over {measured.duration_seconds:.1f} s"
+    )
     print(table(("TARGET", "BOUND", "MEASURED", "RESULT"), rows))
     failing = [v.target for v in result.verdicts if not v.passed]
     print("\ngate PASSED" if not failing else f"\ngate FAILED: {', '.join(failing)}")
@@ -93,22 +116,47 @@ def _levels(text: str) -> list[int]:
     return levels
 
 
-def _print_benchmark(rows) -> None:  # noqa: ANN001 - list[tuple[int, Measured]]
+def _print_benchmark(rows) -> None:
     from voxdeploy.infra.plan import table
 
     def cell(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
         return "n/a" if value is None else f"{value * scale:.{digits}g}"
 
-    print(table(("CONCURRENCY", "MEAN LATENCY (ms)", "P95 LATENCY (ms)", "REQUESTS/S", "RTF (mean)", "ERRORS"),
-                [(users, cell(m.latency_mean, 1000, 4), cell(m.latency_p95, 1000, 4), cell(m.qps, 1, 4),
-                  cell(m.rtf_mean), m.failures) for users, m in rows]))
+    print(
+        table(
+            ("CONCURRENCY", "MEAN LATENCY (ms)", "P95 LATENCY (ms)", "REQUESTS/S", "RTF (mean)", "ERRORS"),
+            [
+                (
+                    users,
+                    cell(m.latency_mean, 1000, 4),
+                    cell(m.latency_p95, 1000, 4),
+                    cell(m.qps, 1, 4),
+                    cell(m.rtf_mean),
+                    m.failures,
+                )
+                for users, m in rows
+            ],
+        )
+    )
 
 
 def _start_runtime(port: int, log: Path) -> subprocess.Popen[bytes]:
     import httpx
 
-    command = [sys.executable, "-m", "voxdeploy", "serve", "--stack", "dev", "--engine", "sim",
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "voxdeploy",
+        "serve",
+        "--stack",
+        "dev",
+        "--engine",
+        "sim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     print(f"starting the runtime: {' '.join(command[1:])}")
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -140,10 +188,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        print(f"load-testing http://127.0.0.1:{port} with {args.users} users for {args.duration} "
-              f"(simulated engine: no GPU; timings are the simulator's, not VoxCPM2's)")
-        result = run(_options(args, f"http://127.0.0.1:{port}", "steady"), stack.config.slo, out / "loadtest",
-                     stack.name)
+        print(
+            f"load-testing http://127.0.0.1:{port} with {args.users} users for {args.duration} "
+            f"(simulated engine: no GPU; timings are the simulator's, not VoxCPM2's)"
+        )
+        result = run(
+            _options(args, f"http://127.0.0.1:{port}", "steady"), stack.config.slo, out / "loadtest", stack.name
+        )
     except LoadTestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,23 +11,39 @@ from typing import get_args
 import yaml
 from pydantic import ValidationError
 
-from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
 from voxdeploy.contracts.router import RouterSettings, Tier
+from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
 
 SOURCE = "voxdeploy serve --router"
-ENGINE_ONLY = ("engine", "sim_rtf", "sim_first_audio", "sim_batch_capacity", "checkpoint", "device", "compile",
-               "engine_command", "engine_port")
+ENGINE_ONLY = (
+    "engine",
+    "sim_rtf",
+    "sim_first_audio",
+    "sim_batch_capacity",
+    "checkpoint",
+    "device",
+    "compile",
+    "engine_command",
+    "engine_port",
+)
 """`voxdeploy serve` options that configure an engine, which a router does not have."""
 
 
 def add_router_arguments(parser: argparse.ArgumentParser) -> None:
     """The router's own flags; --config, --host, --port and the admission flags are `serve`'s."""
     router = parser.add_argument_group("hybrid router")
-    router.add_argument("--router", action="store_true",
-                        help="run the hybrid edge/fog/cloud router instead of a runtime (--config: its settings file)")
-    router.add_argument("--tier", action="append", default=[], metavar="TIER=URL",
-                        help="an endpoint of a tier (edge, fog, cloud); repeat for more; replaces that tier's "
-                             "endpoints from --config")
+    router.add_argument(
+        "--router",
+        action="store_true",
+        help="run the hybrid edge/fog/cloud router instead of a runtime (--config: its settings file)",
+    )
+    router.add_argument(
+        "--tier",
+        action="append",
+        default=[],
+        metavar="TIER=URL",
+        help="an endpoint of a tier (edge, fog, cloud); repeat for more; replaces that tier's endpoints from --config",
+    )
 
 
 def _from_file(path: Path) -> dict[str, object]:
@@ -65,8 +81,11 @@ def router_settings_from(args: argparse.Namespace, base: RouterSettings | None =
     Flags apply to the validated base's camelCase dump, as `voxdeploy serve` does, so a file's snake_case
     key can never shadow a flag. Every problem is reported at once, naming the flag or the key.
     """
-    issues = [ConfigIssue(f"--{name.replace('_', '-')}", getattr(args, name), "configures an engine; a router has "
-                          "none") for name in ENGINE_ONLY if getattr(args, name, None) is not None]
+    issues = [
+        ConfigIssue(f"--{name.replace('_', '-')}", getattr(args, name), "configures an engine; a router has none")
+        for name in ENGINE_ONLY
+        if getattr(args, name, None) is not None
+    ]
     flagged, tier_issues = _tier_flags(args.tier)
     issues += tier_issues
     if base is None:
@@ -75,19 +94,31 @@ def router_settings_from(args: argparse.Namespace, base: RouterSettings | None =
     document = base.model_dump()
     document["endpoints"] = {**base.endpoints, **flagged}
     server = document["server"]
-    for key, value in (("port", args.port), ("maxConcurrentRequests", args.max_concurrent),
-                       ("maxQueuedRequests", args.max_queue), ("requestTimeoutSeconds", args.request_timeout)):
+    for key, value in (
+        ("port", args.port),
+        ("maxConcurrentRequests", args.max_concurrent),
+        ("maxQueuedRequests", args.max_queue),
+        ("requestTimeoutSeconds", args.request_timeout),
+    ):
         if value is not None:
             server[key] = value  # type: ignore[index]
     if args.host is not None:
         document["host"] = args.host
     settings = _validated(document, issues)
     if not any(settings.endpoints.values()):
-        issues.append(ConfigIssue("endpoints", dict(settings.endpoints),
-                                  "no endpoint for any tier; give --tier TIER=URL or list endpoints in --config"))
-    issues += [ConfigIssue(f"endpoints.{tier}[{index}]", url, "must be an http(s) URL")
-               for tier, urls in settings.endpoints.items() for index, url in enumerate(urls)
-               if not url.startswith(("http://", "https://"))]
+        issues.append(
+            ConfigIssue(
+                "endpoints",
+                dict(settings.endpoints),
+                "no endpoint for any tier; give --tier TIER=URL or list endpoints in --config",
+            )
+        )
+    issues += [
+        ConfigIssue(f"endpoints.{tier}[{index}]", url, "must be an http(s) URL")
+        for tier, urls in settings.endpoints.items()
+        for index, url in enumerate(urls)
+        if not url.startswith(("http://", "https://"))
+    ]
     if issues:
         raise ConfigError(SOURCE, issues)
     return settings

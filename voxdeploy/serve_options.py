@@ -8,11 +8,12 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
 from voxdeploy.contracts.model import LLAMACPP_PORT
 from voxdeploy.contracts.runtime import RuntimeConfig, SimEngine
+from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
 
 ENGINES = ("sim", "vllm-omni", "llamacpp", "voxcpm")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
@@ -33,11 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     voxcpm = parser.add_argument_group("voxcpm engine")
     voxcpm.add_argument("--checkpoint", help="local VoxCPM2 checkpoint directory")
     voxcpm.add_argument("--device", choices=("cpu", "cuda"), help="torch device [cuda]")
-    voxcpm.add_argument("--compile", action="store_true", default=None,
-                        help="torch.compile at load: ~7x faster on an H100, ~2 min longer load")
+    voxcpm.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile at load: ~7x faster on an H100, ~2 min longer load",
+    )
     process = parser.add_argument_group("vllm-omni and llamacpp engines")
-    process.add_argument("--engine-command", nargs=argparse.REMAINDER,
-                         help="the engine's full command line (everything after this flag)")
+    process.add_argument(
+        "--engine-command", nargs=argparse.REMAINDER, help="the engine's full command line (everything after this flag)"
+    )
     process.add_argument("--engine-port", type=int, help="loopback port the engine listens on")
 
 
@@ -63,11 +69,25 @@ def _engine(args: argparse.Namespace, base: RuntimeConfig) -> dict[str, object]:
     kind = args.engine or base.engine.kind
     current = base.engine.model_dump() if base.engine.kind == kind else {"kind": kind}
     if kind == "sim":
-        current.update({k: v for k, v in (("rtf", args.sim_rtf), ("firstAudioSeconds", args.sim_first_audio),
-                                          ("batchCapacity", args.sim_batch_capacity)) if v is not None})
+        current.update(
+            {
+                k: v
+                for k, v in (
+                    ("rtf", args.sim_rtf),
+                    ("firstAudioSeconds", args.sim_first_audio),
+                    ("batchCapacity", args.sim_batch_capacity),
+                )
+                if v is not None
+            }
+        )
     elif kind == "voxcpm":
-        current.update({k: v for k, v in (("checkpoint", args.checkpoint), ("device", args.device),
-                                          ("compile", args.compile)) if v is not None})
+        current.update(
+            {
+                k: v
+                for k, v in (("checkpoint", args.checkpoint), ("device", args.device), ("compile", args.compile))
+                if v is not None
+            }
+        )
     else:
         if args.engine_command:
             current["command"] = args.engine_command
@@ -89,8 +109,12 @@ def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
     else:
         base = RuntimeConfig(engine=SimEngine(), host="127.0.0.1")
     server = base.server.model_dump()
-    for key, value in (("port", args.port), ("maxConcurrentRequests", args.max_concurrent),
-                       ("maxQueuedRequests", args.max_queue), ("requestTimeoutSeconds", args.request_timeout)):
+    for key, value in (
+        ("port", args.port),
+        ("maxConcurrentRequests", args.max_concurrent),
+        ("maxQueuedRequests", args.max_queue),
+        ("requestTimeoutSeconds", args.request_timeout),
+    ):
         if value is not None:
             server[key] = value
     document = {**base.model_dump(), "engine": _engine(args, base), "server": server}
@@ -100,4 +124,3 @@ def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
         return RuntimeConfig.model_validate(document)
     except ValidationError as err:
         raise ConfigError("voxdeploy serve", issues_from_validation(RuntimeConfig, err)) from None
-

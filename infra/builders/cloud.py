@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 
+from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 from voxdeploy.infra.builders import workloads
+from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.builders.scaling import signal_autoscaler
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.cloud import CloudTier
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.infra.builders.engine_command import vllm_omni_command
-from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 
 COMPONENT = "cloud-inference"
 CACHE_DIR = "/var/cache/voxdeploy"
@@ -45,7 +45,8 @@ def runtime_settings(cloud: CloudTier) -> RuntimeConfig:
 
 def runtime_config_map(config: DeploymentConfig) -> KubeObject:
     return workloads.settings_config_map(
-        config, identity(config), runtime_settings(config.cloud).model_dump(mode="json"))
+        config, identity(config), runtime_settings(config.cloud).model_dump(mode="json")
+    )
 
 
 def model_claim_name(config: DeploymentConfig) -> str:
@@ -68,8 +69,11 @@ def model_cache_claim(config: DeploymentConfig) -> list[KubeObject]:
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": {"name": model_claim_name(config), "namespace": config.namespace,
-                         "labels": identity(config).labels},
+            "metadata": {
+                "name": model_claim_name(config),
+                "namespace": config.namespace,
+                "labels": identity(config).labels,
+            },
             "spec": spec,
         }
     ]
@@ -151,8 +155,9 @@ def deployment(config: DeploymentConfig) -> KubeObject:
     cloud, pod = config.cloud, config.cloud.pod
     c = identity(config)
     volumes, mounts = _volumes(config)
-    container = workloads.runtime_container(pod.image, workloads.serve_args(), cloud.server.port,
-                                            _resources(cloud), pod.probes, mounts, _env(config))
+    container = workloads.runtime_container(
+        pod.image, workloads.serve_args(), cloud.server.port, _resources(cloud), pod.probes, mounts, _env(config)
+    )
     pod_spec: dict[str, object] = {"terminationGracePeriodSeconds": pod.termination_grace_period_seconds}
     init = _init_containers(config, mounts)
     if init:
@@ -191,8 +196,17 @@ def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
         return []
     if scaling.signal.metric != "cpu":
         return signal_autoscaler(config, identity(config), scaling.signal)
-    return [workloads.cpu_autoscaler(config, identity(config), scaling.min_replicas, scaling.max_replicas,
-                                     scaling.cpu_target_percent, scaling.scale_up, scaling.scale_down)]
+    return [
+        workloads.cpu_autoscaler(
+            config,
+            identity(config),
+            scaling.min_replicas,
+            scaling.max_replicas,
+            scaling.cpu_target_percent,
+            scaling.scale_up,
+            scaling.scale_down,
+        )
+    ]
 
 
 def disruption_budget(config: DeploymentConfig) -> list[KubeObject]:
@@ -204,5 +218,8 @@ def network_policy(config: DeploymentConfig) -> list[KubeObject]:
     cloud = config.cloud
     if not cloud.network_policy.enabled:
         return []
-    return [workloads.network_policy(config, identity(config), cloud.server.port,
-                                     list(cloud.network_policy.ingress_namespaces))]
+    return [
+        workloads.network_policy(
+            config, identity(config), cloud.server.port, list(cloud.network_policy.ingress_namespaces)
+        )
+    ]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 
+from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 from voxdeploy.infra.builders import workloads
+from voxdeploy.infra.builders.engine_command import EDGE_MODEL_DIR, llamacpp_command
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.cloud import Probes
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import Device, EdgePool
-from voxdeploy.infra.builders.engine_command import EDGE_MODEL_DIR, llamacpp_command
-from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 
 COMPONENT = "edge-inference"
 POOL_LABEL = "voxdeploy.io/edge-pool"
@@ -40,8 +40,12 @@ def device_of(config: DeploymentConfig, pool: EdgePool) -> Device:
 
 def runtime_settings(config: DeploymentConfig, pool: EdgePool) -> RuntimeConfig:
     edge = config.edge
-    engine = ProcessEngine(kind="llamacpp", port=edge.engine_port, startup_timeout_seconds=EDGE_PROBES.max_startup_seconds,
-                           command=llamacpp_command(pool, device_of(config, pool).cores, edge.engine_port))
+    engine = ProcessEngine(
+        kind="llamacpp",
+        port=edge.engine_port,
+        startup_timeout_seconds=EDGE_PROBES.max_startup_seconds,
+        command=llamacpp_command(pool, device_of(config, pool).cores, edge.engine_port),
+    )
     return RuntimeConfig(engine=engine, server=edge.server)
 
 
@@ -65,14 +69,23 @@ def _resources(config: DeploymentConfig, pool: EdgePool) -> dict[str, object]:
     memory = f"{math.ceil(pool.memory_needed_gib() * 1024)}Mi"
     cpu = str(pool.threads or device.cores)
     accelerator = {device.gpu_resource: "1"} if pool.backend == "cuda" and device.gpu_resource else {}
-    return {"requests": {"cpu": cpu, "memory": memory, **accelerator},
-            "limits": {"cpu": cpu, "memory": memory, **accelerator}}
+    return {
+        "requests": {"cpu": cpu, "memory": memory, **accelerator},
+        "limits": {"cpu": cpu, "memory": memory, **accelerator},
+    }
 
 
 def _tolerations(pool: EdgePool) -> list[dict[str, object]]:
     own = [{"key": POOL_LABEL, "operator": "Equal", "value": pool.name, "effect": "NoSchedule"}]
-    link = [{"key": f"node.kubernetes.io/{condition}", "operator": "Exists", "effect": "NoExecute",
-             "tolerationSeconds": pool.unreachable_toleration_seconds} for condition in ("unreachable", "not-ready")]
+    link = [
+        {
+            "key": f"node.kubernetes.io/{condition}",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": pool.unreachable_toleration_seconds,
+        }
+        for condition in ("unreachable", "not-ready")
+    ]
     return own + link + [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations]
 
 
@@ -82,12 +95,19 @@ def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
     device = device_of(config, pool)
     settings = workloads.settings_config_map(config, c, runtime_settings(config, pool).model_dump(mode="json"))
     settings_volume, settings_mount = workloads.settings_volume(c)
-    mounts = [settings_mount, {"name": "tmp", "mountPath": "/tmp"},
-              {"name": "models", "mountPath": EDGE_MODEL_DIR, "readOnly": True}]
-    volumes = [settings_volume, {"name": "tmp", "emptyDir": {}},
-               {"name": "models", "persistentVolumeClaim": {"claimName": pool.model_claim, "readOnly": True}}]
-    container = workloads.runtime_container(pool.image, workloads.serve_args(), config.edge.server.port,
-                                            _resources(config, pool), EDGE_PROBES, mounts)
+    mounts = [
+        settings_mount,
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "models", "mountPath": EDGE_MODEL_DIR, "readOnly": True},
+    ]
+    volumes = [
+        settings_volume,
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "models", "persistentVolumeClaim": {"claimName": pool.model_claim, "readOnly": True}},
+    ]
+    container = workloads.runtime_container(
+        pool.image, workloads.serve_args(), config.edge.server.port, _resources(config, pool), EDGE_PROBES, mounts
+    )
     pod_spec: dict[str, object] = {
         "terminationGracePeriodSeconds": math.ceil(config.edge.server.request_timeout_seconds) + 10,
         "containers": [container],
@@ -96,18 +116,23 @@ def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
         "tolerations": _tolerations(pool),
     }
     template = workloads.pod_template(c, SERVICE_ACCOUNT, pod_spec, settings)
-    workload = (workloads.daemon_set(config, c, template) if pool.one_per_node
-                else workloads.deployment(config, c, template, pool.replicas))
+    workload = (
+        workloads.daemon_set(config, c, template)
+        if pool.one_per_node
+        else workloads.deployment(config, c, template, pool.replicas)
+    )
     return [settings, workload, workloads.service(config, c, config.edge.server.port)]
 
 
 def shared_objects(config: DeploymentConfig) -> list[KubeObject]:
     """One identity and one ingress policy for every edge pod."""
     c = workloads.component(config, SERVICE_ACCOUNT, COMPONENT, None)
-    selector = Component(c.name, c.labels, {"app.kubernetes.io/component": COMPONENT,
-                                            "app.kubernetes.io/part-of": config.part_of})
-    policy = workloads.network_policy(config, selector, config.edge.server.port,
-                                      list(config.cloud.network_policy.ingress_namespaces))
+    selector = Component(
+        c.name, c.labels, {"app.kubernetes.io/component": COMPONENT, "app.kubernetes.io/part-of": config.part_of}
+    )
+    policy = workloads.network_policy(
+        config, selector, config.edge.server.port, list(config.cloud.network_policy.ingress_namespaces)
+    )
     return [workloads.service_account(config, c), policy]
 
 
@@ -122,4 +147,3 @@ def edge_groups(config: DeploymentConfig) -> list[tuple[str, list[KubeObject]]]:
     groups.append(("edge-shared", shared_objects(config)))
     groups.extend((f"edge-pool-{pool.name}", pool_objects(config, pool)) for pool in edge.pools)
     return groups
-

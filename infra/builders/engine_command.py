@@ -17,5 +17,6 @@ def vllm_omni_command(cloud: CloudTier) -> list[str]:
 
 def llamacpp_command(pool: EdgePool, cores: int, port: int) -> list[str]:
     """`llama-tts-server ...` for an edge pool, from templates/engines/llamacpp.args.j2."""
-    return render_lines("engines/llamacpp.args.j2", pool=pool, model_dir=EDGE_MODEL_DIR, port=port,
-                        threads=pool.threads or cores)
+    return render_lines(
+        "engines/llamacpp.args.j2", pool=pool, model_dir=EDGE_MODEL_DIR, port=port, threads=pool.threads or cores
+    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from voxdeploy.contracts.router import TIERS, RouterSettings, Tier
 from voxdeploy.infra.builders import workloads
 from voxdeploy.infra.builders.edge import pool_name
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.cloud import Probes
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.contracts.router import TIERS, RouterSettings, Tier
 
 COMPONENT = "hybrid-router"
 ROUTER_PROBES = Probes(max_startup_seconds=60, period_seconds=5)
@@ -31,10 +31,14 @@ def router_settings(config: DeploymentConfig) -> RouterSettings:
     """What `voxdeploy serve --router` runs with: the stack's policy, explicit endpoints winning per tier."""
     router = config.hybrid
     endpoints = {**own_endpoints(config), **router.endpoints}
-    return RouterSettings(policy=router.policy, health=router.health,
-                          endpoints={tier: endpoints[tier] for tier in TIERS if endpoints.get(tier)},
-                          tier_timeout_seconds=router.tier_timeout_seconds, server=router.server,
-                          speech=router.speech)
+    return RouterSettings(
+        policy=router.policy,
+        health=router.health,
+        endpoints={tier: endpoints[tier] for tier in TIERS if endpoints.get(tier)},
+        tier_timeout_seconds=router.tier_timeout_seconds,
+        server=router.server,
+        speech=router.speech,
+    )
 
 
 def identity(config: DeploymentConfig) -> Component:
@@ -49,15 +53,25 @@ def router_objects(config: DeploymentConfig) -> list[KubeObject]:
     settings_volume, settings_mount = workloads.settings_volume(c)
     resources = {"requests": router.resources.requests.model_dump(), "limits": router.resources.limits.model_dump()}
     container = workloads.runtime_container(
-        router.image, workloads.serve_args("--router"), router.server.port, resources, ROUTER_PROBES,
-        [settings_mount, {"name": "tmp", "mountPath": "/tmp"}])
+        router.image,
+        workloads.serve_args("--router"),
+        router.server.port,
+        resources,
+        ROUTER_PROBES,
+        [settings_mount, {"name": "tmp", "mountPath": "/tmp"}],
+    )
     pod_spec: dict[str, object] = {
         "terminationGracePeriodSeconds": int(router.server.request_timeout_seconds) + 10,
         "containers": [container],
         "volumes": [settings_volume, {"name": "tmp", "emptyDir": {}}],
-        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-                                       "whenUnsatisfiable": "ScheduleAnyway",
-                                       "labelSelector": {"matchLabels": c.selector}}],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": c.selector},
+            }
+        ],
     }
     template = workloads.pod_template(c, router.name, pod_spec, settings)
     return [

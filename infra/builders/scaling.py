@@ -75,20 +75,27 @@ def scaled_object(config: DeploymentConfig, c: Component, signal: ScalingSignal)
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             "fallback": {"failureThreshold": signal.keda.failure_threshold, "replicas": fallback},
-            "advanced": {"horizontalPodAutoscalerConfig": {"name": c.name, "behavior": {
-                "scaleUp": workloads.scaling_behavior(scaling.scale_up),
-                "scaleDown": workloads.scaling_behavior(scaling.scale_down),
-            }}},
-            "triggers": [{
-                "type": "prometheus",
-                "metricType": _metric_type(signal),
-                "metadata": {
-                    "serverAddress": signal.keda.prometheus_address,
-                    "query": prometheus_query(config, signal),
-                    "threshold": number(signal_target(config, signal)),
-                    "ignoreNullValues": "false",
-                },
-            }],
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "name": c.name,
+                    "behavior": {
+                        "scaleUp": workloads.scaling_behavior(scaling.scale_up),
+                        "scaleDown": workloads.scaling_behavior(scaling.scale_down),
+                    },
+                }
+            },
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "metricType": _metric_type(signal),
+                    "metadata": {
+                        "serverAddress": signal.keda.prometheus_address,
+                        "query": prometheus_query(config, signal),
+                        "threshold": number(signal_target(config, signal)),
+                        "ignoreNullValues": "false",
+                    },
+                }
+            ],
         },
     }
 
@@ -97,19 +104,32 @@ def hpa_metric(config: DeploymentConfig, signal: ScalingSignal) -> dict[str, obj
     """The autoscaling/v2 metric: a Pods metric for per-pod signals, an External one for the p95 RTF."""
     target = number(signal_target(config, signal))
     if signal.metric == "p95Rtf":
-        return {"type": "External", "external": {
-            "metric": {"name": RTF_P95, "selector": {"matchLabels": {"service": config.cloud.name}}},
-            "target": {"type": "Value", "value": target}}}
+        return {
+            "type": "External",
+            "external": {
+                "metric": {"name": RTF_P95, "selector": {"matchLabels": {"service": config.cloud.name}}},
+                "target": {"type": "Value", "value": target},
+            },
+        }
     name = {"inFlight": catalog.IN_FLIGHT.name, "queued": QUEUED_OR_IN_FLIGHT}[signal.metric]
-    return {"type": "Pods", "pods": {"metric": {"name": name},
-                                     "target": {"type": "AverageValue", "averageValue": target}}}
+    return {
+        "type": "Pods",
+        "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}},
+    }
 
 
 def custom_metrics_autoscaler(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:
     """The CPU HPA's shape (bounds, behavior) with the signal's metric in place of CPU."""
     scaling = config.cloud.autoscaling
-    hpa = workloads.cpu_autoscaler(config, c, scaling.min_replicas, scaling.max_replicas, scaling.cpu_target_percent,
-                                   scaling.scale_up, scaling.scale_down)
+    hpa = workloads.cpu_autoscaler(
+        config,
+        c,
+        scaling.min_replicas,
+        scaling.max_replicas,
+        scaling.cpu_target_percent,
+        scaling.scale_up,
+        scaling.scale_down,
+    )
     spec = hpa["spec"]
     assert isinstance(spec, dict)
     spec["metrics"] = [hpa_metric(config, signal)]
@@ -132,17 +152,22 @@ def adapter_rules(signal: ScalingSignal) -> dict[str, object]:
     return {
         "rules": [
             _pod_rule(in_flight, in_flight, "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"),
-            _pod_rule(queued, QUEUED_OR_IN_FLIGHT,
-                      f"sum(<<.Series>>{{<<.LabelMatchers>>}} + on (namespace, pod) "
-                      f"{in_flight}{{<<.LabelMatchers>>}}) by (<<.GroupBy>>)"),
+            _pod_rule(
+                queued,
+                QUEUED_OR_IN_FLIGHT,
+                f"sum(<<.Series>>{{<<.LabelMatchers>>}} + on (namespace, pod) "
+                f"{in_flight}{{<<.LabelMatchers>>}}) by (<<.GroupBy>>)",
+            ),
         ],
-        "externalRules": [{
-            "seriesQuery": f'{rtf_bucket}{{namespace!="",service!=""}}',
-            "resources": {"overrides": {"namespace": {"resource": "namespace"}}},
-            "name": {"matches": f"^{rtf_bucket}$", "as": RTF_P95},
-            "metricsQuery": f"histogram_quantile(0.95, sum by (le) "
-                            f"(rate(<<.Series>>{{<<.LabelMatchers>>}}[{signal.rtf_window}])))",
-        }],
+        "externalRules": [
+            {
+                "seriesQuery": f'{rtf_bucket}{{namespace!="",service!=""}}',
+                "resources": {"overrides": {"namespace": {"resource": "namespace"}}},
+                "name": {"matches": f"^{rtf_bucket}$", "as": RTF_P95},
+                "metricsQuery": f"histogram_quantile(0.95, sum by (le) "
+                f"(rate(<<.Series>>{{<<.LabelMatchers>>}}[{signal.rtf_window}])))",
+            }
+        ],
     }
 
 

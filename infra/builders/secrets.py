@@ -26,14 +26,16 @@ def external_secrets(config: DeploymentConfig) -> list[KubeObject]:
         return []
     reference = config.cloud.pod.model_cache.hf_token_secret
     assert reference is not None, "checked by secrets_have_a_source"
-    return [{
-        "apiVersion": EXTERNAL_SECRETS_API,
-        "kind": "ExternalSecret",
-        "metadata": hf_token_metadata(config),
-        "spec": {
-            "refreshInterval": secrets.store.refresh_interval,
-            "secretStoreRef": {"name": secrets.store.name, "kind": secrets.store.kind},
-            "target": {"name": reference.name, "creationPolicy": "Owner"},
-            "data": [{"secretKey": reference.key, "remoteRef": {"key": secrets.remote_keys["hfToken"]}}],
-        },
-    }]
+    return [
+        {
+            "apiVersion": EXTERNAL_SECRETS_API,
+            "kind": "ExternalSecret",
+            "metadata": hf_token_metadata(config),
+            "spec": {
+                "refreshInterval": secrets.store.refresh_interval,
+                "secretStoreRef": {"name": secrets.store.name, "kind": secrets.store.kind},
+                "target": {"name": reference.name, "creationPolicy": "Owner"},
+                "data": [{"secretKey": reference.key, "remoteRef": {"key": secrets.remote_keys["hfToken"]}}],
+            },
+        }
+    ]

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import yaml
 
+from voxdeploy.contracts.api import HEALTH_PATH, READY_PATH
 from voxdeploy.infra.builders import meta
 from voxdeploy.infra.config.cloud import Image, Probes, ScalingPolicy
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.contracts.api import HEALTH_PATH, READY_PATH
 
 CONFIG_DIR = "/etc/voxdeploy"
 RUNTIME_CONFIG_FILE = "runtime.yaml"
@@ -115,15 +115,18 @@ def runtime_container(
     }
     if env:
         container["env"] = env
-    container.update({
-        "resources": resources,
-        "startupProbe": probe(READY_PATH, probes.period_seconds,
-                              math.ceil(probes.max_startup_seconds / probes.period_seconds)),
-        "livenessProbe": probe(HEALTH_PATH, probes.period_seconds, probes.liveness_failure_threshold),
-        "readinessProbe": probe(READY_PATH, probes.period_seconds, probes.readiness_failure_threshold),
-        "securityContext": container_security_context(),
-        "volumeMounts": mounts,
-    })
+    container.update(
+        {
+            "resources": resources,
+            "startupProbe": probe(
+                READY_PATH, probes.period_seconds, math.ceil(probes.max_startup_seconds / probes.period_seconds)
+            ),
+            "livenessProbe": probe(HEALTH_PATH, probes.period_seconds, probes.liveness_failure_threshold),
+            "readinessProbe": probe(READY_PATH, probes.period_seconds, probes.readiness_failure_threshold),
+            "securityContext": container_security_context(),
+            "volumeMounts": mounts,
+        }
+    )
     return container
 
 
@@ -139,8 +142,9 @@ def serve_args(*extra: str) -> list[str]:
     return ["serve", *extra, "--config", f"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}"]
 
 
-def pod_template(c: Component, service_account_name: str, pod_spec: dict[str, object],
-                 settings: KubeObject) -> dict[str, object]:
+def pod_template(
+    c: Component, service_account_name: str, pod_spec: dict[str, object], settings: KubeObject
+) -> dict[str, object]:
     """A restricted pod running as `service_account_name`, rolled whenever its settings change."""
     return {
         "metadata": {"labels": c.labels, "annotations": {CONFIG_HASH_ANNOTATION: content_hash(settings)}},
@@ -153,8 +157,9 @@ def pod_template(c: Component, service_account_name: str, pod_spec: dict[str, ob
     }
 
 
-def deployment(config: DeploymentConfig, c: Component, template: dict[str, object], replicas: int | None,
-               max_surge: int | str = 1) -> KubeObject:
+def deployment(
+    config: DeploymentConfig, c: Component, template: dict[str, object], replicas: int | None, max_surge: int | str = 1
+) -> KubeObject:
     """A Deployment; `replicas=None` leaves the count to an HPA. Never below the count during a rollout."""
     spec: dict[str, object] = {
         "revisionHistoryLimit": 5,
@@ -164,8 +169,12 @@ def deployment(config: DeploymentConfig, c: Component, template: dict[str, objec
     }
     if replicas is not None:
         spec = {"replicas": replicas, **spec}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta.metadata(config, c.name, c.labels),
-            "spec": spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": spec,
+    }
 
 
 def daemon_set(config: DeploymentConfig, c: Component, template: dict[str, object]) -> KubeObject:
@@ -203,20 +212,35 @@ def scaling_behavior(rule: ScalingPolicy) -> dict[str, object]:
     }
 
 
-def cpu_autoscaler(config: DeploymentConfig, c: Component, fewest: int, most: int, cpu_percent: int,
-                   scale_up: ScalingPolicy | None = None, scale_down: ScalingPolicy | None = None) -> KubeObject:
+def cpu_autoscaler(
+    config: DeploymentConfig,
+    c: Component,
+    fewest: int,
+    most: int,
+    cpu_percent: int,
+    scale_up: ScalingPolicy | None = None,
+    scale_down: ScalingPolicy | None = None,
+) -> KubeObject:
     """autoscaling/v2 HPA on CPU utilization, with scaling behavior when given."""
     spec: dict[str, object] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name},
         "minReplicas": fewest,
         "maxReplicas": most,
-        "metrics": [{"type": "Resource", "resource": {
-            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu_percent}}}],
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu_percent}},
+            }
+        ],
     }
     if scale_up is not None and scale_down is not None:
         spec["behavior"] = {"scaleUp": scaling_behavior(scale_up), "scaleDown": scaling_behavior(scale_down)}
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": meta.metadata(config, c.name, c.labels), "spec": spec}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": spec,
+    }
 
 
 def disruption_budget(config: DeploymentConfig, c: Component, min_available: int) -> KubeObject:

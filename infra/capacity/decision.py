@@ -53,20 +53,26 @@ def _fits(row: DecisionRow, targets: Targets) -> bool:
 def recommend(targets: Targets) -> Recommendation:
     """Which of the article's modes serves `targets`, with the reason."""
     if targets.rtf < BEST_RTF:
-        return Recommendation(None, f"no mode of the article reaches RTF {targets.rtf:g}; the best measured is "
-                                    f"{BEST_RTF:g} (mixed batching)")
+        return Recommendation(
+            None,
+            f"no mode of the article reaches RTF {targets.rtf:g}; the best measured is {BEST_RTF:g} (mixed batching)",
+        )
     if targets.personalised_voice and _fits(VOICE_ASSISTANT, targets):
         return Recommendation(VOICE_ASSISTANT, "per-user LoRA voices are fine-tuned and served on the device")
     if targets.offline:
         if _fits(MOBILE_APP, targets):
             return Recommendation(MOBILE_APP, f"offline synthesis on the device meets RTF {targets.rtf:g}")
-        return Recommendation(MULTILINGUAL_CONTENT, f"offline needs the edge, which cannot reach RTF "
-                                                    f"{targets.rtf:g}; the cloud serves the fast path")
+        return Recommendation(
+            MULTILINGUAL_CONTENT,
+            f"offline needs the edge, which cannot reach RTF {targets.rtf:g}; the cloud serves the fast path",
+        )
     if targets.batch:
         return Recommendation(EDUCATION_CONTENT, "nobody waits, so batching turns queues into throughput")
     if targets.qps <= SINGLE_INSTANCE_QPS:
-        reason = (f"interactive; at {targets.qps:g} QPS one replica suffices (the article's single-instance "
-                  f"limit is {SINGLE_INSTANCE_QPS:g})")
+        reason = (
+            f"interactive; at {targets.qps:g} QPS one replica suffices (the article's single-instance "
+            f"limit is {SINGLE_INSTANCE_QPS:g})"
+        )
     else:
         reason = f"interactive at {targets.qps:g} QPS: continuous batching, scaled out"
     if not _fits(CUSTOMER_SERVICE, targets):

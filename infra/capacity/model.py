@@ -103,8 +103,9 @@ class CapacityCurve:
         concurrency = self.concurrency_at_rtf(target)
         if concurrency is None:
             return None
-        return CapacityPoint(concurrency, self.throughput(concurrency), self.latency(concurrency),
-                             min(target, self.rtf(concurrency)))
+        return CapacityPoint(
+            concurrency, self.throughput(concurrency), self.latency(concurrency), min(target, self.rtf(concurrency))
+        )
 
 
 def _figure(measured: Mapping[str, object], *names: str) -> float:

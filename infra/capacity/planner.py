@@ -39,8 +39,9 @@ class ReplicaPlan:
         return tuple(n * self.gpus_per_replica for n in (self.replicas_min, self.replicas_busy, self.replicas_max))
 
 
-def plan_replicas(curve: CapacityCurve, target_qps: float, rtf_target: float, planning: CapacityPlanning,
-                  gpus_per_replica: int) -> ReplicaPlan:
+def plan_replicas(
+    curve: CapacityCurve, target_qps: float, rtf_target: float, planning: CapacityPlanning, gpus_per_replica: int
+) -> ReplicaPlan:
     """Replicas for the busy hour, HPA bounds around it, and the GPU-hours a month of it rents.
 
     minReplicas carries the off-peak load (never below the availability floor); maxReplicas the target

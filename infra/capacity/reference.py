@@ -40,15 +40,23 @@ class DecisionRow:
     highlight: str
 
 
-CUSTOMER_SERVICE = DecisionRow("real-time customer service", "vLLM-Omni cluster", (5_000, 10_000), (0.15, 0.15),
-                               "QPS 500")
-MOBILE_APP = DecisionRow("mobile app integration", "llama.cpp-omni edge", (2_000, 5_000), (1.5, 3.0),
-                         "works offline")
-MULTILINGUAL_CONTENT = DecisionRow("multilingual content production", "hybrid cloud-edge", (8_000, 15_000),
-                                   (0.2, 0.2), "30 languages")
-VOICE_ASSISTANT = DecisionRow("personalised voice assistant", "LoRA fine-tuned edge", (3_000, 6_000), (0.3, 0.3),
-                              "personalised voices")
-EDUCATION_CONTENT = DecisionRow("educational content generation", "cloud batch processing", (1_000, 3_000),
-                                (0.1, 0.2), "batch processing")
+CUSTOMER_SERVICE = DecisionRow(
+    "real-time customer service", "vLLM-Omni cluster", (5_000, 10_000), (0.15, 0.15), "QPS 500"
+)
+MOBILE_APP = DecisionRow("mobile app integration", "llama.cpp-omni edge", (2_000, 5_000), (1.5, 3.0), "works offline")
+MULTILINGUAL_CONTENT = DecisionRow(
+    "multilingual content production", "hybrid cloud-edge", (8_000, 15_000), (0.2, 0.2), "30 languages"
+)
+VOICE_ASSISTANT = DecisionRow(
+    "personalised voice assistant", "LoRA fine-tuned edge", (3_000, 6_000), (0.3, 0.3), "personalised voices"
+)
+EDUCATION_CONTENT = DecisionRow(
+    "educational content generation", "cloud batch processing", (1_000, 3_000), (0.1, 0.2), "batch processing"
+)
 DECISION_TABLE: tuple[DecisionRow, ...] = (
-    CUSTOMER_SERVICE, MOBILE_APP, MULTILINGUAL_CONTENT, VOICE_ASSISTANT, EDUCATION_CONTENT)
+    CUSTOMER_SERVICE,
+    MOBILE_APP,
+    MULTILINGUAL_CONTENT,
+    VOICE_ASSISTANT,
+    EDUCATION_CONTENT,
+)

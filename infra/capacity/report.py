@@ -26,8 +26,12 @@ class CapacityReport:
     """The stack's own (fewest, most) replicas, to compare with the plan's bounds."""
 
 
-def capacity_report(config: DeploymentConfig, planning: CapacityPlanning, curve: CapacityCurve | None = None,
-                    target_qps: float | None = None) -> CapacityReport:
+def capacity_report(
+    config: DeploymentConfig,
+    planning: CapacityPlanning,
+    curve: CapacityCurve | None = None,
+    target_qps: float | None = None,
+) -> CapacityReport:
     """Size the cloud tier: the target QPS is the argument, else `planning.targetQps`, else `slo.minQps`.
 
     Without a measured curve one replica is the reference article's benchmark row `planning.referenceMode`.
@@ -37,8 +41,13 @@ def capacity_report(config: DeploymentConfig, planning: CapacityPlanning, curve:
     plan = plan_replicas(curve, qps, config.slo.p95_rtf, planning, config.cloud.gpus_per_pod)
     needs = planning.needs
     targets = Targets(config.slo.p95_rtf, qps, needs.offline, needs.batch, needs.personalised_voice)
-    return CapacityReport(curve, plan, monthly_cost(planning.prices, plan.gpu_hours_per_month), recommend(targets),
-                          config.cloud.replica_range)
+    return CapacityReport(
+        curve,
+        plan,
+        monthly_cost(planning.prices, plan.gpu_hours_per_month),
+        recommend(targets),
+        config.cloud.replica_range,
+    )
 
 
 def as_json(report: CapacityReport) -> dict[str, object]:
@@ -47,8 +56,15 @@ def as_json(report: CapacityReport) -> dict[str, object]:
     gpus_min, gpus_busy, gpus_max = plan.gpus
     return {
         "source": report.curve.source,
-        "curve": [{"concurrency": round(p.concurrency, 2), "qps": round(p.qps, 2),
-                   "latencySeconds": round(p.latency_seconds, 4), "rtf": round(p.rtf, 4)} for p in report.curve.points],
+        "curve": [
+            {
+                "concurrency": round(p.concurrency, 2),
+                "qps": round(p.qps, 2),
+                "latencySeconds": round(p.latency_seconds, 4),
+                "rtf": round(p.rtf, 4),
+            }
+            for p in report.curve.points
+        ],
         "targetQps": plan.target_qps,
         "rtfTarget": plan.rtf_target,
         "perReplica": {"concurrency": round(plan.per_replica.concurrency, 2), "qps": round(plan.per_replica.qps, 2)},
@@ -58,8 +74,12 @@ def as_json(report: CapacityReport) -> dict[str, object]:
         "gpus": {"min": gpus_min, "busy": gpus_busy, "max": gpus_max},
         "gpuHoursPerMonth": round(plan.gpu_hours_per_month, 1),
         "inFlightTargetPerPod": plan.in_flight_target,
-        "monthlyCostUsd": {"hardware": round(cost.hardware, 2), "cloud": round(cost.cloud, 2),
-                           "bandwidth": round(cost.bandwidth, 2), "total": round(cost.total, 2)},
+        "monthlyCostUsd": {
+            "hardware": round(cost.hardware, 2),
+            "cloud": round(cost.cloud, 2),
+            "bandwidth": round(cost.bandwidth, 2),
+            "total": round(cost.total, 2),
+        },
         "recommendation": {
             "mode": row.mode if row else None,
             "scenario": row.scenario if row else None,
@@ -89,11 +109,16 @@ def as_text(report: CapacityReport) -> str:
         ("GPU-hours per month", f"{plan.gpu_hours_per_month:,.0f}"),
         ("in-flight target per pod", f"{plan.in_flight_target} (cloud.autoscaling.signal.target)"),
     ]
-    curve = [(f"{p.concurrency:g}", f"{p.qps:.1f}", f"{p.latency_seconds * 1000:.0f}", f"{p.rtf:g}")
-             for p in report.curve.points]
+    curve = [
+        (f"{p.concurrency:g}", f"{p.qps:.1f}", f"{p.latency_seconds * 1000:.0f}", f"{p.rtf:g}")
+        for p in report.curve.points
+    ]
     row = recommendation.row
-    mode = (f"{row.mode} ({row.scenario}, {_usd(row.monthly_usd[0])}-{_usd(row.monthly_usd[1])} a month): "
-            if row else "none: ")
+    mode = (
+        f"{row.mode} ({row.scenario}, {_usd(row.monthly_usd[0])}-{_usd(row.monthly_usd[1])} a month): "
+        if row
+        else "none: "
+    )
     lines = [
         f"Capacity ({report.curve.source})",
         table(("CONCURRENCY", "REQUESTS/S", "LATENCY MS", "RTF"), curve),
@@ -101,8 +126,10 @@ def as_text(report: CapacityReport) -> str:
         table(("FIGURE", "VALUE"), figures),
         "",
         "Monthly cost",
-        table(("HARDWARE", "CLOUD", "BANDWIDTH", "TOTAL"),
-              [(_usd(cost.hardware), _usd(cost.cloud), _usd(cost.bandwidth), _usd(cost.total))]),
+        table(
+            ("HARDWARE", "CLOUD", "BANDWIDTH", "TOTAL"),
+            [(_usd(cost.hardware), _usd(cost.cloud), _usd(cost.bandwidth), _usd(cost.total))],
+        ),
         "",
         f"Recommended mode: {mode}{recommendation.reason}",
     ]

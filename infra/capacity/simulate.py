@@ -160,8 +160,9 @@ def _changed_within(events: list[tuple[int, int]], t: int, period: int, up: bool
     return sum(abs(delta) for at, delta in events if at > t - period and (delta > 0) == up)
 
 
-def _decide(controller: ControllerModel, proposals: list[tuple[int, int]], events: list[tuple[int, int]],
-            current: int, t: int) -> int:
+def _decide(
+    controller: ControllerModel, proposals: list[tuple[int, int]], events: list[tuple[int, int]], current: int, t: int
+) -> int:
     """Stabilized, rate-limited replicas, as the HPA's behavior computes them."""
     up, down = controller.scale_up, controller.scale_down
     up_floor = min(p for at, p in proposals if at > t - up.stabilization_window_seconds or at == t)
@@ -175,8 +176,7 @@ def _decide(controller: ControllerModel, proposals: list[tuple[int, int]], event
     return current
 
 
-def simulate(pod: PodModel, controller: ControllerModel, load: StepLoad, seconds: int,
-             rtf_target: float) -> Outcome:
+def simulate(pod: PodModel, controller: ControllerModel, load: StepLoad, seconds: int, rtf_target: float) -> Outcome:
     """Run the fluid model for `seconds`, starting at minReplicas, all ready.
 
     Pods serve the offered load at the concurrency the curve gives for it; load beyond their saturated

@@ -10,7 +10,6 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-
 _QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _SUFFIX_FACTOR: dict[str, Decimal] = {
     "": Decimal(1),

@@ -28,7 +28,8 @@ class PriceTable(StrictModel):
     )
     amortisation_months: int = Field(36, ge=1, le=120, description="Months the hardware's price is spread over.")
     bandwidth_usd_per_month: float = Field(
-        0.0, ge=0,
+        0.0,
+        ge=0,
         description="Egress and transit per month at the planned traffic (from the provider's bill or quote).",
     )
 
@@ -48,7 +49,9 @@ class CapacityPlanning(StrictModel):
         None, gt=0, description="Busy-hour requests per second to plan for; unset uses slo.minQps."
     )
     headroom: float = Field(
-        0.2, ge=0, le=4,
+        0.2,
+        ge=0,
+        le=4,
         description="Capacity above targetQps that maxReplicas allows (bursts, a lost zone, pods still starting), "
         "as a share of targetQps.",
     )
@@ -60,7 +63,9 @@ class CapacityPlanning(StrictModel):
     )
     hours_per_month: float = Field(730.0, gt=0, le=744, description="Hours billed per month (730: a year / 12).")
     busy_hours_per_month: float = Field(
-        240.0, ge=0, le=744,
+        240.0,
+        ge=0,
+        le=744,
         description="Hours a month at the busy-hour replica count (8 h x 30 days); the rest run at minReplicas.",
     )
     reference_mode: ReferenceMode = Field(

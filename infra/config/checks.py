@@ -167,29 +167,43 @@ def edge_pools_fit_their_devices(config: DeploymentConfig) -> Iterator[ConfigIss
         seen.add(pool.name)
         device = catalogue.get(pool.device)
         if device is None:
-            yield ConfigIssue(f"{at}.device", pool.device,
-                              f"unknown device; known: {', '.join(sorted(catalogue))} (add others under edge.devices)")
+            yield ConfigIssue(
+                f"{at}.device",
+                pool.device,
+                f"unknown device; known: {', '.join(sorted(catalogue))} (add others under edge.devices)",
+            )
             continue
         if pool.backend not in device.backends:
-            yield ConfigIssue(f"{at}.backend", pool.backend,
-                              f"{pool.device} has no {pool.backend} backend; it has {', '.join(device.backends)}")
+            yield ConfigIssue(
+                f"{at}.backend",
+                pool.backend,
+                f"{pool.device} has no {pool.backend} backend; it has {', '.join(device.backends)}",
+            )
         if device.architecture not in pool.image_architectures:
-            yield ConfigIssue(f"{at}.imageArchitectures", pool.image_architectures,
-                              f"{pool.device} is {device.architecture}; the image must be built for it")
+            yield ConfigIssue(
+                f"{at}.imageArchitectures",
+                pool.image_architectures,
+                f"{pool.device} is {device.architecture}; the image must be built for it",
+            )
         if pool.threads is not None and pool.threads > device.cores:
             yield ConfigIssue(f"{at}.threads", pool.threads, f"{pool.device} has {device.cores} cores")
         if pool.gpu_layers != 0 and pool.backend == "cpu":
             yield ConfigIssue(f"{at}.gpuLayers", pool.gpu_layers, "the cpu backend offloads nothing; use 0")
         usable = device.memory_gib * (1 - pool.memory_headroom)
         if pool.memory_needed_gib() > usable:
-            fitting = [q for q in ("Q4_0", "Q4_K_M", "Q5_K_M", "Q8_0", "F16")
-                       if model_files_gib(q) + pool.runtime_overhead_gib <= usable]
+            fitting = [
+                q
+                for q in ("Q4_0", "Q4_K_M", "Q5_K_M", "Q8_0", "F16")
+                if model_files_gib(q) + pool.runtime_overhead_gib <= usable
+            ]
             hint = f"quantizations that fit: {', '.join(fitting)}" if fitting else "no quantization fits this device"
             yield ConfigIssue(
-                f"{at}.quantization", pool.quantization,
+                f"{at}.quantization",
+                pool.quantization,
                 f"needs {pool.memory_needed_gib():.1f} GiB (model files {model_files_gib(pool.quantization):.1f} + "
                 f"{pool.runtime_overhead_gib:g} working), but {pool.device} leaves {usable:.1f} GiB of "
-                f"{device.memory_gib:g} after {pool.memory_headroom:.0%} headroom; {hint}")
+                f"{device.memory_gib:g} after {pool.memory_headroom:.0%} headroom; {hint}",
+            )
 
 
 def hybrid_router_has_somewhere_to_send(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -197,16 +211,23 @@ def hybrid_router_has_somewhere_to_send(config: DeploymentConfig) -> Iterator[Co
     if not router.enabled:
         return
     if router.min_replicas > router.max_replicas:
-        yield ConfigIssue("hybrid.minReplicas", router.min_replicas,
-                          f"must be <= hybrid.maxReplicas ({router.max_replicas})")
+        yield ConfigIssue(
+            "hybrid.minReplicas", router.min_replicas, f"must be <= hybrid.maxReplicas ({router.max_replicas})"
+        )
     has_own = config.cloud.enabled or (config.edge.enabled and bool(config.edge.pools))
     if not has_own and not any(router.endpoints.values()):
-        yield ConfigIssue("hybrid.endpoints", dict(router.endpoints),
-                          "the router has no tier to send to: enable cloud or edge pools, or list endpoint URLs")
+        yield ConfigIssue(
+            "hybrid.endpoints",
+            dict(router.endpoints),
+            "the router has no tier to send to: enable cloud or edge pools, or list endpoint URLs",
+        )
     slowest = max(router.tier_timeout_seconds.values(), default=0)
     if router.server.request_timeout_seconds <= slowest:
-        yield ConfigIssue("hybrid.server.requestTimeoutSeconds", router.server.request_timeout_seconds,
-                          f"must exceed the longest tier timeout ({slowest:g} s), or a slow tier can never fall back")
+        yield ConfigIssue(
+            "hybrid.server.requestTimeoutSeconds",
+            router.server.request_timeout_seconds,
+            f"must exceed the longest tier timeout ({slowest:g} s), or a slow tier can never fall back",
+        )
     for tier, urls in router.endpoints.items():
         for index, url in enumerate(urls):
             if not url.startswith(("http://", "https://")):
@@ -219,14 +240,20 @@ def secrets_have_a_source(config: DeploymentConfig) -> Iterator[ConfigIssue]:
     if secrets.source == "existing":
         return
     if token is None:
-        yield ConfigIssue("secrets.source", secrets.source,
-                          "nothing references a Secret; set cloud.pod.modelCache.hfTokenSecret (name, key) first")
+        yield ConfigIssue(
+            "secrets.source",
+            secrets.source,
+            "nothing references a Secret; set cloud.pod.modelCache.hfTokenSecret (name, key) first",
+        )
     if secrets.source == "externalSecret":
         if secrets.store is None:
             yield ConfigIssue("secrets.store", None, "externalSecret needs the store (name, kind) to read from")
         if "hfToken" not in secrets.remote_keys:
-            yield ConfigIssue("secrets.remoteKeys", dict(secrets.remote_keys),
-                              "give the store key of hfToken, e.g. {hfToken: voxcpm/hf-token}")
+            yield ConfigIssue(
+                "secrets.remoteKeys",
+                dict(secrets.remote_keys),
+                "give the store key of hfToken, e.g. {hfToken: voxcpm/hf-token}",
+            )
 
 
 def scaling_signal_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -235,26 +262,41 @@ def scaling_signal_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
     if not (config.cloud.enabled and scaling.enabled) or signal.metric == "cpu":
         return
     fallback = signal.keda.fallback_replicas
-    if signal.backend == "keda" and fallback is not None and not scaling.min_replicas <= fallback <= scaling.max_replicas:
-        yield ConfigIssue(f"{at}.keda.fallbackReplicas", fallback,
-                          f"must be within cloud.autoscaling.minReplicas..maxReplicas "
-                          f"({scaling.min_replicas}..{scaling.max_replicas})")
+    if (
+        signal.backend == "keda"
+        and fallback is not None
+        and not scaling.min_replicas <= fallback <= scaling.max_replicas
+    ):
+        yield ConfigIssue(
+            f"{at}.keda.fallbackReplicas",
+            fallback,
+            f"must be within cloud.autoscaling.minReplicas..maxReplicas "
+            f"({scaling.min_replicas}..{scaling.max_replicas})",
+        )
     slots = config.cloud.server.max_concurrent_requests
     if signal.metric == "inFlight" and signal.target is not None and signal.target > slots:
-        yield ConfigIssue(f"{at}.target", signal.target,
-                          f"a pod never has more than cloud.server.maxConcurrentRequests ({slots}) in flight, "
-                          f"so it would never scale out; use at most {slots}")
+        yield ConfigIssue(
+            f"{at}.target",
+            signal.target,
+            f"a pod never has more than cloud.server.maxConcurrentRequests ({slots}) in flight, "
+            f"so it would never scale out; use at most {slots}",
+        )
     if signal.metric == "p95Rtf" and signal.target is not None and signal.target >= config.slo.p95_rtf:
-        yield ConfigIssue(f"{at}.target", signal.target,
-                          f"must be below slo.p95Rtf ({config.slo.p95_rtf:g}), or pods are added only after "
-                          "the SLO is breached")
+        yield ConfigIssue(
+            f"{at}.target",
+            signal.target,
+            f"must be below slo.p95Rtf ({config.slo.p95_rtf:g}), or pods are added only after the SLO is breached",
+        )
 
 
 def capacity_hours_fit(config: DeploymentConfig) -> Iterator[ConfigIssue]:
     capacity = config.capacity
     if capacity.busy_hours_per_month > capacity.hours_per_month:
-        yield ConfigIssue("capacity.busyHoursPerMonth", capacity.busy_hours_per_month,
-                          f"must be <= capacity.hoursPerMonth ({capacity.hours_per_month:g})")
+        yield ConfigIssue(
+            "capacity.busyHoursPerMonth",
+            capacity.busy_hours_per_month,
+            f"must be <= capacity.hoursPerMonth ({capacity.hours_per_month:g})",
+        )
 
 
 CHECKS: tuple[Check, ...] = (

@@ -11,20 +11,18 @@ from typing import Literal
 from pydantic import Field
 
 from voxdeploy.contracts.base import StrictModel
-from voxdeploy.infra.config.base import DnsLabel, Quantity
-from voxdeploy.infra.config.scaling_signal import ScalingSignal
 from voxdeploy.contracts.model import MODEL_ID, VLLM_OMNI_PORT
 from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.contracts.version import VERSION
+from voxdeploy.infra.config.base import DnsLabel, Quantity
+from voxdeploy.infra.config.scaling_signal import ScalingSignal
 
 
 class VllmOmniEngine(StrictModel):
     """Arguments of `vllm serve <model> --omni`, rendered by templates/engines/vllm-omni.args.j2."""
 
     model: str = Field(MODEL_ID, min_length=1, description="Hugging Face model id or local path of the checkpoint.")
-    served_model_name: str | None = Field(
-        None, description="Name clients send as `model`; defaults to the model id."
-    )
+    served_model_name: str | None = Field(None, description="Name clients send as `model`; defaults to the model id.")
     tensor_parallel_size: int = Field(1, ge=1, le=16, description="GPUs one model replica is sharded over.")
     max_num_seqs: int = Field(8, ge=1, le=4096, description="Concurrent sequences the engine batches.")
     max_model_len: int = Field(4096, ge=256, le=131072, description="Longest sequence (prompt + generated tokens).")
@@ -35,8 +33,12 @@ class VllmOmniEngine(StrictModel):
     gpu_memory_utilization: float = Field(
         0.9, gt=0, le=1, description="Fraction of each GPU's memory the engine may take, in (0, 1]."
     )
-    cuda_graphs: bool = Field(True, description="Capture CUDA graphs; false runs eagerly (--enforce-eager), slower but starts faster.")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("bfloat16", description="Weight and activation dtype.")
+    cuda_graphs: bool = Field(
+        True, description="Capture CUDA graphs; false runs eagerly (--enforce-eager), slower but starts faster."
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "bfloat16", description="Weight and activation dtype."
+    )
     kv_cache_memory_gib: float | None = Field(
         None,
         gt=0,
@@ -46,19 +48,28 @@ class VllmOmniEngine(StrictModel):
     deploy_config: str | None = Field(
         None, description="vLLM-Omni --deploy-config file; unset uses the model's bundled deploy/voxcpm2.yaml."
     )
-    port: int = Field(VLLM_OMNI_PORT, ge=1024, le=65535, description="Loopback port the engine listens on inside the pod (the runtime proxies to it).")
+    port: int = Field(
+        VLLM_OMNI_PORT,
+        ge=1024,
+        le=65535,
+        description="Loopback port the engine listens on inside the pod (the runtime proxies to it).",
+    )
     extra_args: list[str] = Field([], description="Further `vllm serve` flags, appended verbatim.")
 
 
 class Image(StrictModel):
     """Container image; a digest pins it immutably and wins over the tag."""
 
-    repository: str = Field("ghcr.io/voxdeploy/runtime-cloud", min_length=1, description="Image repository without tag.")
+    repository: str = Field(
+        "ghcr.io/voxdeploy/runtime-cloud", min_length=1, description="Image repository without tag."
+    )
     tag: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="Image tag.")
     digest: str | None = Field(
         None, pattern=r"^sha256:[0-9a-f]{64}$", description="Image digest (sha256:...), preferred in production."
     )
-    pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field("IfNotPresent", description="Kubernetes imagePullPolicy.")
+    pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field(
+        "IfNotPresent", description="Kubernetes imagePullPolicy."
+    )
 
     @property
     def reference(self) -> str:
@@ -101,7 +112,9 @@ class TopologySpread(StrictModel):
     """Spread replicas so one node or zone failure does not take the service down."""
 
     enabled: bool = Field(True, description="Add a topologySpreadConstraint over the pods of this tier.")
-    topology_key: str = Field("kubernetes.io/hostname", description="Node label to spread over (hostname, or topology.kubernetes.io/zone).")
+    topology_key: str = Field(
+        "kubernetes.io/hostname", description="Node label to spread over (hostname, or topology.kubernetes.io/zone)."
+    )
     max_skew: int = Field(1, ge=1, description="Largest allowed difference in pod count between domains.")
     when_unsatisfiable: Literal["ScheduleAnyway", "DoNotSchedule"] = Field(
         "ScheduleAnyway", description="ScheduleAnyway prefers spreading; DoNotSchedule enforces it."
@@ -130,15 +143,19 @@ class ModelCache(StrictModel):
     """Where weights live: loading VoxCPM2 from the hub at every start is slow and rate-limited."""
 
     mode: Literal["pvc", "emptyDir", "none"] = Field(
-        "emptyDir", description="pvc: shared volume; emptyDir: per-pod scratch; none: the engine downloads into its cache."
+        "emptyDir",
+        description="pvc: shared volume; emptyDir: per-pod scratch; none: the engine downloads into its cache.",
     )
     mount_path: str = Field("/models", pattern=r"^/[^:]*$", description="Where the cache is mounted in the pod.")
     preload: bool = Field(
-        True, description="Download the weights in an init container before the engine starts (shorter, visible startup)."
+        True,
+        description="Download the weights in an init container before the engine starts (shorter, visible startup).",
     )
     empty_dir_size: Quantity = Field("40Gi", description="sizeLimit of the emptyDir in emptyDir mode.")
     pvc: PersistentCache = Field(PersistentCache(), description="The claim in pvc mode.")
-    hf_token_secret: SecretKeyRef | None = Field(None, description="Secret key holding a Hugging Face token (HF_TOKEN).")
+    hf_token_secret: SecretKeyRef | None = Field(
+        None, description="Secret key holding a Hugging Face token (HF_TOKEN)."
+    )
 
 
 class Probes(StrictModel):
@@ -156,17 +173,22 @@ class Pod(StrictModel):
     """Everything about the serving pod that is not the engine's own arguments."""
 
     image: Image = Field(Image(tag=VERSION), description="Runtime image (cloud target of runtime/Dockerfile).")
-    gpus_per_pod: int | None = Field(None, ge=0, le=16, description="GPUs per pod; defaults to the engine's tensorParallelSize.")
+    gpus_per_pod: int | None = Field(
+        None, ge=0, le=16, description="GPUs per pod; defaults to the engine's tensorParallelSize."
+    )
     gpu_resource_name: str = Field("nvidia.com/gpu", min_length=1, description="Extended resource name of the GPU.")
     resources: Resources = Field(Resources(), description="CPU and memory requests and limits.")
     node_selector: dict[str, str] = Field({}, description="Node labels the pod must land on.")
     tolerations: list[Toleration] = Field(
-        [Toleration(key="nvidia.com/gpu")], description="Taints tolerated; GPU nodes are usually tainted nvidia.com/gpu."
+        [Toleration(key="nvidia.com/gpu")],
+        description="Taints tolerated; GPU nodes are usually tainted nvidia.com/gpu.",
     )
     topology_spread: TopologySpread = Field(TopologySpread(), description="Replica spreading.")
     priority_class_name: str | None = Field(None, description="PriorityClass of the pods (must exist in the cluster).")
     model_cache: ModelCache = Field(ModelCache(), description="Model weight cache.")
-    shared_memory_size: Quantity = Field("8Gi", description="Size of the memory-backed /dev/shm NCCL needs for tensor parallelism.")
+    shared_memory_size: Quantity = Field(
+        "8Gi", description="Size of the memory-backed /dev/shm NCCL needs for tensor parallelism."
+    )
     probes: Probes = Field(Probes(), description="Startup, liveness and readiness timing.")
     termination_grace_period_seconds: int = Field(
         120, ge=0, le=3600, description="Time to drain in-flight requests after SIGTERM."

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from voxdeploy.contracts.base import StrictModel
+from voxdeploy.contracts.slo import SloTargets
 from voxdeploy.infra.config.base import DNS_LABEL, DnsLabel
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.cloud import CloudTier
@@ -15,7 +16,6 @@ from voxdeploy.infra.config.hybrid import HybridRouter
 from voxdeploy.infra.config.observability import Observability
 from voxdeploy.infra.config.policy import PolicyConfig
 from voxdeploy.infra.config.secrets import SecretsConfig
-from voxdeploy.contracts.slo import SloTargets
 
 Stage = Literal["dev", "staging", "prod"]
 
@@ -23,7 +23,9 @@ Stage = Literal["dev", "staging", "prod"]
 class DeploymentConfig(StrictModel):
     """One environment: the input of every builder, the Pulumi program and `voxdeploy render`."""
 
-    environment: str = Field("dev", pattern=DNS_LABEL, description="Environment name, used in labels (dev, prod-eu...).")
+    environment: str = Field(
+        "dev", pattern=DNS_LABEL, description="Environment name, used in labels (dev, prod-eu...)."
+    )
     stage: Stage = Field("dev", description="Release stage; prod forbids mutable image tags such as latest.")
     namespace: DnsLabel = Field("voxcpm", description="Namespace every object goes into.")
     create_namespace: bool = Field(True, description="Create the namespace (labelled for Pod Security 'restricted').")
@@ -41,5 +43,6 @@ class DeploymentConfig(StrictModel):
         CapacityPlanning(), description="Capacity and cost plan of the cloud tier (`voxdeploy plan`)."
     )
     policy: PolicyConfig = Field(
-        PolicyConfig(), description="Checks on the built objects before anything is applied: GPU quota, severities, waivers."
+        PolicyConfig(),
+        description="Checks on the built objects before anything is applied: GPU quota, severities, waivers.",
     )

@@ -15,9 +15,9 @@ import yaml
 from pydantic import Field
 
 from voxdeploy.contracts.base import StrictModel
-from voxdeploy.infra.config.base import DnsLabel
 from voxdeploy.contracts.model import LLAMACPP_PORT
 from voxdeploy.contracts.runtime import RuntimeServer
+from voxdeploy.infra.config.base import DnsLabel
 from voxdeploy.infra.config.cloud import Image, Toleration
 
 Quantization = Literal["Q4_0", "Q4_K_M", "Q5_K_M", "Q8_0", "F16"]
@@ -42,7 +42,9 @@ class Device(StrictModel):
     cores: int = Field(..., ge=1, description="CPU cores available to the runtime.")
     architecture: Architecture = Field(..., description="CPU architecture images must be built for.")
     backends: list[Backend] = Field(..., min_length=1, description="ggml backends the device can run.")
-    gpu_resource: str | None = Field(None, description="Extended resource for the accelerator (nvidia.com/gpu on Jetson).")
+    gpu_resource: str | None = Field(
+        None, description="Extended resource for the accelerator (nvidia.com/gpu on Jetson)."
+    )
     power_watts: float = Field(..., gt=0, description="Typical power draw under load.")
     expected_rtf: dict[Quantization, float] = Field(
         {}, description="Measured real-time factor per quantization (the reference article's table)."
@@ -78,8 +80,10 @@ class EdgePool(StrictModel):
     replicas: int = Field(1, ge=0, le=1000, description="Pods when onePerNode is false.")
     node_selector: dict[str, str] = Field({}, description="Extra node labels; voxdeploy.io/edge-pool is always set.")
     tolerations: list[Toleration] = Field([], description="Extra tolerations besides the pool's own taint.")
-    image: Image = Field(Image(repository="ghcr.io/voxdeploy/runtime-edge", tag="0.1.0"),
-                         description="Edge runtime image; its tag should name the backend it was built for.")
+    image: Image = Field(
+        Image(repository="ghcr.io/voxdeploy/runtime-edge", tag="0.1.0"),
+        description="Edge runtime image; its tag should name the backend it was built for.",
+    )
     image_architectures: list[Architecture] = Field(
         ["amd64", "arm64"], min_length=1, description="Architectures the image is published for."
     )
@@ -108,7 +112,8 @@ class EdgeTier(StrictModel):
 
     enabled: bool = Field(False, description="Deploy the edge tier.")
     orchestrator: Literal["openyurt", "labels"] = Field(
-        "labels", description="openyurt: create NodePools (apps.openyurt.io); labels: nodes are labelled by the operator."
+        "labels",
+        description="openyurt: create NodePools (apps.openyurt.io); labels: nodes are labelled by the operator.",
     )
     devices: dict[str, Device] = Field({}, description="Devices added to (or overriding) the built-in catalogue.")
     pools: list[EdgePool] = Field([], description="The pools.")
@@ -116,7 +121,9 @@ class EdgeTier(StrictModel):
         RuntimeServer(max_concurrent_requests=1, max_queued_requests=8, request_timeout_seconds=120),
         description="Runtime settings of edge pods (llama-tts-server takes one request at a time).",
     )
-    engine_port: int = Field(LLAMACPP_PORT, ge=1024, le=65535, description="Loopback port of llama-tts-server in the pod.")
+    engine_port: int = Field(
+        LLAMACPP_PORT, ge=1024, le=65535, description="Loopback port of llama-tts-server in the pod."
+    )
 
     def catalogue(self) -> dict[str, Device]:
         return {**device_catalogue(), **self.devices}

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from voxdeploy.infra.config.base import DnsLabel
 from voxdeploy.contracts.router import RouterBehaviour, Tier
+from voxdeploy.infra.config.base import DnsLabel
 from voxdeploy.infra.config.cloud import ComputeResources, Image, Resources
-
 
 
 class HybridRouter(RouterBehaviour):
@@ -23,8 +22,9 @@ class HybridRouter(RouterBehaviour):
     )
     image: Image = Field(Image(), description="Image (the runtime image; the router is `voxdeploy serve --router`).")
     resources: Resources = Field(
-        Resources(requests=ComputeResources(cpu="250m", memory="256Mi"),
-                  limits=ComputeResources(cpu="2", memory="1Gi")),
+        Resources(
+            requests=ComputeResources(cpu="250m", memory="256Mi"), limits=ComputeResources(cpu="2", memory="1Gi")
+        ),
         description="CPU and memory of a router pod.",
     )
     min_replicas: int = Field(2, ge=1, description="Fewest router pods.")

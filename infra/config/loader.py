@@ -67,7 +67,9 @@ def is_encrypted(value: object) -> bool:
     return isinstance(value, Mapping) and set(value) == {"secure"}
 
 
-def split_secrets(document: Mapping[str, object], secret: Callable[[str, object], bool]) -> tuple[dict[str, object], dict[str, object]]:
+def split_secrets(
+    document: Mapping[str, object], secret: Callable[[str, object], bool]
+) -> tuple[dict[str, object], dict[str, object]]:
     """(config document, secret values): secret values never enter DeploymentConfig, so nothing built
     from it (rendered YAML, plans, logs) can carry one."""
     plain = {k: v for k, v in document.items() if not secret(k, v)}
@@ -75,14 +77,26 @@ def split_secrets(document: Mapping[str, object], secret: Callable[[str, object]
 
 
 def _secret_issues(config: DeploymentConfig, secret_names: Collection[str]) -> list[ConfigIssue]:
-    issues = [ConfigIssue(name, "(secret)", f"not a secret this project reads; secrets: {', '.join(SECRET_VALUE_KEYS)}")
-              for name in sorted(secret_names) if name not in SECRET_VALUE_KEYS]
+    issues = [
+        ConfigIssue(name, "(secret)", f"not a secret this project reads; secrets: {', '.join(SECRET_VALUE_KEYS)}")
+        for name in sorted(secret_names)
+        if name not in SECRET_VALUE_KEYS
+    ]
     if "hfToken" in secret_names and config.secrets.source != "pulumi":
-        issues.append(ConfigIssue("hfToken", "(secret)", f"a Pulumi secret is set but secrets.source is "
-                                  f"{config.secrets.source!r}; set secrets.source: pulumi to have pulumi up create it"))
+        issues.append(
+            ConfigIssue(
+                "hfToken",
+                "(secret)",
+                f"a Pulumi secret is set but secrets.source is "
+                f"{config.secrets.source!r}; set secrets.source: pulumi to have pulumi up create it",
+            )
+        )
     if config.secrets.source == "pulumi" and "hfToken" not in secret_names:
-        issues.append(ConfigIssue("hfToken", MISSING, "secrets.source is pulumi: set it with "
-                                  "`pulumi config set --secret hfToken <token>`"))
+        issues.append(
+            ConfigIssue(
+                "hfToken", MISSING, "secrets.source is pulumi: set it with `pulumi config set --secret hfToken <token>`"
+            )
+        )
     return issues
 
 
@@ -105,7 +119,9 @@ def _read_yaml(path: Path) -> object:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(str(path), [ConfigIssue("(file)", MISSING, f"not valid YAML at {where}: {problem}")]) from None
+        raise ConfigError(
+            str(path), [ConfigIssue("(file)", MISSING, f"not valid YAML at {where}: {problem}")]
+        ) from None
     except UnicodeDecodeError as err:
         raise ConfigError(str(path), [ConfigIssue("(file)", MISSING, f"not UTF-8 text: {err}")]) from None
 
@@ -115,13 +131,17 @@ def load_stack(stack: str, stacks_dir: Path | None = None) -> Stack:
     path = stack_path(stack, stacks_dir)
     if not path.is_file():
         known = available_stacks(path.parent) if path.parent.is_dir() else []
-        hint = f"stacks in {path.parent}: {', '.join(known)}" if known else f"{path.parent} holds no Pulumi.<stack>.yaml"
+        hint = (
+            f"stacks in {path.parent}: {', '.join(known)}" if known else f"{path.parent} holds no Pulumi.<stack>.yaml"
+        )
         raise ConfigError(str(path), [ConfigIssue("(file)", MISSING, f"no such stack file; {hint}")])
     raw = _read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(str(path), [ConfigIssue("(file)", type(raw).__name__, "must be a mapping with a 'config' key")])
+        raise ConfigError(
+            str(path), [ConfigIssue("(file)", type(raw).__name__, "must be a mapping with a 'config' key")]
+        )
     keys = raw.get("config", {})
     if not isinstance(keys, dict):
         raise ConfigError(str(path), [ConfigIssue("config", keys, "must be a mapping of 'voxdeploy:<key>' entries")])

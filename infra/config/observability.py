@@ -216,9 +216,7 @@ class Alerts(StrictModel):
         description="RuntimeMetricsAbsent: no runtime series at all, so a dead exporter is never silent "
         "(left out when the tier may scale to zero).",
     )
-    edge: EdgeAlerts = Field(
-        EdgeAlerts(), description="Alerts of the edge pools (left out without edge pools)."
-    )
+    edge: EdgeAlerts = Field(EdgeAlerts(), description="Alerts of the edge pools (left out without edge pools).")
     router: RouterAlerts = Field(
         RouterAlerts(), description="Alerts of the hybrid router (left out unless hybrid.enabled)."
     )

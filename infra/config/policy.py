@@ -39,7 +39,10 @@ RULE_IDS: tuple[str, ...] = typing.get_args(RuleId)
 Severity = Literal["error", "warning"]
 
 WAIVER_OBJECT = r"^(\*|[A-Z][A-Za-z0-9]*/[a-z0-9.*?-]+)$"
-"""`*` (every object), or `Kind/name` where the name may use shell wildcards: `Deployment/voxcpm`, `DaemonSet/edge-*`."""
+"""`*` (every object), or `Kind/name` where the name may use shell wildcards.
+
+Examples: `Deployment/voxcpm`, `DaemonSet/edge-*`.
+"""
 
 
 class Waiver(StrictModel):
@@ -49,9 +52,13 @@ class Waiver(StrictModel):
     object: str = Field(
         ...,
         pattern=WAIVER_OBJECT,
-        description="Kind/name of the object (the stack's namespace is implied; shell wildcards allowed), or * for all.",
+        description=(
+            "Kind/name of the object (the stack's namespace is implied; shell wildcards allowed), or * for all."
+        ),
     )
-    reason: str = Field(..., description="Why the violation is accepted (and ideally until when); shown in every report.")
+    reason: str = Field(
+        ..., description="Why the violation is accepted (and ideally until when); shown in every report."
+    )
 
     @field_validator("reason")
     @classmethod

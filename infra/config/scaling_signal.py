@@ -31,7 +31,9 @@ class KedaOptions(StrictModel):
         description="Base URL of the Prometheus KEDA queries (kube-prometheus-stack: prometheus-operated).",
     )
     fallback_replicas: int | None = Field(
-        None, ge=1, le=1000,
+        None,
+        ge=1,
+        le=1000,
         description="Replicas to hold while Prometheus is unreachable or returns nothing; unset uses maxReplicas "
         "(blind, serving beats saving).",
     )
@@ -64,7 +66,8 @@ class ScalingSignal(StrictModel):
         "metrics served by prometheus-adapter, with its rules rendered. Not used for cpu.",
     )
     target: float | None = Field(
-        None, gt=0,
+        None,
+        gt=0,
         description="Value the autoscaler holds: per pod for inFlight and queued, the service's value for p95Rtf. "
         "Unset: 80% of cloud.server.maxConcurrentRequests (inFlight, queued) or of slo.p95Rtf (p95Rtf); "
         "`voxdeploy plan` suggests one from measured capacity.",

@@ -100,8 +100,7 @@ def high_real_time_factor(scope: RuntimeScope, config: DeploymentConfig) -> Iter
     target = scope.rtf_target_text
     buckets = catalog.REAL_TIME_FACTOR.buckets
     comparisons = [
-        quantile_above(f"{RTF_P95}{scope.service_selector(t.service)}", t.threshold, buckets)
-        for t in scope.rtf_targets
+        quantile_above(f"{RTF_P95}{scope.service_selector(t.service)}", t.threshold, buckets) for t in scope.rtf_targets
     ]
     yield AlertRule(
         f"{scope.prefix}HighRealTimeFactor",

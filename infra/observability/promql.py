@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.contracts.metrics import Metric
+from voxdeploy.infra.config.deployment import DeploymentConfig
 
 GROUPING = ("namespace", "service")
 """Labels every service-level aggregate keeps: one series per environment."""

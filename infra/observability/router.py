@@ -15,7 +15,6 @@ from voxdeploy.infra.observability.panel import Panel, Query
 from voxdeploy.infra.observability.promql import GROUPING, aggregate, histogram_quantile, number, selector, sum_rate
 from voxdeploy.infra.observability.recording import RATE_WINDOW, record
 
-
 QPS = f"service:{catalog.ROUTER_REQUESTS.name}:rate{RATE_WINDOW}"
 UNAVAILABLE_RATIO = f"service:{catalog.ROUTER_REQUESTS.name}_unavailable:ratio_rate{RATE_WINDOW}"
 FALLBACK_RATIO = f"service:{catalog.ROUTER_FALLBACKS.name}_per_request:ratio_rate{RATE_WINDOW}"

@@ -11,8 +11,8 @@ import shlex
 
 from voxdeploy.contracts import metrics as metrics_catalog
 from voxdeploy.infra.builders import cloud, edge, hybrid, meta
-from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
+from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.templating import render
 from voxdeploy.infra.observability.alerts import availability_budget, latency_budget
 from voxdeploy.infra.observability.recording import latency_sli_bound

@@ -7,13 +7,12 @@ cloud Service, every edge pool's Service at once (watch.edge_watch says why), th
 
 from __future__ import annotations
 
+from voxdeploy.contracts.api import METRICS_PATH
 from voxdeploy.infra.builders import workloads
 from voxdeploy.infra.builders.meta import metadata
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.observability.rules import OPERATOR_API, monitoring_labels
 from voxdeploy.infra.observability.watch import Watch, watches
-from voxdeploy.contracts.api import METRICS_PATH
-
 
 
 def service_monitor(config: DeploymentConfig, watch: Watch) -> dict[str, object]:

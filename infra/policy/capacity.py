@@ -19,8 +19,13 @@ NVIDIA_GPU = "nvidia.com/gpu"
 def gpu_resources(config: DeploymentConfig) -> frozenset[str]:
     """Extended resources that are GPUs here: NVIDIA's, the cloud tier's configured one, every device's."""
     devices = config.edge.catalogue().values()
-    return frozenset({NVIDIA_GPU, config.cloud.pod.gpu_resource_name,
-                      *(device.gpu_resource for device in devices if device.gpu_resource)})
+    return frozenset(
+        {
+            NVIDIA_GPU,
+            config.cloud.pod.gpu_resource_name,
+            *(device.gpu_resource for device in devices if device.gpu_resource),
+        }
+    )
 
 
 def gpus_per_pod(spec: Mapping[str, Any], names: frozenset[str]) -> dict[str, int]:
@@ -43,8 +48,12 @@ def gpus_per_pod(spec: Mapping[str, Any], names: frozenset[str]) -> dict[str, in
 def tolerates(tolerations: Sequence[Mapping[str, Any]], key: str, value: str | None = None) -> bool:
     """Whether a NoSchedule taint `key` (with `value`, when the taint's value is known) is tolerated."""
     for toleration in tolerations:
-        matches_key = toleration.get("key") == key or (not toleration.get("key") and toleration.get("operator") == "Exists")
-        matches_value = toleration.get("operator", "Equal") == "Exists" or value is None or toleration.get("value") == value
+        matches_key = toleration.get("key") == key or (
+            not toleration.get("key") and toleration.get("operator") == "Exists"
+        )
+        matches_value = (
+            toleration.get("operator", "Equal") == "Exists" or value is None or toleration.get("value") == value
+        )
         if matches_key and matches_value and toleration.get("effect") in (None, "", "NoSchedule"):
             return True
     return False
@@ -61,10 +70,12 @@ def gpu_toleration(config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
         return
     for name, count in gpus_per_pod(pod.spec, gpu_resources(config)).items():
         if not tolerates(tolerations, name):
-            yield (f"requests {count} {name} but does not tolerate the {name} taint GPU nodes carry, so it would stay "
-                   f"Pending; add the toleration {{key: {name}, operator: Exists, effect: NoSchedule}} "
-                   f"(cloud.pod.tolerations or edge.pools[].tolerations), or pin it to an edge pool ({POOL_LABEL}) "
-                   "whose taint it tolerates")
+            yield (
+                f"requests {count} {name} but does not tolerate the {name} taint GPU nodes carry, so it would stay "
+                f"Pending; add the toleration {{key: {name}, operator: Exists, effect: NoSchedule}} "
+                f"(cloud.pod.tolerations or edge.pools[].tolerations), or pin it to an edge pool ({POOL_LABEL}) "
+                "whose taint it tolerates"
+            )
 
 
 def _evictable(spec: Mapping[str, Any], pods: int) -> int:
@@ -91,8 +102,11 @@ def pdb_min_replicas(_config: DeploymentConfig, objects: Sequence[KubeObject]) -
             continue
         spec = budget.get("spec") or {}
         namespace = dig(budget, ("metadata", "namespace"))
-        ranges = [(pod, replica_range(pod, autoscaled)) for pod in pods
-                  if pod.namespace == namespace and selects(spec.get("selector") or {}, pod.labels)]
+        ranges = [
+            (pod, replica_range(pod, autoscaled))
+            for pod in pods
+            if pod.namespace == namespace and selects(spec.get("selector") or {}, pod.labels)
+        ]
         counted = [(pod, bounds) for pod, bounds in ranges if bounds is not None]
         if not counted:
             continue
@@ -100,9 +114,14 @@ def pdb_min_replicas(_config: DeploymentConfig, objects: Sequence[KubeObject]) -
         if _evictable(spec, fewest) <= 0:
             setting = next(f"{key} {spec[key]}" for key in ("minAvailable", "maxUnavailable") if key in spec)
             sources = ", ".join(f"{pod.ref} by {bounds.source}" for pod, bounds in counted)
-            yield Finding(object_ref(budget), (
-                f"{setting} allows no eviction at the fewest replicas ({fewest}: {sources}), so node drains never "
-                f"finish; keep minAvailable below {fewest} (or maxUnavailable at least 1), or raise the fewest replicas"))
+            yield Finding(
+                object_ref(budget),
+                (
+                    f"{setting} allows no eviction at the fewest replicas ({fewest}: {sources}), so node drains never "
+                    f"finish; keep minAvailable below {fewest} (or maxUnavailable at least 1), "
+                    "or raise the fewest replicas"
+                ),
+            )
 
 
 def gpu_quota(config: DeploymentConfig, objects: Sequence[KubeObject]) -> Iterator[Finding]:
@@ -127,6 +146,10 @@ def gpu_quota(config: DeploymentConfig, objects: Sequence[KubeObject]) -> Iterat
     pod, bounds, gpus = max(shares, key=lambda share: share[1].most * share[2])
     fits = max(0, (quota - (total - bounds.most * gpus)) // gpus)
     parts = "; ".join(f"{p.ref}: {b.most} pods ({b.source}) x {g} GPUs = {b.most * g}" for p, b, g in shares)
-    yield Finding(pod.ref, (
-        f"at the most replicas the namespace needs {total} GPUs, over policy.gpuQuota {quota} ({parts}); "
-        f"lower the most replicas of {pod.ref} to {fits}, use fewer GPUs per pod, or raise policy.gpuQuota"))
+    yield Finding(
+        pod.ref,
+        (
+            f"at the most replicas the namespace needs {total} GPUs, over policy.gpuQuota {quota} ({parts}); "
+            f"lower the most replicas of {pod.ref} to {fits}, use fewer GPUs per pod, or raise policy.gpuQuota"
+        ),
+    )

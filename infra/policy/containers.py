@@ -17,8 +17,9 @@ def resources(_config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
     the pod's effective request is the larger of its init and app containers'."""
     for label, container in containers(pod.spec):
         sides = container.get("resources") or {}
-        missing = [f"{side}.{name}" for side in ("requests", "limits") for name in SIZED
-                   if name not in (sides.get(side) or {})]
+        missing = [
+            f"{side}.{name}" for side in ("requests", "limits") for name in SIZED if name not in (sides.get(side) or {})
+        ]
         if missing:
             yield f"{label} has no resources {', '.join(missing)}; set cpu and memory under both requests and limits"
 
@@ -31,8 +32,10 @@ def probes(_config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
         ports = [str(port.get("name") or port["containerPort"]) for port in container.get("ports") or ()]
         missing = [probe for probe in REQUIRED_PROBES if probe not in container]
         if ports and missing:
-            yield (f"container {container['name']} serves port {', '.join(ports)} without {' or '.join(missing)}; "
-                   f"add {'them' if len(missing) > 1 else 'it'} (the voxdeploy runtime answers /health and /ready)")
+            yield (
+                f"container {container['name']} serves port {', '.join(ports)} without {' or '.join(missing)}; "
+                f"add {'them' if len(missing) > 1 else 'it'} (the voxdeploy runtime answers /health and /ready)"
+            )
 
 
 def image_parts(image: str) -> tuple[str | None, str | None]:
@@ -60,8 +63,10 @@ def image_tag(config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
         tag, digest = image_parts(image)
         if digest is None and tag in (None, "latest"):
             floating = "has no tag (so it pulls latest)" if tag is None else "uses the mutable tag latest"
-            yield (f"image {image} ({', '.join(users)}) {floating}; stage {config.stage} needs a version tag "
-                   "or a digest (set image.tag or image.digest in the stack)")
+            yield (
+                f"image {image} ({', '.join(users)}) {floating}; stage {config.stage} needs a version tag "
+                "or a digest (set image.tag or image.digest in the stack)"
+            )
 
 
 @per_pod
@@ -71,5 +76,7 @@ def image_digest(config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
         return
     for image, users in _images(pod).items():
         if image_parts(image)[1] is None:
-            yield (f"image {image} ({', '.join(users)}) is pinned by tag only; set image.digest (sha256:...) so "
-                   "prod runs exactly the image that was tested")
+            yield (
+                f"image {image} ({', '.join(users)}) is pinned by tag only; set image.digest (sha256:...) so "
+                "prod runs exactly the image that was tested"
+            )

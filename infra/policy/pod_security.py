@@ -16,14 +16,28 @@ from voxdeploy.infra.policy.pods import PodTemplate, containers, dig, effective,
 
 HOST_NAMESPACES = {"hostNetwork": "network", "hostPID": "process", "hostIPC": "IPC"}
 ADDABLE_CAPABILITIES = {"NET_BIND_SERVICE"}
-ALLOWED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                   "projected", "secret"}
+ALLOWED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 ALLOWED_SECCOMP = {"RuntimeDefault", "Localhost"}
 ALLOWED_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 SAFE_SYSCTLS = {
-    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes",
 }
 
@@ -55,8 +69,10 @@ def capabilities(_config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
             yield f"{label} keeps the runtime's default capabilities; set securityContext.capabilities.drop: [ALL]"
         added = sorted(set(caps.get("add") or ()) - ADDABLE_CAPABILITIES)
         if added:
-            yield (f"{label} adds capabilities {', '.join(added)}; restricted allows adding only NET_BIND_SERVICE: "
-                   "remove them from securityContext.capabilities.add")
+            yield (
+                f"{label} adds capabilities {', '.join(added)}; restricted allows adding only NET_BIND_SERVICE: "
+                "remove them from securityContext.capabilities.add"
+            )
 
 
 @per_pod
@@ -64,15 +80,20 @@ def host_ports(_config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
     for label, container in containers(pod.spec):
         for port in container.get("ports") or ():
             if port.get("hostPort"):
-                yield f"{label} binds hostPort {port['hostPort']} on the node; remove it and reach the pod through its Service"
+                yield (
+                    f"{label} binds hostPort {port['hostPort']} on the node; "
+                    "remove it and reach the pod through its Service"
+                )
 
 
 @per_pod
 def volume_types(_config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
     for volume in pod.spec.get("volumes") or ():
         for source in sorted(set(volume) - {"name"} - ALLOWED_VOLUMES):
-            yield (f"volume {volume['name']} is a {source} volume; restricted allows only "
-                   f"{', '.join(sorted(ALLOWED_VOLUMES))}: use a persistentVolumeClaim (or emptyDir for scratch)")
+            yield (
+                f"volume {volume['name']} is a {source} volume; restricted allows only "
+                f"{', '.join(sorted(ALLOWED_VOLUMES))}: use a persistentVolumeClaim (or emptyDir for scratch)"
+            )
 
 
 @per_pod
@@ -100,8 +121,10 @@ def seccomp(_config: DeploymentConfig, pod: PodTemplate) -> Iterator[str]:
     for label, container in containers(pod.spec):
         profile = effective(pod.spec, container, "seccompProfile") or {}
         if profile.get("type") not in ALLOWED_SECCOMP:
-            yield (f"{label} runs without a seccomp profile; set securityContext.seccompProfile.type: RuntimeDefault "
-                   "(on the pod or the container)")
+            yield (
+                f"{label} runs without a seccomp profile; set securityContext.seccompProfile.type: RuntimeDefault "
+                "(on the pod or the container)"
+            )
 
 
 def _kernel_options(where: str, context: Mapping[str, Any]) -> Iterator[str]:

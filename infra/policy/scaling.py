@@ -55,8 +55,9 @@ def autoscaler_ranges(objects: Sequence[KubeObject]) -> dict[tuple[str, str | No
             continue
         target = dig(obj, ("spec", "scaleTargetRef"), {})
         key = (target.get("kind", "Deployment"), dig(obj, ("metadata", "namespace")), target["name"])
-        ranges[key] = ReplicaRange(dig(obj, shape.min_at, shape.min_default), dig(obj, shape.max_at, shape.max_default),
-                                   object_ref(obj))
+        ranges[key] = ReplicaRange(
+            dig(obj, shape.min_at, shape.min_default), dig(obj, shape.max_at, shape.max_default), object_ref(obj)
+        )
     return ranges
 
 

@@ -30,8 +30,13 @@ def apply_waivers(violations: Sequence[Violation], waivers: Sequence[Waiver]) ->
         result.append(violation if waiver is None else replace(violation, waived=True, reason=waiver.reason))
     for index, waiver in enumerate(waivers):
         if not any(matches(waiver, violation) for violation in violations):
-            result.append(Violation(
-                STALE_WAIVER, f"policy.waivers[{index}]", "warning",
-                f"waives {waiver.rule} for {waiver.object}, which has no such violation; remove the waiver "
-                f"(its reason was: {waiver.reason})"))
+            result.append(
+                Violation(
+                    STALE_WAIVER,
+                    f"policy.waivers[{index}]",
+                    "warning",
+                    f"waives {waiver.rule} for {waiver.object}, which has no such violation; remove the waiver "
+                    f"(its reason was: {waiver.reason})",
+                )
+            )
     return result

@@ -71,12 +71,15 @@ _EXTRA_PARAMS = {"max_steps", "temperature"}
 def _check_extra(name: str, value: object) -> object:
     if name == "max_steps":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise EngineRejected(f"extra_params.max_steps must be an integer >= 1 (160 ms of audio each), "
-                                 f"got {value!r}", "extra_params.max_steps")
+            raise EngineRejected(
+                f"extra_params.max_steps must be an integer >= 1 (160 ms of audio each), got {value!r}",
+                "extra_params.max_steps",
+            )
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise EngineRejected(f"extra_params.temperature must be a number > 0, got {value!r}",
-                             "extra_params.temperature")
+        raise EngineRejected(
+            f"extra_params.temperature must be a number > 0, got {value!r}", "extra_params.temperature"
+        )
     return float(value)
 
 
@@ -95,15 +98,24 @@ class LlamaCppEngine(ProxiedEngine):
         """Refuse, before anything is sent or queued upstream, what llama-tts-server cannot honour."""
         for flag in ("normalize", "denoise"):
             if getattr(synthesis, flag):
-                raise EngineRejected(f"{flag} is not supported by the {self.name} engine (llama-tts-server has "
-                                     f"no such option); omit it or set it to false", flag)
+                raise EngineRejected(
+                    f"{flag} is not supported by the {self.name} engine (llama-tts-server has "
+                    f"no such option); omit it or set it to false",
+                    flag,
+                )
         if synthesis.reference is not None and synthesis.reference.transcript:
-            raise EngineRejected(f"ref_text is not supported by the {self.name} engine: llama-tts-server clones "
-                                 "from the reference audio alone; send ref_audio without ref_text", "ref_text")
+            raise EngineRejected(
+                f"ref_text is not supported by the {self.name} engine: llama-tts-server clones "
+                "from the reference audio alone; send ref_audio without ref_text",
+                "ref_text",
+            )
         unknown = sorted(set(synthesis.extra_params) - _EXTRA_PARAMS)
         if unknown:
-            raise EngineRejected(f"extra_params.{unknown[0]} is not a {self.name} parameter; it takes "
-                                 f"{', '.join(sorted(_EXTRA_PARAMS))}", f"extra_params.{unknown[0]}")
+            raise EngineRejected(
+                f"extra_params.{unknown[0]} is not a {self.name} parameter; it takes "
+                f"{', '.join(sorted(_EXTRA_PARAMS))}",
+                f"extra_params.{unknown[0]}",
+            )
         for name, value in synthesis.extra_params.items():
             _check_extra(name, value)
         self.voice_design(synthesis)
@@ -114,11 +126,17 @@ class LlamaCppEngine(ProxiedEngine):
         typed = leading_voice_design(synthesis.text)
         if instructions:
             if "(" in instructions or ")" in instructions:
-                raise EngineRejected("instructions must not contain parentheses: llama-tts-server reads the voice "
-                                     "description up to the first ')'", "instructions")
+                raise EngineRejected(
+                    "instructions must not contain parentheses: llama-tts-server reads the voice "
+                    "description up to the first ')'",
+                    "instructions",
+                )
             if typed is not None:
-                raise EngineRejected("input already starts with a (voice description); give it either there or "
-                                     "in instructions, not both", "instructions")
+                raise EngineRejected(
+                    "input already starts with a (voice description); give it either there or "
+                    "in instructions, not both",
+                    "instructions",
+                )
             return instructions, synthesis.text
         if typed is not None:
             description, rest = typed
@@ -152,8 +170,10 @@ class LlamaCppEngine(ProxiedEngine):
     def requests(self, synthesis: Synthesis) -> list[dict[str, object]]:
         """All upstream requests for one synthesis, validated: one per sentence."""
         self.check(synthesis)
-        return [self.request_body(dataclasses.replace(synthesis, text=text, instructions=None))
-                for text in self.sentences(synthesis)]
+        return [
+            self.request_body(dataclasses.replace(synthesis, text=text, instructions=None))
+            for text in self.sentences(synthesis)
+        ]
 
     def decode(self, data: bytes) -> np.ndarray:
         """Float32 samples of the server's WAV; anything else is the engine failing."""

@@ -15,7 +15,14 @@ import numpy as np
 
 from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
 from voxdeploy.contracts.runtime import ProcessEngine
-from voxdeploy.runtime.engines.base import Engine, EngineFailed, EngineRejected, EngineUnavailable, Synthesis, UpstreamFailed
+from voxdeploy.runtime.engines.base import (
+    Engine,
+    EngineFailed,
+    EngineRejected,
+    EngineUnavailable,
+    Synthesis,
+    UpstreamFailed,
+)
 from voxdeploy.runtime.engines.supervisor import Supervisor
 
 RETRY_AFTER_SECONDS = 5.0
@@ -50,7 +57,9 @@ class ProxiedEngine(Engine, abc.ABC):
             settings.max_restart_backoff_seconds,
         )
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=httpx.Timeout(request_timeout, connect=5.0), limits=httpx.Limits(max_connections=None)
+            base_url=self.base_url,
+            timeout=httpx.Timeout(request_timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=None),
         )
 
     @property
@@ -88,8 +97,9 @@ class ProxiedEngine(Engine, abc.ABC):
     def _died(self, err: Exception) -> EngineUnavailable:
         """The child went away under us: stop routing to it until the supervisor has it back."""
         self.supervisor.mark_dead()
-        return EngineUnavailable(f"{self.name} died during the request ({type(err).__name__}); restarting",
-                                 RETRY_AFTER_SECONDS)
+        return EngineUnavailable(
+            f"{self.name} died during the request ({type(err).__name__}); restarting", RETRY_AFTER_SECONDS
+        )
 
     async def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
         if not self.ready:

@@ -117,8 +117,10 @@ class SimulatedEngine(Engine):
         # Chunk i is due once the engine has done work for it: the first after first_audio_seconds, the
         # rest spread evenly so the whole takes rtf x duration. Work done scales down when overloaded.
         budget = max(seconds * settings.rtf, settings.first_audio_seconds)
-        due = [settings.first_audio_seconds + (budget - settings.first_audio_seconds) * i / max(chunks - 1, 1)
-               for i in range(chunks)]
+        due = [
+            settings.first_audio_seconds + (budget - settings.first_audio_seconds) * i / max(chunks - 1, 1)
+            for i in range(chunks)
+        ]
         self._active += 1
         try:
             work, last = 0.0, time.perf_counter()

@@ -83,8 +83,13 @@ class Supervisor:
             self.restarts += 1
             code = self.process.returncode if self.process else None
             delay = min(backoff, self.max_backoff)
-            log.warning("engine exited (code %s) after %.1f s; restart %d in %.1f s",
-                        code, time.monotonic() - started, self.restarts, delay)
+            log.warning(
+                "engine exited (code %s) after %.1f s; restart %d in %.1f s",
+                code,
+                time.monotonic() - started,
+                self.restarts,
+                delay,
+            )
             await asyncio.sleep(delay)
             backoff *= 2
 

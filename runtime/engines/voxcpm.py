@@ -53,7 +53,10 @@ class VoxcpmInProcessEngine(Engine):
         try:
             voxcpm = import_voxcpm()
             model = voxcpm.VoxCPM(
-                str(path), zipenhancer_model_path=None, enable_denoiser=False, optimize=self.settings.compile,
+                str(path),
+                zipenhancer_model_path=None,
+                enable_denoiser=False,
+                optimize=self.settings.compile,
                 device=self.settings.device,
             )
         except Exception as err:  # a broken checkpoint must show in /ready and the logs, not kill the server
@@ -80,8 +83,11 @@ class VoxcpmInProcessEngine(Engine):
 
     def _arguments(self, synthesis: Synthesis, reference_path: str | None) -> dict[str, object]:
         if synthesis.denoise:
-            raise EngineRejected("denoise needs VoxCPM's ZipEnhancer denoiser, which this runtime does not load "
-                                 "(it downloads from ModelScope); omit denoise", "denoise")
+            raise EngineRejected(
+                "denoise needs VoxCPM's ZipEnhancer denoiser, which this runtime does not load "
+                "(it downloads from ModelScope); omit denoise",
+                "denoise",
+            )
         text = f"({synthesis.instructions}){synthesis.text}" if synthesis.instructions else synthesis.text
         kwargs: dict[str, object] = {"text": text}
         for name in ("cfg_value", "inference_timesteps", "normalize"):
@@ -98,7 +104,9 @@ class VoxcpmInProcessEngine(Engine):
                 kwargs["reference_wav_path"] = reference_path
         return kwargs
 
-    def _generate(self, kwargs: dict[str, object], seed: int | None, cancelled: threading.Event) -> Iterator[np.ndarray]:
+    def _generate(
+        self, kwargs: dict[str, object], seed: int | None, cancelled: threading.Event
+    ) -> Iterator[np.ndarray]:
         import torch
 
         if seed is not None:
@@ -111,7 +119,9 @@ class VoxcpmInProcessEngine(Engine):
     async def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
         if self._model is None:
             reason = self._load_error or "the checkpoint is still loading"
-            raise EngineUnavailable(f"voxcpm is not ready: {reason}", retry_after=10 if self._load_error is None else 60)
+            raise EngineUnavailable(
+                f"voxcpm is not ready: {reason}", retry_after=10 if self._load_error is None else 60
+            )
         with tempfile.TemporaryDirectory(prefix="voxdeploy-ref-") as tmp:
             reference_path = None
             if synthesis.reference is not None:
@@ -140,8 +150,11 @@ class VoxcpmInProcessEngine(Engine):
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, ModuleNotFoundError):
-                    raise EngineRejected(f"this runtime image lacks {item.name!r}, needed for that option "
-                                         "(normalize needs inflect and wetext)", "normalize")
+                    raise EngineRejected(
+                        f"this runtime image lacks {item.name!r}, needed for that option "
+                        "(normalize needs inflect and wetext)",
+                        "normalize",
+                    )
                 if isinstance(item, Exception):
                     raise EngineFailed(f"voxcpm generation failed: {type(item).__name__}: {item}")
                 yield item  # type: ignore[misc]

@@ -26,16 +26,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
+from voxdeploy.contracts.api import (
+    FALLBACKS_HEADER,
+    HEALTH_PATH,
+    METRICS_PATH,
+    MODELS_PATH,
+    READY_PATH,
+    SPEECH_PATH,
+    TIER_HEADER,
+)
+from voxdeploy.contracts.metrics import ROUTER_SELF
+from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.contracts.router import RouterSettings, Tier
 from voxdeploy.runtime.admission import Admission
 from voxdeploy.runtime.app import run_server
 from voxdeploy.runtime.router.endpoints import Endpoint, Pools, check_all, watch
-from voxdeploy.contracts.metrics import ROUTER_SELF
 from voxdeploy.runtime.router.metrics import RouterMetrics
 from voxdeploy.runtime.router.policy import attempt_order, choose_tier, request_profile
 from voxdeploy.runtime.server import ApiError, GuardedStream, enter_slot, parse_speech, read_body, wait_for_disconnect
-from voxdeploy.contracts.api import FALLBACKS_HEADER, HEALTH_PATH, METRICS_PATH, MODELS_PATH, READY_PATH, SPEECH_PATH, TIER_HEADER
-from voxdeploy.contracts.model import MODEL_ID
 
 log = logging.getLogger("voxdeploy.router")
 
@@ -68,8 +76,9 @@ class Exhausted(ApiError):
 
     def __init__(self, tier: Tier, attempts: list[Attempt], retry_after: float) -> None:
         if attempts:
-            tried = "; ".join(f"{a.tier} {a.endpoint}: {a.outcome}" if a.endpoint else f"{a.tier}: {a.outcome}"
-                              for a in attempts)
+            tried = "; ".join(
+                f"{a.tier} {a.endpoint}: {a.outcome}" if a.endpoint else f"{a.tier}: {a.outcome}" for a in attempts
+            )
             message = f"no tier could serve the request (tried {tried}); retry shortly"
         else:
             message = f"no endpoints are configured for the {tier} tier or the tiers it falls back to"
@@ -108,7 +117,8 @@ class Router:
         server = settings.server
         self.admission = Admission(server.max_concurrent_requests, server.max_queued_requests)
         self.client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=server.max_concurrent_requests))
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=server.max_concurrent_requests)
+        )
         self.limits = settings.speech
 
     async def speech(self, request: Request) -> Response:
@@ -155,8 +165,9 @@ class Router:
         upstream, slot = work.result()
         return self._relay(upstream, slot)
 
-    async def _admitted(self, tier: Tier, order: list[Tier], body: bytes, headers: Mapping[str, str]
-                        ) -> tuple[Upstream, AbstractAsyncContextManager[None]]:
+    async def _admitted(
+        self, tier: Tier, order: list[Tier], body: bytes, headers: Mapping[str, str]
+    ) -> tuple[Upstream, AbstractAsyncContextManager[None]]:
         """Forward within an admission slot, which the relay releases when the response is over."""
         slot = await enter_slot(self.admission)
         try:
@@ -189,8 +200,9 @@ class Router:
         settings = self.settings
         limit = settings.tier_timeout_seconds.get(endpoint.tier, settings.server.request_timeout_seconds)
         timeout = httpx.Timeout(limit, connect=min(limit, settings.health.timeout_seconds))
-        request = self.client.build_request("POST", endpoint.url + SPEECH_PATH, content=body, headers=headers,
-                                            timeout=timeout)
+        request = self.client.build_request(
+            "POST", endpoint.url + SPEECH_PATH, content=body, headers=headers, timeout=timeout
+        )
         try:
             response = await self.client.send(request, stream=True)
         except httpx.TransportError as err:
@@ -254,8 +266,13 @@ def create_router_app(settings: RouterSettings) -> Starlette:
         return Response(generate_latest(router.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(_: Request) -> Response:
-        entry = {"id": MODEL_ID, "object": "model", "owned_by": "voxdeploy", "router": True,
-                 "tiers": list(router.pools.tiers)}
+        entry = {
+            "id": MODEL_ID,
+            "object": "model",
+            "owned_by": "voxdeploy",
+            "router": True,
+            "tiers": list(router.pools.tiers),
+        }
         return JSONResponse({"object": "list", "data": [entry]})
 
     @contextlib.asynccontextmanager

@@ -37,12 +37,17 @@ class Endpoint:
 class Pools:
     """Every tier's endpoints. Not locked: the router's handlers and checks run on one event loop."""
 
-    def __init__(self, endpoints: Mapping[Tier, Sequence[str]], health: HealthChecking,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        endpoints: Mapping[Tier, Sequence[str]],
+        health: HealthChecking,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.health = health
         self._clock = clock
-        self._rings = {tier: [Endpoint(tier, url.rstrip("/")) for url in endpoints[tier]]
-                       for tier in TIERS if endpoints.get(tier)}
+        self._rings = {
+            tier: [Endpoint(tier, url.rstrip("/")) for url in endpoints[tier]] for tier in TIERS if endpoints.get(tier)
+        }
         self._turn = dict.fromkeys(self._rings, 0)
 
     @property
@@ -77,8 +82,13 @@ class Pools:
         if endpoint.failures >= self.health.eject_after_failures:
             endpoint.failures = 0
             endpoint.ejected_until = self._clock() + self.health.ejection_seconds
-            log.warning("%s endpoint %s ejected for %g s after %d failed requests in a row", endpoint.tier,
-                        endpoint.url, self.health.ejection_seconds, self.health.eject_after_failures)
+            log.warning(
+                "%s endpoint %s ejected for %g s after %d failed requests in a row",
+                endpoint.tier,
+                endpoint.url,
+                self.health.ejection_seconds,
+                self.health.eject_after_failures,
+            )
 
     def checked(self, endpoint: Endpoint, passing: bool) -> None:
         if passing != endpoint.passing:

@@ -12,7 +12,6 @@ from voxdeploy.contracts import metrics as catalog
 from voxdeploy.runtime.router.endpoints import Pools
 
 
-
 class _EndpointHealth(Collector):
     """Read from the pools at scrape time, so an ejection that has run out never shows as stale."""
 
@@ -36,8 +35,9 @@ class RouterMetrics:
         upstream = catalog.ROUTER_UPSTREAM_LATENCY
         self._requests = Counter(requests.name, requests.help, requests.labels, registry=self.registry)
         self._fallbacks = Counter(fallbacks.name, fallbacks.help, fallbacks.labels, registry=self.registry)
-        self._upstream = Histogram(upstream.name, upstream.help, upstream.labels, buckets=upstream.buckets,
-                                   registry=self.registry)
+        self._upstream = Histogram(
+            upstream.name, upstream.help, upstream.labels, buckets=upstream.buckets, registry=self.registry
+        )
         self.registry.register(_EndpointHealth(pools))
 
     def count_request(self, tier: str, status: int) -> None:

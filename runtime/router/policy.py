@@ -10,11 +10,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from voxdeploy.contracts.api import LATENCY_BUDGET_HEADER, QUALITY_HEADER
 from voxdeploy.contracts.router import RoutingPolicy, Tier
 from voxdeploy.runtime.api import SpeechRequest
 from voxdeploy.runtime.server import ApiError
 from voxdeploy.runtime.text import leading_voice_design
-from voxdeploy.contracts.api import LATENCY_BUDGET_HEADER, QUALITY_HEADER
 
 Quality = Literal["low", "medium", "high"]
 
@@ -48,8 +48,11 @@ def _budget(value: str | None) -> int | None:
         return None
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or int(text) == 0:
-        raise ApiError(400, f"{LATENCY_BUDGET_HEADER} must be a positive whole number of milliseconds, not {value!r}",
-                       LATENCY_BUDGET_HEADER)
+        raise ApiError(
+            400,
+            f"{LATENCY_BUDGET_HEADER} must be a positive whole number of milliseconds, not {value!r}",
+            LATENCY_BUDGET_HEADER,
+        )
     return int(text)
 
 
@@ -60,8 +63,9 @@ def _quality(value: str | None) -> Quality | None:
     for quality in get_args(Quality):
         if text == quality:
             return quality
-    raise ApiError(400, f"{QUALITY_HEADER} must be one of {', '.join(get_args(Quality))}, not {value!r}",
-                   QUALITY_HEADER)
+    raise ApiError(
+        400, f"{QUALITY_HEADER} must be one of {', '.join(get_args(Quality))}, not {value!r}", QUALITY_HEADER
+    )
 
 
 def choose_tier(profile: RequestProfile, policy: RoutingPolicy) -> Tier:

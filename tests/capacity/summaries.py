@@ -11,15 +11,34 @@ from voxdeploy.loadtests.summary import RunParameters, Summary
 def load_test_summary(users: int, latency: float, audio_seconds: float, seconds: int) -> Summary:
     """A summary.json as `voxdeploy loadtest` writes it: closed-loop users, each back-to-back requests."""
     records = [
-        RequestRecord(start=user * 0.001 + n * latency, latency=latency, ok=True, status=200, size="short",
-                      language="en", streamed=False, audio_seconds=audio_seconds)
-        for user in range(users) for n in range(int(seconds / latency))
+        RequestRecord(
+            start=user * 0.001 + n * latency,
+            latency=latency,
+            ok=True,
+            status=200,
+            size="short",
+            language="en",
+            streamed=False,
+            audio_seconds=audio_seconds,
+        )
+        for user in range(users)
+        for n in range(int(seconds / latency))
     ]
     slo = SloTargets()
     measured = measure(records, slo.p95_latency_seconds, slo.p95_rtf)
     verdicts = judge(slo, measured)
-    parameters = RunParameters(host="http://127.0.0.1:8000", scenario="steady", users=users, spawn_rate=users,
-                               duration_seconds=seconds, processes=1, size_mix={"short": 1.0},
-                               language_mix={"en": 1.0}, stream_ratio=0.0, stack="prod")
-    return Summary(parameters=parameters, measured=measured, verdicts=verdicts,
-                   passed=all(v.passed for v in verdicts), files={})
+    parameters = RunParameters(
+        host="http://127.0.0.1:8000",
+        scenario="steady",
+        users=users,
+        spawn_rate=users,
+        duration_seconds=seconds,
+        processes=1,
+        size_mix={"short": 1.0},
+        language_mix={"en": 1.0},
+        stream_ratio=0.0,
+        stack="prod",
+    )
+    return Summary(
+        parameters=parameters, measured=measured, verdicts=verdicts, passed=all(v.passed for v in verdicts), files={}
+    )

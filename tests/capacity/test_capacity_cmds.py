@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from voxdeploy.infra.config import load_stack
-from voxdeploy.infra.config.capacity import CapacityPlanning
-from voxdeploy.loadtests.summary import write
 from tests.capacity.summaries import load_test_summary
 from tests.conftest import STACKS_DIR
 from voxdeploy import capacity_cmds
+from voxdeploy.infra.config import load_stack
+from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.loadtests.summary import write
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -46,15 +46,19 @@ def test_a_summary_json_measured_on_two_replicas(tmp_path: Path) -> None:
 def test_an_unusable_file_is_an_error_naming_it(tmp_path: Path, content: str) -> None:
     path = tmp_path / "summary.json"
     path.write_text(content)
-    with pytest.raises(capacity_cmds.CapacityInputError, match="summary.json"):
-        capacity_cmds.report(parse("--capacity-from", str(path)), load_stack("prod", STACKS_DIR).config,
-                             CapacityPlanning())
+    with pytest.raises(capacity_cmds.CapacityInputError, match=r"summary\.json"):
+        capacity_cmds.report(
+            parse("--capacity-from", str(path)), load_stack("prod", STACKS_DIR).config, CapacityPlanning()
+        )
 
 
 def test_missing_file_and_bad_numbers() -> None:
     with pytest.raises(capacity_cmds.CapacityInputError, match="cannot read"):
-        capacity_cmds.report(parse("--capacity-from", "/nonexistent/summary.json"),
-                             load_stack("prod", STACKS_DIR).config, CapacityPlanning())
+        capacity_cmds.report(
+            parse("--capacity-from", "/nonexistent/summary.json"),
+            load_stack("prod", STACKS_DIR).config,
+            CapacityPlanning(),
+        )
     for argv in (("--target-qps", "0"), ("--capacity-replicas", "-1"), ("--target-qps", "many")):
         with pytest.raises(SystemExit):
             parse(*argv)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from tests.test_config import _models
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
-from tests.test_config import _models
 
 
 @pytest.mark.parametrize("root", [ScalingSignal, CapacityPlanning])
@@ -17,7 +17,8 @@ def test_every_field_is_documented(root: type) -> None:
 
 def test_stack_keys_are_camel_case_and_strict() -> None:
     signal = ScalingSignal.model_validate(
-        {"metric": "p95Rtf", "backend": "hpaCustom", "rtfWindow": "1m", "keda": {"fallbackReplicas": 3}})
+        {"metric": "p95Rtf", "backend": "hpaCustom", "rtfWindow": "1m", "keda": {"fallbackReplicas": 3}}
+    )
     assert (signal.rtf_window, signal.keda.fallback_replicas) == ("1m", 3)
     planning = CapacityPlanning.model_validate({"targetQps": 500, "prices": {"gpuHourUsd": 3}})
     assert (planning.target_qps, planning.prices.gpu_hour_usd) == (500, 3)

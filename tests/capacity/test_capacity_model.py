@@ -7,17 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.capacity.summaries import load_test_summary
 from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint, curve_from_load_test
 from voxdeploy.infra.capacity.reference import BENCHMARK, reference_curve
 from voxdeploy.loadtests.summary import write
-from tests.capacity.summaries import load_test_summary
 
 
 def test_reference_rows_are_the_articles_benchmark() -> None:
-    rows = {mode: (point.concurrency, point.latency_seconds * 1000, point.qps, point.rtf)
-            for mode, (_, point) in BENCHMARK.items()}
-    assert rows == {"singlePytorch": (10, 350, 28.5, 0.30), "vllmOmni": (50, 120, 416.7, 0.13),
-                    "mixedBatching": (100, 180, 555.6, 0.10)}
+    rows = {
+        mode: (point.concurrency, point.latency_seconds * 1000, point.qps, point.rtf)
+        for mode, (_, point) in BENCHMARK.items()
+    }
+    assert rows == {
+        "singlePytorch": (10, 350, 28.5, 0.30),
+        "vllmOmni": (50, 120, 416.7, 0.13),
+        "mixedBatching": (100, 180, 555.6, 0.10),
+    }
     for _, point in BENCHMARK.values():  # the article's throughput is concurrency / latency (Little's law)
         assert point.qps == pytest.approx(point.concurrency / point.latency_seconds, rel=0.01)
 
@@ -37,8 +42,10 @@ def test_one_point_curve_saturates_beyond_its_point() -> None:
 
 
 def test_curve_interpolates_between_measured_concurrencies() -> None:
-    curve = CapacityCurve("bench", (CapacityPoint(100, 500, 0.2, 0.2), CapacityPoint(10, 80, 0.125, 0.1),
-                                    CapacityPoint(50, 300, 0.167, 0.14)))
+    curve = CapacityCurve(
+        "bench",
+        (CapacityPoint(100, 500, 0.2, 0.2), CapacityPoint(10, 80, 0.125, 0.1), CapacityPoint(50, 300, 0.167, 0.14)),
+    )
     assert [p.concurrency for p in curve.points] == [10, 50, 100]
     assert curve.concurrency_at_rtf(0.12) == pytest.approx(30)
     point = curve.at_rtf(0.17)
@@ -64,21 +71,26 @@ def test_a_real_summary_json_is_one_replica_per_tested_replica(tmp_path: Path) -
 
 
 def test_a_benchmark_json_gives_one_point_per_level() -> None:
-    rows = [{"users": users, **load_test_summary(users, latency, 1.0, 3).measured.model_dump(mode="json")}
-            for users, latency in ((10, 0.1), (50, 0.2))]
+    rows = [
+        {"users": users, **load_test_summary(users, latency, 1.0, 3).measured.model_dump(mode="json")}
+        for users, latency in ((10, 0.1), (50, 0.2))
+    ]
     curve = curve_from_load_test(rows, "benchmark.json")
     assert [p.concurrency for p in curve.points] == [10, 50]
     assert [p.rtf for p in curve.points] == [pytest.approx(0.1), pytest.approx(0.2)]
 
 
-@pytest.mark.parametrize("document", [
-    {"parameters": {"users": 10}},
-    {"parameters": {"users": 10}, "measured": {"qps": 0, "latency_mean": None}},
-    {"parameters": {"users": 0}, "measured": {"qps": 5, "latency_mean": 0.1, "rtf_p95": 0.2}},
-    [],
-    "text",
-    [{"users": 10, "qps": 5, "latency_mean": 0.1, "rtf_p95": 0.2}] * 2,
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"parameters": {"users": 10}},
+        {"parameters": {"users": 10}, "measured": {"qps": 0, "latency_mean": None}},
+        {"parameters": {"users": 0}, "measured": {"qps": 5, "latency_mean": 0.1, "rtf_p95": 0.2}},
+        [],
+        "text",
+        [{"users": 10, "qps": 5, "latency_mean": 0.1, "rtf_p95": 0.2}] * 2,
+    ],
+)
 def test_unusable_results_are_refused(document: object) -> None:
     with pytest.raises(CapacityInputError):
         curve_from_load_test(document, "summary.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import STACKS_DIR
 from voxdeploy.infra.capacity.cost import monthly_cost
 from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint
 from voxdeploy.infra.capacity.planner import plan_replicas
@@ -11,7 +12,6 @@ from voxdeploy.infra.capacity.reference import reference_curve
 from voxdeploy.infra.capacity.report import as_json, as_text, capacity_report
 from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.config.capacity import CapacityPlanning, PriceTable
-from tests.conftest import STACKS_DIR
 
 ARTICLE_COST_TABLE = {  # USD per month: hardware, cloud service, bandwidth, total
     "cloud": (0, 8_500, 1_200, 9_700),
@@ -42,8 +42,9 @@ def test_worked_example_reproduces_the_articles_cost_table() -> None:
 
 def test_bounds_follow_floor_off_peak_and_headroom() -> None:
     curve = CapacityCurve("flat", (CapacityPoint(10, 100, 0.1, 0.1),))
-    planning = CapacityPlanning(headroom=0.5, off_peak_share=0.25, min_replicas_floor=1,
-                                hours_per_month=700, busy_hours_per_month=100)
+    planning = CapacityPlanning(
+        headroom=0.5, off_peak_share=0.25, min_replicas_floor=1, hours_per_month=700, busy_hours_per_month=100
+    )
     plan = plan_replicas(curve, 1000, 0.2, planning, gpus_per_replica=4)
     assert (plan.replicas_min, plan.replicas_busy, plan.replicas_max) == (3, 10, 15)
     assert plan.gpus == (12, 40, 60)
@@ -63,7 +64,7 @@ def test_in_flight_target_leaves_the_headroom_free() -> None:
 
 
 def test_a_target_below_every_measured_rtf_is_refused() -> None:
-    with pytest.raises(CapacityInputError, match="no concurrency meets RTF 0.2 .best measured 0.3"):
+    with pytest.raises(CapacityInputError, match=r"no concurrency meets RTF 0\.2 .best measured 0\.3"):
         plan_replicas(reference_curve("singlePytorch"), 10, 0.2, CapacityPlanning(), 1)
 
 

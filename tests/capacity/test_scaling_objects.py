@@ -12,13 +12,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.conftest import REPO, STACKS_DIR
+from tests.test_builders import KUBERNETES_VERSION
+from tests.test_edge import strict
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders import cloud, scaling
 from voxdeploy.infra.config import DeploymentConfig, load_stack
 from voxdeploy.infra.config.scaling_signal import AdapterOptions, KedaOptions, ScalingSignal
-from tests.conftest import REPO, STACKS_DIR
-from tests.test_builders import KUBERNETES_VERSION
-from tests.test_edge import strict
 
 KEDA_SCHEMA = strict(yaml.safe_load((REPO / "tests/fixtures/crds/keda-scaledobject-v1alpha1.yaml").read_text()))
 CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
@@ -70,12 +70,16 @@ def test_scaled_object_targets_and_queries() -> None:
     assert series_in(queued["metadata"]["query"]) == {"voxdeploy_requests_in_flight", "voxdeploy_requests_queued"}
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda so: so["spec"].update(fallbackReplicas=3),  # unknown field
-    lambda so: so["spec"]["triggers"][0]["metadata"].update(threshold=80),  # metadata values are strings
-    lambda so: so["spec"].pop("triggers"),  # required
-    lambda so: so["spec"]["fallback"].update(replicas=-1),
-], ids=["unknown-field", "numeric-threshold", "no-triggers", "negative-fallback"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda so: so["spec"].update(fallbackReplicas=3),  # unknown field
+        lambda so: so["spec"]["triggers"][0]["metadata"].update(threshold=80),  # metadata values are strings
+        lambda so: so["spec"].pop("triggers"),  # required
+        lambda so: so["spec"]["fallback"].update(replicas=-1),
+    ],
+    ids=["unknown-field", "numeric-threshold", "no-triggers", "negative-fallback"],
+)
 def test_keda_schema_rejects_a_broken_scaled_object(mutate: Callable[[dict], object]) -> None:
     (scaled,) = objects(ScalingSignal(metric="inFlight"))
     broken = copy.deepcopy(scaled)
@@ -102,8 +106,11 @@ def test_hpa_metrics_are_the_ones_the_adapter_serves() -> None:
 
 
 def test_adapter_rules_read_only_catalogue_series() -> None:
-    _, config_map = objects(ScalingSignal(metric="queued", backend="hpaCustom",
-                                          adapter=AdapterOptions(namespace="observability", config_map="rules")))
+    _, config_map = objects(
+        ScalingSignal(
+            metric="queued", backend="hpaCustom", adapter=AdapterOptions(namespace="observability", config_map="rules")
+        )
+    )
     assert (config_map["metadata"]["namespace"], config_map["metadata"]["name"]) == ("observability", "rules")
     document = yaml.safe_load(config_map["data"]["config.yaml"])
     rules = document["rules"] + document["externalRules"]

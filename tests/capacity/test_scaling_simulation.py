@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import STACKS_DIR
 from voxdeploy.infra.capacity.planner import plan_replicas
 from voxdeploy.infra.capacity.reference import reference_curve
 from voxdeploy.infra.capacity.simulate import ControllerModel, Outcome, PodModel, StepLoad, simulate
 from voxdeploy.infra.config import DeploymentConfig, load_stack
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
-from tests.conftest import STACKS_DIR
 
 CURVE = reference_curve("vllmOmni")
 RAMPED = StepLoad(base_qps=300, peak_qps=1500, step_at=120, rise_seconds=1800)
@@ -28,11 +28,20 @@ def run(metric: str, load: StepLoad, seconds: int = 3600) -> Outcome:
     config = prod()
     scaling, server, rtf_slo = config.cloud.autoscaling, config.cloud.server, config.slo.p95_rtf
     plan = plan_replicas(CURVE, 1500, rtf_slo, CapacityPlanning(), config.cloud.gpus_per_pod)
-    targets = {"cpu": scaling.cpu_target_percent / 100, "inFlight": plan.in_flight_target,
-               "queued": plan.in_flight_target,
-               "p95Rtf": ScalingSignal(metric="p95Rtf").target_value(server.max_concurrent_requests, rtf_slo)}
-    controller = ControllerModel(metric, targets[metric], scaling.min_replicas,  # type: ignore[arg-type]
-                                 scaling.max_replicas, scaling.scale_up, scaling.scale_down)
+    targets = {
+        "cpu": scaling.cpu_target_percent / 100,
+        "inFlight": plan.in_flight_target,
+        "queued": plan.in_flight_target,
+        "p95Rtf": ScalingSignal(metric="p95Rtf").target_value(server.max_concurrent_requests, rtf_slo),
+    }
+    controller = ControllerModel(
+        metric,
+        targets[metric],
+        scaling.min_replicas,  # type: ignore[arg-type]
+        scaling.max_replicas,
+        scaling.scale_up,
+        scaling.scale_down,
+    )
     pod = PodModel(CURVE, server.max_concurrent_requests, server.max_queued_requests)
     return simulate(pod, controller, load, seconds, rtf_slo)
 
@@ -52,7 +61,7 @@ def test_cpu_never_scales_out_and_the_breach_never_ends() -> None:
     assert outcome.first_scale_out is None
     assert max(s.cpu for s in outcome.samples) < 0.7
     assert outcome.first_breach is not None
-    assert all(s.rtf > 0.15 for s in outcome.samples[outcome.first_breach:])
+    assert all(s.rtf > 0.15 for s in outcome.samples[outcome.first_breach :])
     assert outcome.rejected > 0
 
 

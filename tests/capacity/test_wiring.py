@@ -1,5 +1,4 @@
-"""How the signal and the capacity plan plug into the stack, the builders, the checks and `voxdeploy plan`.
-"""
+"""How the signal and the capacity plan plug into the stack, the builders, the checks and `voxdeploy plan`."""
 
 from __future__ import annotations
 
@@ -7,10 +6,10 @@ import json
 
 import pytest
 
-from voxdeploy.infra.builders import build_objects
-from voxdeploy.infra.config import ConfigError, parse_config
 from tests.conftest import read_stack_file
 from voxdeploy.cli import main
+from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.config import ConfigError, parse_config
 
 
 def prod_with(section: str, key: str, value: dict) -> dict:
@@ -29,17 +28,21 @@ def test_a_load_signal_replaces_the_cpu_hpa() -> None:
     cloud = read_stack_file("prod")["config"]["voxdeploy:cloud"]
     keda = prod_with("cloud", "autoscaling", {**cloud["autoscaling"], "signal": {"metric": "inFlight"}})
     assert "ScaledObject" in kinds(keda) and "HorizontalPodAutoscaler" not in kinds(keda)
-    custom = prod_with("cloud", "autoscaling",
-                       {**cloud["autoscaling"], "signal": {"metric": "queued", "backend": "hpaCustom"}})
+    custom = prod_with(
+        "cloud", "autoscaling", {**cloud["autoscaling"], "signal": {"metric": "queued", "backend": "hpaCustom"}}
+    )
     assert kinds(custom).count("HorizontalPodAutoscaler") == 1 and "ScaledObject" not in kinds(custom)
     assert "ScaledObject" not in kinds(prod_with("cloud", "autoscaling", cloud["autoscaling"]))
 
 
-@pytest.mark.parametrize(("signal", "path"), [
-    ({"metric": "inFlight", "keda": {"fallbackReplicas": 11}}, "cloud.autoscaling.signal.keda.fallbackReplicas"),
-    ({"metric": "inFlight", "target": 101}, "cloud.autoscaling.signal.target"),
-    ({"metric": "p95Rtf", "target": 0.15}, "cloud.autoscaling.signal.target"),
-])
+@pytest.mark.parametrize(
+    ("signal", "path"),
+    [
+        ({"metric": "inFlight", "keda": {"fallbackReplicas": 11}}, "cloud.autoscaling.signal.keda.fallbackReplicas"),
+        ({"metric": "inFlight", "target": 101}, "cloud.autoscaling.signal.target"),
+        ({"metric": "p95Rtf", "target": 0.15}, "cloud.autoscaling.signal.target"),
+    ],
+)
 def test_signal_misfits_name_their_key(signal: dict, path: str) -> None:
     cloud = read_stack_file("prod")["config"]["voxdeploy:cloud"]
     with pytest.raises(ConfigError) as caught:

@@ -89,8 +89,22 @@ class State:
 
 def wav_bytes(samples: np.ndarray) -> bytes:
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(pcm), b"WAVE", b"fmt ", 16, 1, 1, SAMPLE_RATE,
-                         SAMPLE_RATE * 2, 2, 16, b"data", len(pcm))
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + len(pcm),
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        1,
+        SAMPLE_RATE,
+        SAMPLE_RATE * 2,
+        2,
+        16,
+        b"data",
+        len(pcm),
+    )
     return header + pcm
 
 
@@ -139,7 +153,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "llama-tts-server-fake"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             if state.args.verbose:
                 super().log_message(format, *args)
 
@@ -166,20 +180,32 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 return None
             return document if isinstance(document, dict) else None
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path in ("/health", "/v1/health"):
                 self._json(200, {"status": "ok"})
             elif self.path == "/v1/audio/speech/models":
-                self._json(200, {"object": "list", "data": [
-                    {"id": "voxcpm", "object": "model", "sample_rate": SAMPLE_RATE, "channels": 1}]})
+                self._json(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": "voxcpm", "object": "model", "sample_rate": SAMPLE_RATE, "channels": 1}],
+                    },
+                )
             elif self.path == "/debug/last":
                 with state.lock:
-                    self._json(200, {"pid": os.getpid(), "requests": state.requests, "last": state.last,
-                                     "inputs": list(state.inputs)})
+                    self._json(
+                        200,
+                        {
+                            "pid": os.getpid(),
+                            "requests": state.requests,
+                            "last": state.last,
+                            "inputs": list(state.inputs),
+                        },
+                    )
             else:
                 self._send(404, b"", "text/plain")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path not in ("/v1/audio/speech", "/v1/audio/speech/stream", "/v1/voxcpm2/init"):
                 self._send(404, b"", "text/plain")
                 return

@@ -13,14 +13,15 @@ import jsonschema
 import pytest
 import yaml
 
-from voxdeploy.loadtests.summary import schema
 from tests.conftest import REPO, read_stack_file
 from tests.runtime.conftest import free_port
+from voxdeploy.loadtests.summary import schema
 
 
 def voxdeploy(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "voxdeploy", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "voxdeploy", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def stack_with_slo(tmp_path: Path, **slo: float) -> Path:
@@ -36,16 +37,42 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory):
     """A simulator whose RTF is known: 0.2, no first-audio delay worth counting, room for every user."""
     from tests.runtime.conftest import start_serve
 
-    served = start_serve(["--engine", "sim", "--sim-rtf", "0.2", "--sim-first-audio", "0.01",
-                          "--sim-batch-capacity", "32", "--max-concurrent", "32"],
-                         tmp_path_factory.mktemp("sim") / "serve.log")
+    served = start_serve(
+        [
+            "--engine",
+            "sim",
+            "--sim-rtf",
+            "0.2",
+            "--sim-first-audio",
+            "0.01",
+            "--sim-batch-capacity",
+            "32",
+            "--max-concurrent",
+            "32",
+        ],
+        tmp_path_factory.mktemp("sim") / "serve.log",
+    )
     yield served
     served.stop()
 
 
 def loadtest(host: str, stack: Path, report: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return voxdeploy("loadtest", "--stack", str(stack), "--host", host, "--users", "3", "--spawn-rate", "10",
-                     "--duration", "5s", "--report", str(report), *extra)
+    return voxdeploy(
+        "loadtest",
+        "--stack",
+        str(stack),
+        "--host",
+        host,
+        "--users",
+        "3",
+        "--spawn-rate",
+        "10",
+        "--duration",
+        "5s",
+        "--report",
+        str(report),
+        *extra,
+    )
 
 
 def test_generous_slo_passes_and_reports_are_written(calibrated, tmp_path: Path) -> None:
@@ -94,19 +121,29 @@ def test_processes_merge_their_results(calibrated, tmp_path: Path) -> None:
 
 def test_dead_host_exits_2_quickly(tmp_path: Path) -> None:
     stack = stack_with_slo(tmp_path, minQps=1, p95LatencySeconds=1, p95Rtf=1, maxErrorRatio=0)
-    result = voxdeploy("loadtest", "--stack", str(stack), "--host", f"http://127.0.0.1:{free_port()}",
-                       "--duration", "30s", "--report", str(tmp_path / "out"), timeout=30)
+    result = voxdeploy(
+        "loadtest",
+        "--stack",
+        str(stack),
+        "--host",
+        f"http://127.0.0.1:{free_port()}",
+        "--duration",
+        "30s",
+        "--report",
+        str(tmp_path / "out"),
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "cannot reach http://127.0.0.1:" in result.stderr
 
 
 class _Failing(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"ok")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         body = b'{"error": {"message": "engine on fire", "type": "server_error"}}'
         self.send_response(500)
@@ -137,8 +174,23 @@ def test_a_host_that_errors_fails_the_error_ratio(tmp_path: Path) -> None:
 
 def test_benchmark_scenario_prints_the_article_table(calibrated, tmp_path: Path) -> None:
     stack = stack_with_slo(tmp_path, minQps=0.1, p95LatencySeconds=30, p95Rtf=1.0, maxErrorRatio=0.05)
-    result = voxdeploy("loadtest", "--stack", str(stack), "--host", calibrated.url, "--scenario", "benchmark",
-                       "--levels", "1,3", "--duration", "3s", "--sizes", "short=1", "--report", str(tmp_path / "b"))
+    result = voxdeploy(
+        "loadtest",
+        "--stack",
+        str(stack),
+        "--host",
+        calibrated.url,
+        "--scenario",
+        "benchmark",
+        "--levels",
+        "1,3",
+        "--duration",
+        "3s",
+        "--sizes",
+        "short=1",
+        "--report",
+        str(tmp_path / "b"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["CONCURRENCY", "MEAN", "LATENCY"]

@@ -19,8 +19,17 @@ def wav(frames: int, rate: int = 48000, streamed: bool = False) -> bytes:
     size = 0xFFFFFFFF if streamed else len(data)
     fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
     riff = 0xFFFFFFFF if streamed else 36 + len(data)
-    return b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + \
-        struct.pack("<I", size) + data
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", size)
+        + data
+    )
 
 
 def test_wav_and_pcm_durations() -> None:
@@ -40,8 +49,16 @@ def test_percentile_interpolates() -> None:
 
 
 def record(latency: float, audio: float | None = 1.0, ok: bool = True, start: float = 0.0) -> RequestRecord:
-    return RequestRecord(start=start, latency=latency, ok=ok, status=200 if ok else 500, size="short",
-                         language="en", streamed=False, audio_seconds=audio if ok else None)
+    return RequestRecord(
+        start=start,
+        latency=latency,
+        ok=ok,
+        status=200 if ok else 500,
+        size="short",
+        language="en",
+        streamed=False,
+        audio_seconds=audio if ok else None,
+    )
 
 
 def test_measure_counts_goodput_and_errors() -> None:
@@ -61,14 +78,22 @@ def test_gate_names_each_target() -> None:
     assert all(v.passed for v in verdicts)
     failing = judge(slo, measure([record(2.0, ok=False)], 1, 0.5))
     assert {v.target: v.passed for v in failing} == {
-        "minQps": False, "p95LatencySeconds": False, "p95Rtf": False, "maxErrorRatio": False}
+        "minQps": False,
+        "p95LatencySeconds": False,
+        "p95Rtf": False,
+        "maxErrorRatio": False,
+    }
     assert failing[2].measured is None
 
 
 def test_mix_parsing_refuses_typos() -> None:
     assert parse_mix("short=1,long=3", SIZES) == {"short": 1.0, "long": 3.0}
-    for bad, words in (("shrot=1", "unknown 'shrot'"), ("short=x", "not a number"), ("short=0", "no weight"),
-                       ("short=-1", "negative")):
+    for bad, words in (
+        ("shrot=1", "unknown 'shrot'"),
+        ("short=x", "not a number"),
+        ("short=0", "no weight"),
+        ("short=-1", "negative"),
+    ):
         with pytest.raises(ValueError, match=words):
             parse_mix(bad, SIZES)
 

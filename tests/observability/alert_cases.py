@@ -234,8 +234,9 @@ def gpu_memory_high_usage(scope: RuntimeScope, config: DeploymentConfig) -> Case
     )
 
 
-def _requests(scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]
-              ) -> tuple[Series, ...]:
+def _requests(
+    scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]
+) -> tuple[Series, ...]:
     """Requests answered 200 and 500, (good, failed) per minute."""
     (name,) = catalog.REQUESTS.series
     labels = runtime_labels(scope)
@@ -245,8 +246,9 @@ def _requests(scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequenc
     )
 
 
-def _latencies(scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]
-               ) -> tuple[Series, ...]:
+def _latencies(
+    scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]
+) -> tuple[Series, ...]:
     """Requests within and over the latency SLO's bound, (fast, slow) per minute."""
     bound = latency_sli_bound(config)
     buckets = catalog.REQUEST_LATENCY.buckets
@@ -277,8 +279,9 @@ def high_error_ratio(scope: RuntimeScope, config: DeploymentConfig) -> Case:
 Traffic = Callable[[RuntimeScope, DeploymentConfig, Sequence[tuple[float, float]]], tuple[Series, ...]]
 
 
-def _burn_case(settings: BurnRateAlert, budget: float, traffic: Traffic, scope: RuntimeScope,
-               config: DeploymentConfig) -> Case:
+def _burn_case(
+    settings: BurnRateAlert, budget: float, traffic: Traffic, scope: RuntimeScope, config: DeploymentConfig
+) -> Case:
     threshold = settings.burn_rate * budget
     assert threshold < 1, f"a burn rate of {settings.burn_rate} over a {budget} budget can never fire"
     long, short = minutes(settings.long_window), minutes(settings.short_window)
@@ -445,8 +448,9 @@ def _router_traffic(config: DeploymentConfig, share: float, bad: Mapping[str, st
     )
 
 
-def _router_ratio_case(config: DeploymentConfig, threshold: float, bad: Mapping[str, str], counts: str,
-                       also_quiet: tuple[Quiet, ...] = ()) -> Case:
+def _router_ratio_case(
+    config: DeploymentConfig, threshold: float, bad: Mapping[str, str], counts: str, also_quiet: tuple[Quiet, ...] = ()
+) -> Case:
     high = halfway_above(threshold)
     return Case(
         firing=_router_traffic(config, high, bad, counts),
@@ -461,7 +465,10 @@ def router_tier_unavailable(config: DeploymentConfig) -> Case:
     (requests,) = catalog.ROUTER_REQUESTS.series
     threshold = config.observability.alerts.router.tier_unavailable.threshold_ratio
     own = {"tier": catalog.ROUTER_SELF, "code": catalog.ROUTER_UNAVAILABLE}
-    relayed = {"tier": "cloud", "code": catalog.ROUTER_UNAVAILABLE}  # a tier's own 503, relayed: not the router's failure
+    relayed = {
+        "tier": "cloud",
+        "code": catalog.ROUTER_UNAVAILABLE,
+    }  # a tier's own 503, relayed: not the router's failure
     also = (Quiet("503s relayed from a tier", _router_traffic(config, halfway_above(threshold), relayed, requests)),)
     return _router_ratio_case(config, threshold, own, requests, also)
 
@@ -479,8 +486,9 @@ def router_endpoint_down(config: DeploymentConfig) -> Case:
     pods = (router_pod_labels(config, "router-a"), router_pod_labels(config, "router-b"))
 
     def health(*down_in_pod: float) -> tuple[Series, ...]:
-        out = [gauge(name, {**pod, "tier": tier, "endpoint": down}, v)
-               for pod, v in zip(pods, down_in_pod, strict=True)]
+        out = [
+            gauge(name, {**pod, "tier": tier, "endpoint": down}, v) for pod, v in zip(pods, down_in_pod, strict=True)
+        ]
         fine = [gauge(name, {**pod, "tier": t, "endpoint": url}, 1) for pod in pods for t, url in others]
         return (*out, *fine)
 

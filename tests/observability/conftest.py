@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voxdeploy.infra.config import DeploymentConfig, load_stack
-from voxdeploy.infra.observability.rules import rule_file
 from tests.conftest import STACKS
 from tests.observability.alert_cases import EVALUATION_MINUTES
 from tests.runtime.conftest import serve  # noqa: F401 - fixture reused by the runtime-backed tests
+from voxdeploy.infra.config import DeploymentConfig, load_stack
+from voxdeploy.infra.observability.rules import rule_file
 
 CONFIG_NAMES = [*STACKS, "defaults"]
 """Every stack of the repository (cloud, edge pools, router: whatever it runs is watched), plus the defaults."""

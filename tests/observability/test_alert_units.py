@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from voxdeploy.infra.observability.alerts import as_rule
-from voxdeploy.infra.observability.watch import alert_rules
 from tests.observability.alert_cases import CONFIG_CASES, RUNTIME_CASES, case_name, case_of, has_case, unit_tests
 from tests.observability.conftest import CONFIG_NAMES, config_named, run_unit_tests
+from voxdeploy.infra.observability.alerts import as_rule
+from voxdeploy.infra.observability.watch import alert_rules
 
 
 def test_every_alert_has_a_unit_test(config) -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 
+from tests.observability.conftest import config_named
+from tests.observability.promql_names import series_names
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability import external, objects, router
 from voxdeploy.infra.observability.dashboard import dashboard_config_map, dashboard_file, panels
 from voxdeploy.infra.observability.watch import recording_rules, watches
-from tests.observability.conftest import config_named
-from tests.observability.promql_names import series_names
 
 CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
 
@@ -34,8 +34,16 @@ def test_config_map_is_labelled_for_the_grafana_sidecar(config: DeploymentConfig
 
 def test_dashboard_namespace_folder_and_labels_come_from_config() -> None:
     config = DeploymentConfig.model_validate(
-        {"observability": {"dashboard": {"namespace": "monitoring", "folder": "Speech", "labels": {"dash": "yes"},
-                                         "folderAnnotation": "k8s-sidecar-target-directory"}}}
+        {
+            "observability": {
+                "dashboard": {
+                    "namespace": "monitoring",
+                    "folder": "Speech",
+                    "labels": {"dash": "yes"},
+                    "folderAnnotation": "k8s-sidecar-target-directory",
+                }
+            }
+        }
     )
     metadata = dashboard_config_map(config)["metadata"]
     assert metadata["namespace"] == "monitoring"
@@ -69,8 +77,14 @@ def test_every_panel_has_queries_with_distinct_ref_ids(config: DeploymentConfig)
 def test_panels_cover_what_the_issue_lists() -> None:
     titles = {panel.title for panel in panels(DeploymentConfig())}
     assert {
-        "Requests per second", "Request latency", "Real-time factor", "Time to first audio", "In flight and queued",
-        "Errors by code", "Engine restarts and readiness", "GPU memory used",
+        "Requests per second",
+        "Request latency",
+        "Real-time factor",
+        "Time to first audio",
+        "In flight and queued",
+        "Errors by code",
+        "Engine restarts and readiness",
+        "GPU memory used",
     } <= titles
 
 

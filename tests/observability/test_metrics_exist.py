@@ -15,6 +15,10 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.observability.alert_cases import Case, Series, pod_labels, unit_tests
+from tests.observability.conftest import CLOUD_CONFIG_NAMES, CONFIG_NAMES, config_named, run_unit_tests
+from tests.observability.promql_names import series_names
+from tests.runtime.conftest import free_port
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability import external, router
@@ -24,10 +28,6 @@ from voxdeploy.infra.observability.promql import le_value, target_labels
 from voxdeploy.infra.observability.recording import latency_sli_bound
 from voxdeploy.infra.observability.rules import rule_groups
 from voxdeploy.infra.observability.watch import alert_rules, recording_rules, router_watch
-from tests.observability.alert_cases import Case, Series, pod_labels, unit_tests
-from tests.observability.conftest import CLOUD_CONFIG_NAMES, CONFIG_NAMES, config_named, run_unit_tests
-from tests.observability.promql_names import series_names
-from tests.runtime.conftest import free_port
 
 H100_METRICS = Path(__file__).parent / "fixtures" / "h100-runtime-metrics.txt"
 ROUTER_SERIES = {series for metric in catalog.ROUTER_METRICS for series in metric.series}

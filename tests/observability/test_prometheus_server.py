@@ -20,13 +20,13 @@ import httpx
 import pytest
 import yaml
 
+from tests.observability.conftest import CONFIG_NAMES, binary, config_named
+from tests.runtime.conftest import Served, free_port, start_serve, wait_until
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability.dashboard import panels
 from voxdeploy.infra.observability.promql import selector, target_labels
 from voxdeploy.infra.observability.recording import LATENCY_P95, QPS
 from voxdeploy.infra.observability.rules import rule_file
-from tests.observability.conftest import CONFIG_NAMES, binary, config_named
-from tests.runtime.conftest import Served, free_port, start_serve, wait_until
 
 SCRAPE = "1s"
 LATENCY_TARGET_SECONDS = 1.0
@@ -104,9 +104,16 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
     port = free_port()
     log = (work / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [server, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            server,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     monitored = Monitored(config, runtime, url, [])
@@ -152,7 +159,9 @@ def test_latency_alert_goes_pending_or_firing_under_slow_load(monitored: Monitor
     wait_until(alerting, 30, "HighInferenceLatency to become pending or firing")
     (alert,) = states
     assert alert["labels"] == {
-        "alertname": "HighInferenceLatency", **target_labels(monitored.config), "severity": "warning",
+        "alertname": "HighInferenceLatency",
+        **target_labels(monitored.config),
+        "severity": "warning",
         "environment": monitored.config.environment,
     }
     assert float(alert["value"]) > LATENCY_TARGET_SECONDS

@@ -11,6 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.observability.conftest import run_promtool
+from tests.observability.promql_names import series_names
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders import build_groups, build_objects, meta, workloads
 from voxdeploy.infra.config import DeploymentConfig
@@ -19,8 +21,6 @@ from voxdeploy.infra.observability.dashboard import panels
 from voxdeploy.infra.observability.rules import prometheus_rule, rule_file, rule_groups
 from voxdeploy.infra.observability.scrape import scrape_configs, service_monitor
 from voxdeploy.infra.observability.watch import alert_rules, recording_rules, watch_of, watches
-from tests.observability.conftest import run_promtool
-from tests.observability.promql_names import series_names
 
 CRDS = Path(__file__).parent / "crds"
 CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
@@ -132,8 +132,14 @@ def test_thresholds_follow_the_stack_slo() -> None:
 
 
 def test_switches_and_inapplicable_alerts_leave_rules_out() -> None:
-    off = {"enabled": False, "for": "2m", "severity": "critical", "longWindow": "1h", "shortWindow": "5m",
-           "burnRate": 14.4}
+    off = {
+        "enabled": False,
+        "for": "2m",
+        "severity": "critical",
+        "longWindow": "1h",
+        "shortWindow": "5m",
+        "burnRate": 14.4,
+    }
     config = DeploymentConfig.model_validate(
         {
             "cloud": {"autoscaling": {"enabled": False}, "replicas": 0, "server": {"maxQueuedRequests": 0}},

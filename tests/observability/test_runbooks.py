@@ -9,13 +9,13 @@ from pathlib import Path
 
 import yaml
 
+from tests.conftest import STACKS_DIR
+from tests.observability.conftest import config_named
+from voxdeploy.cli import main
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability.alerts import as_rule
 from voxdeploy.infra.observability.runbooks import GUIDES, INDEX, render_runbooks
 from voxdeploy.infra.observability.watch import alert_rules
-from tests.conftest import STACKS_DIR
-from tests.observability.conftest import config_named
-from voxdeploy.cli import main
 
 LINK = re.compile(r"\]\(([^)#]+)\)")
 
@@ -48,8 +48,14 @@ def test_guides_use_real_vllm_omni_flags_and_the_stack_values() -> None:
     config = DeploymentConfig.model_validate({"cloud": {"engine": {"gpuMemoryUtilization": 0.85, "maxNumSeqs": 16}}})
     pages = render_runbooks(config)
     oom, slow = pages["cuda-out-of-memory.md"], pages["slow-inference.md"]
-    for flag in ("--gpu-memory-utilization", "--max-num-seqs", "--max-model-len", "--stage-overrides",
-                 "--enforce-eager", "--tensor-parallel-size"):
+    for flag in (
+        "--gpu-memory-utilization",
+        "--max-num-seqs",
+        "--max-model-len",
+        "--stage-overrides",
+        "--enforce-eager",
+        "--tensor-parallel-size",
+    ):
         assert flag in oom + slow, flag
     assert "(now 0.85)" in oom and "(now 16)" in oom
     # The article's invented flags are named only to say they do not exist.

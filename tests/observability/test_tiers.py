@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from tests.observability.conftest import CONFIG_NAMES, config_named
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability import router
@@ -14,10 +15,16 @@ from voxdeploy.infra.observability.recording import LATENCY_P95, RTF_P95
 from voxdeploy.infra.observability.rules import rule_file
 from voxdeploy.infra.observability.scope import edge_scope
 from voxdeploy.infra.observability.watch import alert_rules, watch_of, watches
-from tests.observability.conftest import CONFIG_NAMES, config_named
 
-CLOUD_ONLY = {"GPUMemoryHighUsage", "CapacityExhausted", "RuntimeMetricsAbsent", "AvailabilityBudgetBurnFast",
-              "AvailabilityBudgetBurnSlow", "LatencyBudgetBurnFast", "LatencyBudgetBurnSlow"}
+CLOUD_ONLY = {
+    "GPUMemoryHighUsage",
+    "CapacityExhausted",
+    "RuntimeMetricsAbsent",
+    "AvailabilityBudgetBurnFast",
+    "AvailabilityBudgetBurnSlow",
+    "LatencyBudgetBurnFast",
+    "LatencyBudgetBurnSlow",
+}
 """Alerts that need NVML GPUs, an HPA, pods always expected or the service's SLO budgets."""
 
 
@@ -28,8 +35,14 @@ def alerts_of(config: DeploymentConfig, concern: str) -> dict[str, object]:
 @pytest.mark.parametrize("name", ["edge", "hybrid"])
 def test_edge_pools_get_the_engine_independent_alerts_only(name: str) -> None:
     edge = alerts_of(config_named(name), "edge")
-    assert set(edge) == {"EdgeHighInferenceLatency", "EdgeHighRealTimeFactor", "EdgeHighErrorRatio",
-                         "EdgeQueueSaturation", "EdgeEngineCrashLooping", "EdgeRuntimeTargetDown"}
+    assert set(edge) == {
+        "EdgeHighInferenceLatency",
+        "EdgeHighRealTimeFactor",
+        "EdgeHighErrorRatio",
+        "EdgeQueueSaturation",
+        "EdgeEngineCrashLooping",
+        "EdgeRuntimeTargetDown",
+    }
     assert not {f"Edge{cloud}" for cloud in CLOUD_ONLY} & set(edge)
 
 
@@ -37,10 +50,12 @@ def test_edge_target_down_waits_longer_than_the_clouds_and_is_configurable() -> 
     config = config_named("hybrid")
     rules = {rule["alert"]: rule for group in rule_file(config)["groups"] for rule in group["rules"] if "alert" in rule}
     assert (rules["RuntimeTargetDown"]["for"], rules["EdgeRuntimeTargetDown"]["for"]) == ("5m", "30m")
-    changed = DeploymentConfig.model_validate({
-        **config.model_dump(by_alias=True),
-        "observability": {"alerts": {"edge": {"targetDown": {"for": "2h", "severity": "info"}}}},
-    })
+    changed = DeploymentConfig.model_validate(
+        {
+            **config.model_dump(by_alias=True),
+            "observability": {"alerts": {"edge": {"targetDown": {"for": "2h", "severity": "info"}}}},
+        }
+    )
     (down,) = [alert for alert in alert_rules(changed) if alert.name == "EdgeRuntimeTargetDown"]
     assert (down.settings.for_, down.settings.severity) == ("2h", "info")
 
@@ -48,29 +63,39 @@ def test_edge_target_down_waits_longer_than_the_clouds_and_is_configurable() -> 
 def test_edge_rtf_thresholds_come_from_each_pools_device() -> None:
     scope = edge_scope(config_named("edge"))
     assert {t.service: round(t.threshold, 3) for t in scope.rtf_targets} == {
-        "edge-m4-pro": 2.64, "edge-jetson": 4.41, "edge-i9": 7.305, "edge-rpi5": 31.89}
+        "edge-m4-pro": 2.64,
+        "edge-jetson": 4.41,
+        "edge-i9": 7.305,
+        "edge-rpi5": 31.89,
+    }
     (alert,) = [a for a in alert_rules(config_named("edge")) if a.name == "EdgeHighRealTimeFactor"]
     assert f'{RTF_P95}{{namespace="voxcpm-edge",service="edge-jetson"}} > 4.41' in alert.expr
     last = catalog.REAL_TIME_FACTOR.buckets[-1]
     assert f'{RTF_P95}{{namespace="voxcpm-edge",service="edge-rpi5"}} >= {last:g}' in alert.expr, (
-        "past the histogram's last bucket the threshold could never be crossed")
+        "past the histogram's last bucket the threshold could never be crossed"
+    )
 
 
 def test_a_device_without_a_measured_figure_falls_back_to_the_slo() -> None:
-    config = DeploymentConfig.model_validate({
-        "slo": {"p95Rtf": 3.0},
-        "edge": {"enabled": True, "pools": [{"name": "p", "device": "intel-i9-13900k", "quantization": "Q4_0"}]},
-        "observability": {"alerts": {"edge": {"highRealTimeFactor": {"for": "5m", "severity": "warning",
-                                                                      "tolerance": 2}}}},
-    })
+    config = DeploymentConfig.model_validate(
+        {
+            "slo": {"p95Rtf": 3.0},
+            "edge": {"enabled": True, "pools": [{"name": "p", "device": "intel-i9-13900k", "quantization": "Q4_0"}]},
+            "observability": {
+                "alerts": {"edge": {"highRealTimeFactor": {"for": "5m", "severity": "warning", "tolerance": 2}}}
+            },
+        }
+    )
     (target,) = edge_scope(config).rtf_targets
     assert target.threshold == 3.0 and "slo.p95Rtf" in target.why
 
 
 def test_edge_latency_threshold_defaults_to_the_slo_and_can_be_set() -> None:
     def latency(**settings: object) -> str:
-        edge = {"enabled": True, "pools": [{"name": "p", "device": "jetson-orin", "quantization": "Q4_K_M",
-                                            "backend": "cuda"}]}
+        edge = {
+            "enabled": True,
+            "pools": [{"name": "p", "device": "jetson-orin", "quantization": "Q4_K_M", "backend": "cuda"}],
+        }
         alerts = {"edge": {"highInferenceLatency": {"for": "10m", "severity": "warning", **settings}}}
         config = DeploymentConfig.model_validate({"edge": edge, "observability": {"alerts": alerts}})
         (alert,) = [a for a in alert_rules(config) if a.name == "EdgeHighInferenceLatency"]
@@ -94,10 +119,24 @@ def test_one_set_of_recording_rules_covers_every_runtime_service(name: str) -> N
 
 
 def test_router_alerts_follow_their_settings() -> None:
-    config = DeploymentConfig.model_validate({"hybrid": {"enabled": True}, "observability": {"alerts": {"router": {
-        "tierUnavailable": {"for": "1m", "severity": "critical", "thresholdRatio": 0.05},
-        "fallbackRateHigh": {"enabled": False, "for": "10m", "severity": "warning", "thresholdRatio": 0.1},
-    }}}})
+    config = DeploymentConfig.model_validate(
+        {
+            "hybrid": {"enabled": True},
+            "observability": {
+                "alerts": {
+                    "router": {
+                        "tierUnavailable": {"for": "1m", "severity": "critical", "thresholdRatio": 0.05},
+                        "fallbackRateHigh": {
+                            "enabled": False,
+                            "for": "10m",
+                            "severity": "warning",
+                            "thresholdRatio": 0.1,
+                        },
+                    }
+                }
+            },
+        }
+    )
     alerts = alerts_of(config, "hybrid")
     assert set(alerts) == {"RouterTierUnavailable", "RouterEndpointDown"}
     unavailable = alerts["RouterTierUnavailable"]

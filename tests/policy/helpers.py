@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tests.conftest import DELETE, mutated, read_stack_file
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import DeploymentConfig, config_from_keys, parse_config
 from voxdeploy.infra.policy import Violation, evaluate
-from tests.conftest import DELETE, mutated, read_stack_file
 
 
 def config_of(document: dict, source: str = "test") -> DeploymentConfig:

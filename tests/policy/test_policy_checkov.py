@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import REPO, STACKS, STACKS_DIR
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.render import render_files, write_directory
-from tests.conftest import REPO, STACKS, STACKS_DIR
 
 ACCEPTED_FILE = Path(__file__).with_name("checkov_accepted.yaml")
 CHECKOV_VENV = REPO / ".venv" / "checkov" / "bin" / "python"
@@ -32,8 +32,10 @@ def checkov_command() -> list[str]:
         return [sys.executable, "-m", "checkov.main"]
     if CHECKOV_VENV.exists():
         return [str(CHECKOV_VENV), "-m", "checkov.main"]
-    pytest.skip("checkov is not installed: tests/run.sh installs it into .venv/checkov "
-                "(python3 -m venv .venv/checkov && .venv/checkov/bin/pip install checkov==3.3.30)")
+    pytest.skip(
+        "checkov is not installed: tests/run.sh installs it into .venv/checkov "
+        "(python3 -m venv .venv/checkov && .venv/checkov/bin/pip install checkov==3.3.30)"
+    )
 
 
 def accepted_entries() -> list[dict[str, str]]:
@@ -48,16 +50,32 @@ def render_every_stack(out: Path) -> None:
 def checkov_findings(out: Path) -> list[tuple[str, str]]:
     """(check id, '<stack>/<Kind>.<namespace>.<name>') of every failed check; offline: no download, no update check."""
     result = subprocess.run(
-        [*checkov_command(), "--framework", "kubernetes", "--skip-download", "--soft-fail", "--quiet",
-         "--output", "json", "--directory", str(out)],
-        capture_output=True, text=True, check=False, timeout=300, env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
+        [
+            *checkov_command(),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--soft-fail",
+            "--quiet",
+            "--output",
+            "json",
+            "--directory",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
     )
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(result.stdout)
     assert report["summary"]["parsing_errors"] == 0, "checkov could not read some rendered files"
     assert report["summary"]["resource_count"] > 0, "checkov saw no Kubernetes objects"
-    return [(finding["check_id"], f"{finding['file_path'].strip('/').split('/')[0]}/{finding['resource']}")
-            for finding in report["results"]["failed_checks"]]
+    return [
+        (finding["check_id"], f"{finding['file_path'].strip('/').split('/')[0]}/{finding['resource']}")
+        for finding in report["results"]["failed_checks"]
+    ]
 
 
 def accepts(entry: dict[str, str], finding: tuple[str, str]) -> bool:

@@ -21,7 +21,9 @@ def test_a_clean_stack_reports_its_warnings_and_no_error() -> None:
     text, errors = report(*built("prod"))
     assert errors == 0
     assert text.splitlines()[0] == "policy (16 rules): 0 errors, 1 warning, 0 waived"
-    assert "warnings:\n  image-digest  Deployment/voxcpm/voxcpm\n    image ghcr.io/voxdeploy/runtime-cloud:0.1.0" in text
+    assert (
+        "warnings:\n  image-digest  Deployment/voxcpm/voxcpm\n    image ghcr.io/voxdeploy/runtime-cloud:0.1.0" in text
+    )
 
 
 def test_errors_come_first_and_waived_ones_show_their_reason() -> None:
@@ -36,8 +38,9 @@ def test_errors_come_first_and_waived_ones_show_their_reason() -> None:
 
 
 @pytest.mark.parametrize("command", ["validate", "plan"])
-def test_unwaived_errors_exit_2(command: str, write_stack: Callable[[dict], Path],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwaived_errors_exit_2(
+    command: str, write_stack: Callable[[dict], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write_stack(mutated("prod", "policy", OVER_QUOTA))
     assert main([command, "--stack", str(path)]) == EXIT_USAGE
     assert "gpu-quota  Deployment/voxcpm/voxcpm" in capsys.readouterr().out

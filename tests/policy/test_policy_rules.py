@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.conftest import DELETE, STACKS, read_stack_file
+from tests.policy.helpers import built, find, of_rule, put, unwaived_errors
 from voxdeploy.infra.config.policy import RULE_IDS
 from voxdeploy.infra.policy import RULES, evaluate
 from voxdeploy.infra.policy.containers import image_parts
-from tests.conftest import DELETE, STACKS, read_stack_file
-from tests.policy.helpers import built, find, of_rule, put, unwaived_errors
 
 POD = "spec.template.spec"
 RUNTIME = f"{POD}.containers.0"
@@ -34,28 +34,56 @@ class ObjectCase:
 OBJECT_CASES = [
     ObjectCase("pss-host-namespaces", f"{POD}.hostPID", True, DELETE),
     ObjectCase("pss-privileged", f"{RUNTIME}.securityContext.privileged", True, False),
-    ObjectCase("pss-capabilities", f"{PRELOAD}.securityContext.capabilities",
-               {"drop": ["ALL"], "add": ["SYS_ADMIN"]}, {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}),
+    ObjectCase(
+        "pss-capabilities",
+        f"{PRELOAD}.securityContext.capabilities",
+        {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
+        {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+    ),
     ObjectCase("pss-host-ports", f"{RUNTIME}.ports.0.hostPort", 8000, DELETE),
-    ObjectCase("pss-volume-types", f"{POD}.volumes.1", {"name": "tmp", "hostPath": {"path": "/tmp"}},
-               {"name": "tmp", "emptyDir": {}}),
+    ObjectCase(
+        "pss-volume-types",
+        f"{POD}.volumes.1",
+        {"name": "tmp", "hostPath": {"path": "/tmp"}},
+        {"name": "tmp", "emptyDir": {}},
+    ),
     ObjectCase("pss-privilege-escalation", f"{PRELOAD}.securityContext.allowPrivilegeEscalation", True, False),
     # The container's own false overrides the pod's true; removing it lets the pod's setting apply.
     ObjectCase("pss-run-as-non-root", f"{RUNTIME}.securityContext.runAsNonRoot", False, DELETE),
-    ObjectCase("pss-seccomp", f"{RUNTIME}.securityContext.seccompProfile", {"type": "Unconfined"},
-               {"type": "Localhost", "localhostProfile": "profiles/voxcpm.json"}),
+    ObjectCase(
+        "pss-seccomp",
+        f"{RUNTIME}.securityContext.seccompProfile",
+        {"type": "Unconfined"},
+        {"type": "Localhost", "localhostProfile": "profiles/voxcpm.json"},
+    ),
     ObjectCase("pss-kernel-options", f"{RUNTIME}.securityContext.procMount", "Unmasked", "Default"),
-    ObjectCase("pss-kernel-options", f"{POD}.securityContext.sysctls", [{"name": "kernel.msgmax", "value": "65536"}],
-               [{"name": "net.ipv4.tcp_keepalive_time", "value": "600"}]),
+    ObjectCase(
+        "pss-kernel-options",
+        f"{POD}.securityContext.sysctls",
+        [{"name": "kernel.msgmax", "value": "65536"}],
+        [{"name": "net.ipv4.tcp_keepalive_time", "value": "600"}],
+    ),
     ObjectCase("resources", f"{PRELOAD}.resources.limits", {"cpu": "2"}, {"cpu": "2", "memory": "4Gi"}),
     ObjectCase("probes", f"{RUNTIME}.readinessProbe", DELETE, {"httpGet": {"path": "/ready", "port": "http"}}),
-    ObjectCase("image-tag", f"{RUNTIME}.image", "ghcr.io/voxdeploy/runtime-cloud",
-               "registry.local:5000/voxdeploy/runtime-cloud:0.1.0", stack="staging"),
+    ObjectCase(
+        "image-tag",
+        f"{RUNTIME}.image",
+        "ghcr.io/voxdeploy/runtime-cloud",
+        "registry.local:5000/voxdeploy/runtime-cloud:0.1.0",
+        stack="staging",
+    ),
     ObjectCase("pdb-min-replicas", "spec.minAvailable", 2, 1, kind="PodDisruptionBudget"),
     ObjectCase("gpu-toleration", f"{POD}.tolerations", DELETE, [GPU_TOLERATION]),
     # An edge pod pinned to its own pool (whose taint it tolerates) needs no GPU toleration; unpinned, it does.
-    ObjectCase("gpu-toleration", f"{POD}.nodeSelector", DELETE, {"voxdeploy.io/edge-pool": "jetson"},
-               stack="edge", kind="DaemonSet", name="edge-jetson"),
+    ObjectCase(
+        "gpu-toleration",
+        f"{POD}.nodeSelector",
+        DELETE,
+        {"voxdeploy.io/edge-pool": "jetson"},
+        stack="edge",
+        kind="DaemonSet",
+        name="edge-jetson",
+    ),
 ]
 
 
@@ -96,7 +124,8 @@ def test_bundled_stacks_have_no_unwaived_errors(stack: str) -> None:
 def test_prod_warns_only_that_its_images_lack_a_digest() -> None:
     config, objects = built("prod")
     assert [(v.rule, v.object, v.severity) for v in evaluate(config, objects)] == [
-        ("image-digest", "Deployment/voxcpm/voxcpm", "warning")]
+        ("image-digest", "Deployment/voxcpm/voxcpm", "warning")
+    ]
 
 
 @pytest.mark.parametrize("case", OBJECT_CASES, ids=lambda c: f"{c.rule}-{c.stack}-{c.path.rsplit('.', 1)[-1]}")
@@ -154,13 +183,16 @@ def test_gpu_toleration_follows_the_configured_gpu_resource() -> None:
     assert "requests 2 amd.com/gpu" in violation.message and "key: amd.com/gpu" in violation.message
 
 
-@pytest.mark.parametrize(("budget", "fewest", "trips"), [
-    ({"minAvailable": "50%"}, 2, False),
-    ({"minAvailable": "100%"}, 2, True),
-    ({"maxUnavailable": 0}, 2, True),
-    ({"maxUnavailable": "10%"}, 2, False),
-    ({"minAvailable": 1}, 1, True),
-])
+@pytest.mark.parametrize(
+    ("budget", "fewest", "trips"),
+    [
+        ({"minAvailable": "50%"}, 2, False),
+        ({"minAvailable": "100%"}, 2, True),
+        ({"maxUnavailable": 0}, 2, True),
+        ({"maxUnavailable": "10%"}, 2, False),
+        ({"minAvailable": 1}, 1, True),
+    ],
+)
 def test_pdb_is_judged_at_the_hpa_minimum(budget: dict, fewest: int, trips: bool) -> None:
     config, objects = built("prod")
     pdb = find(objects, "PodDisruptionBudget", "voxcpm")
@@ -175,9 +207,14 @@ def test_pdb_is_judged_at_the_hpa_minimum(budget: dict, fewest: int, trips: bool
 def test_a_keda_scaled_object_bounds_replicas_like_an_hpa() -> None:
     config, objects = built("prod", "policy", {"gpuQuota": 20})
     objects.remove(find(objects, "HorizontalPodAutoscaler", "voxcpm"))
-    objects.append({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
-                    "metadata": {"name": "voxcpm", "namespace": "voxcpm"},
-                    "spec": {"scaleTargetRef": {"name": "voxcpm"}, "minReplicaCount": 1, "maxReplicaCount": 12}})
+    objects.append(
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": "voxcpm", "namespace": "voxcpm"},
+            "spec": {"scaleTargetRef": {"name": "voxcpm"}, "minReplicaCount": 1, "maxReplicaCount": 12},
+        }
+    )
     found = {v.rule: v for v in evaluate(config, objects) if v.severity == "error"}
     assert set(found) == {"gpu-quota", "pdb-min-replicas"}
     assert "12 pods (ScaledObject/voxcpm/voxcpm) x 2 GPUs = 24" in found["gpu-quota"].message
@@ -186,8 +223,14 @@ def test_a_keda_scaled_object_bounds_replicas_like_an_hpa() -> None:
 def test_pdb_selector_expressions_are_honoured() -> None:
     config, objects = built("prod")
     pdb = find(objects, "PodDisruptionBudget", "voxcpm")
-    pdb["spec"] = {"minAvailable": 2, "selector": {"matchExpressions": [
-        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["cloud-inference"]}]}}
+    pdb["spec"] = {
+        "minAvailable": 2,
+        "selector": {
+            "matchExpressions": [
+                {"key": "app.kubernetes.io/component", "operator": "In", "values": ["cloud-inference"]}
+            ]
+        },
+    }
     assert len(of_rule(evaluate(config, objects), "pdb-min-replicas")) == 1
     pdb["spec"]["selector"]["matchExpressions"][0]["operator"] = "NotIn"
     assert of_rule(evaluate(config, objects), "pdb-min-replicas") == []
@@ -198,13 +241,16 @@ def test_dev_may_run_latest() -> None:
     assert of_rule(evaluate(config, objects), "image-tag") == []
 
 
-@pytest.mark.parametrize(("image", "parts"), [
-    ("ghcr.io/voxdeploy/runtime-cloud:0.1.0", ("0.1.0", None)),
-    ("ghcr.io/voxdeploy/runtime-cloud", (None, None)),
-    ("registry.local:5000/voxdeploy/runtime-cloud", (None, None)),
-    (f"ghcr.io/voxdeploy/runtime-cloud@{DIGEST}", (None, DIGEST)),
-    (f"ghcr.io/voxdeploy/runtime-cloud:latest@{DIGEST}", ("latest", DIGEST)),
-])
+@pytest.mark.parametrize(
+    ("image", "parts"),
+    [
+        ("ghcr.io/voxdeploy/runtime-cloud:0.1.0", ("0.1.0", None)),
+        ("ghcr.io/voxdeploy/runtime-cloud", (None, None)),
+        ("registry.local:5000/voxdeploy/runtime-cloud", (None, None)),
+        (f"ghcr.io/voxdeploy/runtime-cloud@{DIGEST}", (None, DIGEST)),
+        (f"ghcr.io/voxdeploy/runtime-cloud:latest@{DIGEST}", ("latest", DIGEST)),
+    ],
+)
 def test_image_references_are_split_into_tag_and_digest(image: str, parts: tuple) -> None:
     assert image_parts(image) == parts
 

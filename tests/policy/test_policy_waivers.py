@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import mutated
+from tests.policy.helpers import built, config_of, of_rule, unwaived_errors
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, load_stack
 from voxdeploy.infra.policy import STALE_WAIVER, evaluate
-from tests.conftest import mutated
-from tests.policy.helpers import built, config_of, of_rule, unwaived_errors
 
 DIGEST_LATER = "digests come with the signed release pipeline; until then tags are immutable in our registry"
 
@@ -21,8 +21,9 @@ def waiver(rule: str, obj: str, reason: str = DIGEST_LATER) -> dict:
 
 
 def test_a_waiver_silences_what_it_names_and_keeps_its_reason() -> None:
-    config, objects = built("prod", "policy", {"gpuQuota": 16,
-                                               "waivers": [waiver("image-digest", "Deployment/voxcpm")]})
+    config, objects = built(
+        "prod", "policy", {"gpuQuota": 16, "waivers": [waiver("image-digest", "Deployment/voxcpm")]}
+    )
     violations = evaluate(config, objects)
     [digest] = of_rule(violations, "image-digest")
     assert digest.waived and digest.reason == DIGEST_LATER
@@ -31,12 +32,15 @@ def test_a_waiver_silences_what_it_names_and_keeps_its_reason() -> None:
     assert of_rule(violations, STALE_WAIVER) == []
 
 
-@pytest.mark.parametrize(("pattern", "waived"), [
-    ("*", {"edge-m4-pro", "edge-jetson", "edge-i9", "edge-rpi5"}),
-    ("DaemonSet/edge-*", {"edge-m4-pro", "edge-jetson", "edge-i9", "edge-rpi5"}),
-    ("DaemonSet/edge-j*", {"edge-jetson"}),
-    ("DaemonSet/edge-i9", {"edge-i9"}),
-])
+@pytest.mark.parametrize(
+    ("pattern", "waived"),
+    [
+        ("*", {"edge-m4-pro", "edge-jetson", "edge-i9", "edge-rpi5"}),
+        ("DaemonSet/edge-*", {"edge-m4-pro", "edge-jetson", "edge-i9", "edge-rpi5"}),
+        ("DaemonSet/edge-j*", {"edge-jetson"}),
+        ("DaemonSet/edge-i9", {"edge-i9"}),
+    ],
+)
 def test_waiver_objects_are_kind_slash_name_patterns(pattern: str, waived: set[str]) -> None:
     document = mutated("edge", "stage", "prod")
     document["config"]["voxdeploy:policy"] = {"waivers": [waiver("image-digest", pattern)]}
@@ -47,32 +51,53 @@ def test_waiver_objects_are_kind_slash_name_patterns(pattern: str, waived: set[s
 
 
 def test_a_waiver_of_another_kind_or_rule_silences_nothing_and_is_stale() -> None:
-    config, objects = built("prod", "policy", {"waivers": [
-        waiver("image-digest", "DaemonSet/voxcpm"),
-        waiver("probes", "Deployment/voxcpm", "the runtime has probes; this waiver names the wrong rule"),
-    ]})
+    config, objects = built(
+        "prod",
+        "policy",
+        {
+            "waivers": [
+                waiver("image-digest", "DaemonSet/voxcpm"),
+                waiver("probes", "Deployment/voxcpm", "the runtime has probes; this waiver names the wrong rule"),
+            ]
+        },
+    )
     violations = evaluate(config, objects)
     assert not any(v.waived for v in violations)
     stale = of_rule(violations, STALE_WAIVER)
-    assert [(v.object, v.severity) for v in stale] == [("policy.waivers[0]", "warning"), ("policy.waivers[1]", "warning")]
+    assert [(v.object, v.severity) for v in stale] == [
+        ("policy.waivers[0]", "warning"),
+        ("policy.waivers[1]", "warning"),
+    ]
     assert "remove the waiver" in stale[0].message and DIGEST_LATER in stale[0].message
     assert unwaived_errors(config, objects) == []
 
 
 def test_a_waived_error_no_longer_fails_the_stack() -> None:
-    config, objects = built("prod", "policy", {"gpuQuota": 16, "waivers": [
-        waiver("gpu-quota", "*", "quota raise to 24 GPUs approved, lands with the Q3 cluster expansion")]})
+    config, objects = built(
+        "prod",
+        "policy",
+        {
+            "gpuQuota": 16,
+            "waivers": [
+                waiver("gpu-quota", "*", "quota raise to 24 GPUs approved, lands with the Q3 cluster expansion")
+            ],
+        },
+    )
     assert unwaived_errors(config, objects) == []
 
 
-@pytest.mark.parametrize(("entry", "path", "says"), [
-    ({"rule": "image-digest", "object": "*"}, "policy.waivers[0].reason", "required key is missing"),
-    (waiver("image-digest", "*", "   "), "policy.waivers[0].reason", "a waiver needs a reason"),
-    (waiver("image-digests", "*"), "policy.waivers[0].rule", "image-digest"),
-    (waiver("image-digest", "voxcpm"), "policy.waivers[0].object", "should match pattern"),
-])
+@pytest.mark.parametrize(
+    ("entry", "path", "says"),
+    [
+        ({"rule": "image-digest", "object": "*"}, "policy.waivers[0].reason", "required key is missing"),
+        (waiver("image-digest", "*", "   "), "policy.waivers[0].reason", "a waiver needs a reason"),
+        (waiver("image-digests", "*"), "policy.waivers[0].rule", "image-digest"),
+        (waiver("image-digest", "voxcpm"), "policy.waivers[0].object", "should match pattern"),
+    ],
+)
 def test_a_bad_waiver_is_a_config_error_naming_its_path(
-        write_stack: Callable[[dict], Path], entry: dict, path: str, says: str) -> None:
+    write_stack: Callable[[dict], Path], entry: dict, path: str, says: str
+) -> None:
     with pytest.raises(ConfigError) as raised:
         load_stack(str(write_stack(mutated("prod", "policy", {"waivers": [entry]}))))
     [issue] = raised.value.issues

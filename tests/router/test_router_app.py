@@ -11,9 +11,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from voxdeploy.contracts.runtime import RuntimeServer
-from voxdeploy.contracts.router import HealthChecking, RouterSettings, RoutingPolicy
 from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
+from voxdeploy.contracts.router import HealthChecking, RouterSettings, RoutingPolicy
+from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.runtime.router.app import Router, create_router_app
 from voxdeploy.runtime.router.endpoints import check_all
 
@@ -35,6 +35,7 @@ def settings(**overrides: object) -> RouterSettings:
 
 async def started(upstream: Upstream, config: RouterSettings | None = None) -> tuple[Starlette, Router]:
     """A router app whose endpoints all passed their first check, its upstreams answered by `upstream`."""
+
     async def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/ready":
             return httpx.Response(200)
@@ -47,14 +48,18 @@ async def started(upstream: Upstream, config: RouterSettings | None = None) -> t
     return app, router
 
 
-async def speak(upstream: Upstream, requests: list[tuple[dict, dict[str, str]]], config: RouterSettings | None = None,
-                ) -> tuple[list[httpx.Response], Router]:
+async def speak(
+    upstream: Upstream,
+    requests: list[tuple[dict, dict[str, str]]],
+    config: RouterSettings | None = None,
+) -> tuple[list[httpx.Response], Router]:
     """POST each (body, headers) at once. Fake answers carry their body as a stream (`stream=`), as a real
     upstream's arrives."""
     app, router = await started(upstream, config)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://router") as client:
-        responses = await asyncio.gather(*(client.post("/v1/audio/speech", json=body, headers=headers)
-                                           for body, headers in requests))
+        responses = await asyncio.gather(
+            *(client.post("/v1/audio/speech", json=body, headers=headers) for body, headers in requests)
+        )
     await router.client.aclose()
     return list(responses), router
 
@@ -65,8 +70,12 @@ def answering(statuses: dict[str, int], hits: Counter) -> Upstream:
         hits[origin] += 1
         if statuses.get(origin) == 0:
             raise httpx.ReadTimeout("no answer", request=request)
-        return httpx.Response(statuses.get(origin, 200), stream=httpx.ByteStream(b"RIFF" + origin.encode()),
-                              headers={"content-type": "audio/wav"})
+        return httpx.Response(
+            statuses.get(origin, 200),
+            stream=httpx.ByteStream(b"RIFF" + origin.encode()),
+            headers={"content-type": "audio/wav"},
+        )
+
     return upstream
 
 
@@ -79,8 +88,9 @@ def test_the_original_body_is_forwarded_and_the_answer_relayed() -> None:
 
     async def upstream(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, stream=httpx.ByteStream(b"audio"),
-                              headers={"content-type": "audio/wav", "x-voxdeploy-engine": "sim"})
+        return httpx.Response(
+            200, stream=httpx.ByteStream(b"audio"), headers={"content-type": "audio/wav", "x-voxdeploy-engine": "sim"}
+        )
 
     body = {"input": "Hi there.", "voice": {"id": "x"}, "seed": 7}
     (response,), _ = asyncio.run(speak(upstream, [(body, URGENT)]))
@@ -131,7 +141,10 @@ def test_when_every_tier_fails_the_503_lists_each_attempt() -> None:
     error = response.json()["error"]
     assert error["type"] == "upstream_unavailable"
     assert sorted((a["endpoint"], a["outcome"]) for a in error["attempts"]) == [
-        (CLOUD, "HTTP 429"), (EDGE_A, "HTTP 503"), (EDGE_B, "ReadTimeout: no answer")]
+        (CLOUD, "HTTP 429"),
+        (EDGE_A, "HTTP 503"),
+        (EDGE_B, "ReadTimeout: no answer"),
+    ]
     assert 'voxdeploy_router_requests_total{code="503",tier="none"} 1.0' in _metrics(router)
 
 

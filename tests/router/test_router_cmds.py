@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voxdeploy.infra.config.errors import ConfigError
 from voxdeploy.contracts.router import RouterSettings
+from voxdeploy.infra.config.errors import ConfigError
 from voxdeploy.router_cmds import add_router_arguments, router_settings_from
 from voxdeploy.serve_options import add_arguments
 
@@ -23,8 +23,20 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_flags_alone_serve_on_loopback_with_the_routers_own_limits() -> None:
-    settings = router_settings_from(parse("--tier", "edge=http://a:1", "--tier", "edge=http://b:1",
-                                          "--tier", "cloud=https://c", "--port", "9000", "--max-queue", "3"))
+    settings = router_settings_from(
+        parse(
+            "--tier",
+            "edge=http://a:1",
+            "--tier",
+            "edge=http://b:1",
+            "--tier",
+            "cloud=https://c",
+            "--port",
+            "9000",
+            "--max-queue",
+            "3",
+        )
+    )
     assert settings.endpoints == {"edge": ["http://a:1", "http://b:1"], "cloud": ["https://c"]}
     assert settings.host == "127.0.0.1" and settings.server.port == 9000
     assert settings.server.max_queued_requests == 3
@@ -34,12 +46,16 @@ def test_flags_alone_serve_on_loopback_with_the_routers_own_limits() -> None:
 
 def test_a_settings_file_with_flags_over_it_per_tier(tmp_path: Path) -> None:
     path = tmp_path / "router.yaml"
-    path.write_text(yaml.safe_dump({
-        "endpoints": {"edge": ["http://edge:1"], "cloud": ["http://cloud:1"]},
-        "policy": {"edgeMaxChars": 50},
-        "health": {"intervalSeconds": 0.5},
-        "server": {"port": 8100},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "endpoints": {"edge": ["http://edge:1"], "cloud": ["http://cloud:1"]},
+                "policy": {"edgeMaxChars": 50},
+                "health": {"intervalSeconds": 0.5},
+                "server": {"port": 8100},
+            }
+        )
+    )
     settings = router_settings_from(parse("--config", str(path), "--tier", "cloud=http://other:2", "--host", "::1"))
     assert settings.endpoints == {"edge": ["http://edge:1"], "cloud": ["http://other:2"]}
     assert settings.policy.edge_max_chars == 50 and settings.health.interval_seconds == 0.5
@@ -55,10 +71,15 @@ def test_a_base_from_a_stack_is_the_starting_point() -> None:
 
 def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        router_settings_from(parse("--tier", "mist=http://a", "--tier", "edge=a:1", "--engine", "sim",
-                                   "--sim-rtf", "1"))
+        router_settings_from(
+            parse("--tier", "mist=http://a", "--tier", "edge=a:1", "--engine", "sim", "--sim-rtf", "1")
+        )
     assert [(issue.path, issue.value) for issue in caught.value.issues] == [
-        ("--engine", "sim"), ("--sim-rtf", 1.0), ("--tier", "mist=http://a"), ("endpoints.edge[0]", "a:1")]
+        ("--engine", "sim"),
+        ("--sim-rtf", 1.0),
+        ("--tier", "mist=http://a"),
+        ("endpoints.edge[0]", "a:1"),
+    ]
     with pytest.raises(ConfigError, match="no endpoint for any tier"):
         router_settings_from(parse())
 

@@ -24,10 +24,10 @@ import pytest
 import yaml
 from openai import OpenAI
 
+from tests.runtime.conftest import Served, free_port, start_serve, wait_until
+from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
 from voxdeploy.contracts.metrics import ROUTER_METRICS
 from voxdeploy.runtime.audio import encode
-from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
-from tests.runtime.conftest import Served, free_port, start_serve, wait_until
 
 SPEECH = "/v1/audio/speech"
 URGENT = {"X-Latency-Budget-Ms": "200"}
@@ -63,8 +63,9 @@ class Launcher:
         """A router over these tiers; with `wait`, once it sees every one of them ready."""
         urls = {tier: target if isinstance(target, str) else target.url for tier, target in tiers.items()}
         flags = [arg for tier, url in urls.items() for arg in ("--tier", f"{tier}={url}")]
-        router = start_serve(["--router", "--config", str(self.settings), *flags], self._log("router"),
-                             wait_ready=False)
+        router = start_serve(
+            ["--router", "--config", str(self.settings), *flags], self._log("router"), wait_ready=False
+        )
         process = router.process
         self.started.append(router)
         if wait:
@@ -159,7 +160,8 @@ def test_requests_land_where_the_policy_says(tiers: Tiers) -> None:
 def test_the_openai_client_works_through_the_router(tiers: Tiers) -> None:
     client = OpenAI(base_url=tiers.router.url + "/v1", api_key="unused")
     response = client.audio.speech.with_raw_response.create(
-        model="openbmb/VoxCPM2", voice="default", input=EDGE_TEXT, response_format="wav", extra_headers=URGENT)
+        model="openbmb/VoxCPM2", voice="default", input=EDGE_TEXT, response_format="wav", extra_headers=URGENT
+    )
     assert response.headers[TIER_HEADER] == "edge"
     with wave.open(io.BytesIO(response.content)) as audio:
         assert audio.getframerate() == 48000 and audio.getnframes() > 0
@@ -268,7 +270,9 @@ def test_with_every_tier_down_the_router_answers_503_with_retry_after(launch: La
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
     error = response.json()["error"]
     assert [(a["tier"], a["outcome"]) for a in error["attempts"]] == [
-        ("edge", "no endpoint ready"), ("cloud", "no endpoint ready")]
+        ("edge", "no endpoint ready"),
+        ("cloud", "no endpoint ready"),
+    ]
 
 
 def test_sigterm_lets_in_flight_requests_finish_then_exits_0(tiers: Tiers, launch: Launcher) -> None:

@@ -61,13 +61,17 @@ def is_ready(url: str) -> bool:
         return False
 
 
-def start_serve(args: list[str], log: Path, port: int | None = None, wait_ready: bool = True,
-                timeout: float = 30.0) -> Served:
+def start_serve(
+    args: list[str], log: Path, port: int | None = None, wait_ready: bool = True, timeout: float = 30.0
+) -> Served:
     port = port or free_port()
     handle = log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "voxdeploy", "serve", "--port", str(port), *args],
-        cwd=REPO, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     served = Served(process, port, log)
     if wait_ready:
@@ -98,7 +102,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
 @pytest.fixture(scope="module")
 def sim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One fast simulator runtime shared by the read-only tests of a module."""
-    served = start_serve(["--engine", "sim", "--sim-rtf", "0.05", "--sim-first-audio", "0.05"],
-                         tmp_path_factory.mktemp("sim") / "serve.log")
+    served = start_serve(
+        ["--engine", "sim", "--sim-rtf", "0.05", "--sim-first-audio", "0.05"],
+        tmp_path_factory.mktemp("sim") / "serve.log",
+    )
     yield served
     served.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 
 import numpy as np
@@ -293,5 +294,5 @@ def test_streaming_equals_whole_join_for_any_chunking(lengths: list[int], fade: 
     whole = crossfade_join(segments, fade)
     np.testing.assert_array_equal(np.concatenate(streamed), whole)
     nonempty = [n for n in lengths if n]
-    joins = sum(1 for a, b in zip(nonempty, nonempty[1:]) if fade and a >= fade and b >= fade)
+    joins = sum(1 for a, b in itertools.pairwise(nonempty) if fade and a >= fade and b >= fade)
     assert len(whole) == sum(lengths) - fade * joins

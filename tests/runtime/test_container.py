@@ -83,8 +83,14 @@ def test_pod_command_matches_the_image_entrypoint() -> None:
 def _entrypoint(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     bin_dir = Path(sys.executable).parent
     full_env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", **env}
-    return subprocess.Popen(["sh", str(ENTRYPOINT), *args], cwd=REPO, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        ["sh", str(ENTRYPOINT), *args],
+        cwd=REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="checks the refusal to run as root")
@@ -100,7 +106,9 @@ def test_entrypoint_execs_the_runtime_which_drains_on_sigterm() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: is_ready(url), 20, "the runtime behind the entrypoint")
-        assert httpx.post(url + "/v1/audio/speech", json={"input": "From the entrypoint."}, timeout=30).status_code == 200
+        assert (
+            httpx.post(url + "/v1/audio/speech", json={"input": "From the entrypoint."}, timeout=30).status_code == 200
+        )
         process.terminate()  # the shell exec'd voxdeploy: the signal reaches the runtime itself
         assert process.wait(20) == 0
     finally:

@@ -24,11 +24,11 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.runtime.conftest import Served, free_port, is_ready, start_serve, wait_until
 from voxdeploy.contracts.runtime import ProcessEngine
 from voxdeploy.runtime.engines.base import EngineFailed, EngineRejected, ReferenceAudio, Synthesis
 from voxdeploy.runtime.engines.llamacpp import LlamaCppEngine
 from voxdeploy.runtime.engines.proxied import upstream_message
-from tests.runtime.conftest import Served, free_port, is_ready, start_serve, wait_until
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "llama_tts_server.py"
 RATE = 48_000
@@ -64,12 +64,27 @@ def test_engine_declares_what_the_server_can_do(engine: LlamaCppEngine) -> None:
 
 
 def test_body_carries_the_generation_parameters_and_asks_for_wav(engine: LlamaCppEngine) -> None:
-    synthesis = Synthesis("Hello there.", voice="alloy", seed=7, cfg_value=2.5, inference_timesteps=12,
-                          language="en", extra_params={"max_steps": 40, "temperature": 0.7})
-    assert engine.requests(synthesis) == [{
-        "model": "voxcpm", "input": "Hello there.", "response_format": "wav", "seed": 7, "cfg_value": 2.5,
-        "inference_timesteps": 12, "max_steps": 40, "temperature": 0.7,
-    }]
+    synthesis = Synthesis(
+        "Hello there.",
+        voice="alloy",
+        seed=7,
+        cfg_value=2.5,
+        inference_timesteps=12,
+        language="en",
+        extra_params={"max_steps": 40, "temperature": 0.7},
+    )
+    assert engine.requests(synthesis) == [
+        {
+            "model": "voxcpm",
+            "input": "Hello there.",
+            "response_format": "wav",
+            "seed": 7,
+            "cfg_value": 2.5,
+            "inference_timesteps": 12,
+            "max_steps": 40,
+            "temperature": 0.7,
+        }
+    ]
 
 
 def test_model_is_the_servers_id_whatever_the_runtime_calls_it(engine: LlamaCppEngine) -> None:
@@ -85,26 +100,33 @@ def test_one_request_per_sentence(engine: LlamaCppEngine) -> None:
 def test_instructions_become_a_description_on_every_sentence(engine: LlamaCppEngine) -> None:
     synthesis = Synthesis("Hello. How are you?", instructions="  A deep, calm male voice ")
     assert [body["input"] for body in engine.requests(synthesis)] == [
-        "(A deep, calm male voice)Hello.", "(A deep, calm male voice)How are you?"]
+        "(A deep, calm male voice)Hello.",
+        "(A deep, calm male voice)How are you?",
+    ]
 
 
 def test_a_description_typed_in_the_input_stays_on_every_sentence(engine: LlamaCppEngine) -> None:
     assert [body["input"] for body in engine.requests(Synthesis("(Bright, young)Hello. Goodbye."))] == [
-        "(Bright, young)Hello.", "(Bright, young)Goodbye."]
+        "(Bright, young)Hello.",
+        "(Bright, young)Goodbye.",
+    ]
 
 
-@pytest.mark.parametrize(("synthesis", "param"), [
-    (Synthesis("Hi.", instructions="warm (very)"), "instructions"),
-    (Synthesis("(Calm)Hi.", instructions="warm"), "instructions"),
-    (Synthesis("(Calm voice)"), "input"),
-    (Synthesis("Hi.", normalize=True), "normalize"),
-    (Synthesis("Hi.", denoise=True), "denoise"),
-    (Synthesis("Hi.", extra_params={"top_p": 0.9}), "extra_params.top_p"),
-    (Synthesis("Hi.", extra_params={"max_steps": 0}), "extra_params.max_steps"),
-    (Synthesis("Hi.", extra_params={"max_steps": True}), "extra_params.max_steps"),
-    (Synthesis("Hi.", extra_params={"temperature": -1}), "extra_params.temperature"),
-    (Synthesis("Hi.", reference=ReferenceAudio(tone(1.0), RATE, wav(tone(1.0)), "the transcript")), "ref_text"),
-])
+@pytest.mark.parametrize(
+    ("synthesis", "param"),
+    [
+        (Synthesis("Hi.", instructions="warm (very)"), "instructions"),
+        (Synthesis("(Calm)Hi.", instructions="warm"), "instructions"),
+        (Synthesis("(Calm voice)"), "input"),
+        (Synthesis("Hi.", normalize=True), "normalize"),
+        (Synthesis("Hi.", denoise=True), "denoise"),
+        (Synthesis("Hi.", extra_params={"top_p": 0.9}), "extra_params.top_p"),
+        (Synthesis("Hi.", extra_params={"max_steps": 0}), "extra_params.max_steps"),
+        (Synthesis("Hi.", extra_params={"max_steps": True}), "extra_params.max_steps"),
+        (Synthesis("Hi.", extra_params={"temperature": -1}), "extra_params.temperature"),
+        (Synthesis("Hi.", reference=ReferenceAudio(tone(1.0), RATE, wav(tone(1.0)), "the transcript")), "ref_text"),
+    ],
+)
 def test_what_the_server_cannot_honour_is_refused_naming_the_field(
     engine: LlamaCppEngine, synthesis: Synthesis, param: str
 ) -> None:
@@ -212,10 +234,25 @@ def _is_fake(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServed]:
     engine_port = free_port()
-    runtime = start_serve(["--engine", "llamacpp", "--engine-port", str(engine_port), "--engine-command",
-                           sys.executable, str(FAKE), "--voxcpm2-base-lm", "a", "--voxcpm2-acoustic", "b",
-                           "--port", str(engine_port)],
-                          tmp_path_factory.mktemp("llamacpp") / "serve.log", timeout=20)
+    runtime = start_serve(
+        [
+            "--engine",
+            "llamacpp",
+            "--engine-port",
+            str(engine_port),
+            "--engine-command",
+            sys.executable,
+            str(FAKE),
+            "--voxcpm2-base-lm",
+            "a",
+            "--voxcpm2-acoustic",
+            "b",
+            "--port",
+            str(engine_port),
+        ],
+        tmp_path_factory.mktemp("llamacpp") / "serve.log",
+        timeout=20,
+    )
     server = LlamaServed(runtime, f"http://127.0.0.1:{engine_port}")
     try:
         server.fake()
@@ -253,8 +290,9 @@ def test_concurrent_requests_are_serialized_so_the_server_never_aborts(served: L
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=served.url, timeout=20) as client:
-            return await asyncio.gather(*[client.post("/v1/audio/speech", json={"input": f"Request number {n}."})
-                                          for n in range(4)])
+            return await asyncio.gather(
+                *[client.post("/v1/audio/speech", json={"input": f"Request number {n}."}) for n in range(4)]
+            )
 
     responses = asyncio.run(burst())
     assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
@@ -276,11 +314,14 @@ def test_reference_audio_reaches_the_server(served: LlamaServed) -> None:
     assert served.fake()["last"]["reference_audio"].endswith("base64 chars>")
 
 
-@pytest.mark.parametrize(("fields", "param"), [
-    ({"speed": 1.5}, "speed"),
-    ({"normalize": True}, "normalize"),
-    ({"ref_audio": base64.b64encode(wav(tone(1.0))).decode(), "ref_text": "what was said"}, "ref_text"),
-])
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"speed": 1.5}, "speed"),
+        ({"normalize": True}, "normalize"),
+        ({"ref_audio": base64.b64encode(wav(tone(1.0))).decode(), "ref_text": "what was said"}, "ref_text"),
+    ],
+)
 def test_unsupported_fields_get_400_naming_them(served: LlamaServed, fields: dict, param: str) -> None:
     before = served.fake()["requests"]
     response = served.speech(input="Hello.", **fields)
@@ -291,9 +332,11 @@ def test_unsupported_fields_get_400_naming_them(served: LlamaServed, fields: dic
 
 
 def test_streaming_pcm_arrives_sentence_by_sentence(served: LlamaServed) -> None:
-    sentences = ["This is the first sentence of a longer answer to stream.",
-                 "Here is the second sentence that follows right after it.",
-                 "And the third sentence closes the whole paragraph nicely."]
+    sentences = [
+        "This is the first sentence of a longer answer to stream.",
+        "Here is the second sentence that follows right after it.",
+        "And the third sentence closes the whole paragraph nicely.",
+    ]
     arrivals, data = [], bytearray()
     started = time.monotonic()
     body = {"input": " ".join(sentences), "stream_format": "audio", "response_format": "pcm"}

@@ -12,18 +12,18 @@ from voxdeploy.runtime.engines.base import EngineFailed, EngineRejected, EngineU
 from voxdeploy.runtime.engines.vllm_omni import VllmOmniEngine
 
 
-def engine_answering(handler) -> VllmOmniEngine:  # noqa: ANN001
+def engine_answering(handler) -> VllmOmniEngine:
     engine = VllmOmniEngine(ProcessEngine(kind="vllm-omni", command=["vllm"], port=18000), request_timeout=1.0)
     engine._client = httpx.AsyncClient(base_url=engine.base_url, transport=httpx.MockTransport(handler))
     engine.supervisor.ready = True
     return engine
 
 
-async def _drain(engine: VllmOmniEngine, synthesis: Synthesis = Synthesis("Hello.")) -> list:
-    return [chunk async for chunk in engine.stream(synthesis)]
+async def _drain(engine: VllmOmniEngine, synthesis: Synthesis | None = None) -> list:
+    return [chunk async for chunk in engine.stream(synthesis or Synthesis("Hello."))]
 
 
-def raises(handler, error: type[Exception]) -> Exception:  # noqa: ANN001
+def raises(handler, error: type[Exception]) -> Exception:
     with pytest.raises(error) as caught:
         asyncio.run(_drain(engine_answering(handler)))
     return caught.value
@@ -37,8 +37,9 @@ def test_upstream_timeout_is_an_engine_failure_not_a_crash() -> None:
 
 
 def test_upstream_4xx_is_the_clients_fault_and_5xx_the_engines() -> None:
-    bad = raises(lambda r: httpx.Response(400, json={"error": {"message": "Invalid voice", "param": "voice"}}),
-                 EngineRejected)
+    bad = raises(
+        lambda r: httpx.Response(400, json={"error": {"message": "Invalid voice", "param": "voice"}}), EngineRejected
+    )
     assert bad.param == "voice" and "Invalid voice" in str(bad)
     broken = raises(lambda r: httpx.Response(500, json={"error": {"message": "CUDA error"}}), UpstreamFailed)
     assert broken.status == 502 and "CUDA error" in str(broken)
@@ -71,4 +72,3 @@ def test_the_request_speaks_vllm_omnis_dialect() -> None:
     assert (body["stream"], body["stream_format"], body["response_format"]) == (True, "audio", "pcm")
     assert (body["seed"], body["max_new_tokens"], body["language"]) == (3, 64, "en")
     assert body["extra_params"] == {"cfg_value": 2.5}
-

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import STACKS_DIR
+from voxdeploy.cli import EXIT_USAGE, build_parser, main
+from voxdeploy.contracts.runtime import ProcessEngine, SimEngine
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.config.errors import ConfigError
-from voxdeploy.contracts.runtime import ProcessEngine, SimEngine
-from tests.conftest import STACKS_DIR
-from voxdeploy.cli import EXIT_USAGE, build_parser, main
 from voxdeploy.serve_options import runtime_config
 
 
-def options(*argv: str):  # noqa: ANN201
+def options(*argv: str):
     return runtime_config(build_parser().parse_args(["serve", *argv]))
 
 
@@ -36,8 +36,9 @@ def test_the_pods_settings_file_is_what_serve_reads(tmp_path: Path) -> None:
 
 
 def test_flags_win_over_the_file(tmp_path: Path) -> None:
-    config = options("--config", str(rendered_runtime_file(tmp_path)), "--port", "9000", "--max-queue", "5",
-                     "--host", "127.0.0.1")
+    config = options(
+        "--config", str(rendered_runtime_file(tmp_path)), "--port", "9000", "--max-queue", "5", "--host", "127.0.0.1"
+    )
     assert (config.server.port, config.server.max_queued_requests, config.host) == (9000, 5, "127.0.0.1")
 
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from voxdeploy.contracts.metrics import CATALOGUE, ROUTER_METRICS
 from tests.runtime.conftest import free_port, is_ready, wait_until
+from voxdeploy.contracts.metrics import CATALOGUE, ROUTER_METRICS
 
 SPEECH = "/v1/audio/speech"
 
@@ -37,8 +37,9 @@ def test_openai_client_gets_wav_that_grows_with_the_text(sim_server) -> None:
     client = OpenAI(base_url=sim_server.url + "/v1", api_key="x")
     durations = []
     for text in ("Hello there.", "Hello there. This sentence is quite a lot longer than the first one was."):
-        response = client.audio.speech.create(model="openbmb/VoxCPM2", voice="default", input=text,
-                                              response_format="wav")
+        response = client.audio.speech.create(
+            model="openbmb/VoxCPM2", voice="default", input=text, response_format="wav"
+        )
         durations.append(wav_duration(response.content))
     assert 0 < durations[0] < durations[1]
 
@@ -110,8 +111,9 @@ def _post_in_thread(url: str, body: dict, results: list) -> threading.Thread:
 def test_overload_gets_429_with_retry_after(serve) -> None:
     served = serve("--engine", "sim", "--sim-rtf", "0.5", "--max-concurrent", "1", "--max-queue", "1")
     results: list = []
-    threads = [_post_in_thread(served.url, {"input": "A sentence that takes a little while."}, results)
-               for _ in range(4)]
+    threads = [
+        _post_in_thread(served.url, {"input": "A sentence that takes a little while."}, results) for _ in range(4)
+    ]
     for thread in threads:
         thread.join()
     codes = sorted(r.status_code for r in results)

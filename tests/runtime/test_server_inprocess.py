@@ -66,19 +66,36 @@ async def post(engine: Engine, config: RuntimeConfig | None = None, **kwargs: ob
         return await client.post("/v1/audio/speech", **kwargs)  # type: ignore[arg-type]
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
 def test_voxcpm_parameters_reach_the_engine() -> None:
     engine = RecordingEngine()
-    body = {"input": "Hello.", "model": "openbmb/VoxCPM2", "voice": "narrator", "cfg_value": 2.5,
-            "inference_timesteps": 15, "normalize": True, "denoise": False, "seed": 7, "language": "en",
-            "instructions": "A calm voice", "extra_params": {"temperature": 0.7}, "speed": 1.25}
+    body = {
+        "input": "Hello.",
+        "model": "openbmb/VoxCPM2",
+        "voice": "narrator",
+        "cfg_value": 2.5,
+        "inference_timesteps": 15,
+        "normalize": True,
+        "denoise": False,
+        "seed": 7,
+        "language": "en",
+        "instructions": "A calm voice",
+        "extra_params": {"temperature": 0.7},
+        "speed": 1.25,
+    }
     response = run(post(engine, json=body))
     assert response.status_code == 200, response.text
     call = engine.calls[0]
-    assert (call.cfg_value, call.inference_timesteps, call.normalize, call.denoise, call.seed) == (2.5, 15, True, False, 7)
+    assert (call.cfg_value, call.inference_timesteps, call.normalize, call.denoise, call.seed) == (
+        2.5,
+        15,
+        True,
+        False,
+        7,
+    )
     assert (call.voice, call.language, call.instructions, call.speed) == ("narrator", "en", "A calm voice", 1.25)
     assert call.extra_params == {"temperature": 0.7}
 
@@ -176,7 +193,12 @@ BAD_REQUESTS = [
     _bad(400, "ref_audio", "not valid base64", json={"input": "hi", "ref_audio": "%%%not-base64%%%"}),
     _bad(400, "ref_audio", "not a WAV", json={"input": "hi", "ref_audio": base64.b64encode(b"hello there").decode()}),
     _bad(400, "ref_audio", "URLs are not fetched", json={"input": "hi", "ref_audio": "https://example.com/a.wav"}),
-    _bad(400, "ref_audio", "must be 0.5 to 30 s", json={"input": "hi", "ref_audio": base64.b64encode(wav_bytes(0.1)).decode()}),
+    _bad(
+        400,
+        "ref_audio",
+        "must be 0.5 to 30 s",
+        json={"input": "hi", "ref_audio": base64.b64encode(wav_bytes(0.1)).decode()},
+    ),
     _bad(400, "sample_rate", "48000", json={"input": "hi", "sample_rate": 22050}),
     _bad(400, "voicez", "unknown field", json={"input": "hi", "voicez": "x"}),
     _bad(400, "seed", "valid integer", json={"input": "hi", "seed": "abc"}),
@@ -186,8 +208,9 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize(("status", "param", "words", "kwargs"), BAD_REQUESTS,
-                         ids=[f"{b[1]}-{b[2][:20]}" for b in BAD_REQUESTS])
+@pytest.mark.parametrize(
+    ("status", "param", "words", "kwargs"), BAD_REQUESTS, ids=[f"{b[1]}-{b[2][:20]}" for b in BAD_REQUESTS]
+)
 def test_bad_requests_get_a_4xx_naming_the_field(status: int, param: str, words: str, kwargs: dict) -> None:
     engine = RecordingEngine()
     config = RuntimeConfig(speech=SpeechLimits(max_body_bytes=16384))
@@ -225,9 +248,29 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
     max_leaves=8,
 )
-FIELDS = st.sampled_from(["input", "model", "voice", "response_format", "speed", "stream", "stream_format",
-                          "sample_rate", "seed", "ref_audio", "ref_text", "cfg_value", "inference_timesteps",
-                          "normalize", "denoise", "extra_params", "max_new_tokens", "instructions", "junk"])
+FIELDS = st.sampled_from(
+    [
+        "input",
+        "model",
+        "voice",
+        "response_format",
+        "speed",
+        "stream",
+        "stream_format",
+        "sample_rate",
+        "seed",
+        "ref_audio",
+        "ref_text",
+        "cfg_value",
+        "inference_timesteps",
+        "normalize",
+        "denoise",
+        "extra_params",
+        "max_new_tokens",
+        "instructions",
+        "junk",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

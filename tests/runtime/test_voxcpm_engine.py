@@ -28,8 +28,13 @@ SPEECH = "/v1/audio/speech"
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Written in a child process so this worker never imports torch itself."""
     path = tmp_path_factory.mktemp("voxcpm") / "tiny"
-    subprocess.run([sys.executable, "-m", "runtime.engines.voxcpm_checkpoint", str(path), "--size", "tiny"],
-                   cwd=REPO, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "runtime.engines.voxcpm_checkpoint", str(path), "--size", "tiny"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
     return path
 
@@ -38,8 +43,11 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def voxcpm_server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
     from tests.runtime.conftest import start_serve
 
-    served = start_serve(["--engine", "voxcpm", "--checkpoint", str(checkpoint), "--device", "cpu"],
-                         tmp_path_factory.mktemp("voxcpm-serve") / "serve.log", timeout=180)
+    served = start_serve(
+        ["--engine", "voxcpm", "--checkpoint", str(checkpoint), "--device", "cpu"],
+        tmp_path_factory.mktemp("voxcpm-serve") / "serve.log",
+        timeout=180,
+    )
     yield served
     served.stop()
 
@@ -67,10 +75,17 @@ def test_seed_reaches_the_model(voxcpm_server) -> None:
 
 
 def test_streams_patch_by_patch(voxcpm_server) -> None:
-    with httpx.stream("POST", voxcpm_server.url + SPEECH, timeout=120, json={
-        "input": "Streaming from the tiny model.", "stream_format": "audio", "response_format": "pcm",
-        "inference_timesteps": 4,
-    }) as response:
+    with httpx.stream(
+        "POST",
+        voxcpm_server.url + SPEECH,
+        timeout=120,
+        json={
+            "input": "Streaming from the tiny model.",
+            "stream_format": "audio",
+            "response_format": "pcm",
+            "inference_timesteps": 4,
+        },
+    ) as response:
         assert response.status_code == 200
         chunks = [len(c) for c in response.iter_raw()]
     assert sum(chunks) >= 2 * 7680

@@ -60,7 +60,9 @@ REAL_TIME_FACTOR = Metric(
 AUDIO_SECONDS = Metric(f"{PREFIX}_audio_seconds", "counter", "Seconds of audio generated.", ("engine",))
 REQUESTS = Metric(f"{PREFIX}_requests", "counter", "Finished speech requests by HTTP status code.", ("engine", "code"))
 IN_FLIGHT = Metric(f"{PREFIX}_requests_in_flight", "gauge", "Requests being synthesized now.", ("engine",))
-QUEUED = Metric(f"{PREFIX}_requests_queued", "gauge", "Requests admitted and waiting for a synthesis slot.", ("engine",))
+QUEUED = Metric(
+    f"{PREFIX}_requests_queued", "gauge", "Requests admitted and waiting for a synthesis slot.", ("engine",)
+)
 QUEUE_CAPACITY = Metric(
     f"{PREFIX}_queue_capacity", "gauge", "Most requests that may wait before new ones get 429.", ("engine",)
 )
@@ -106,7 +108,11 @@ ROUTER_UNAVAILABLE = "503"
 """`code` label value of the router's answer when every tier in the fallback order failed (or it is draining)."""
 
 ROUTER_METRICS: tuple[Metric, ...] = (
-    ROUTER_REQUESTS, ROUTER_FALLBACKS, ROUTER_UPSTREAM_LATENCY, ROUTER_ENDPOINT_HEALTHY)
+    ROUTER_REQUESTS,
+    ROUTER_FALLBACKS,
+    ROUTER_UPSTREAM_LATENCY,
+    ROUTER_ENDPOINT_HEALTHY,
+)
 """What `voxdeploy serve --router` exports (a runtime exports the rest of the catalogue)."""
 
 CATALOGUE: tuple[Metric, ...] = (

@@ -19,7 +19,9 @@ TIERS: tuple[Tier, ...] = ("edge", "fog", "cloud")
 class RoutingPolicy(StrictModel):
     """Which tier a request goes to first, and where it falls back."""
 
-    edge_max_chars: int = Field(100, ge=1, description="Text shorter than this with a tight latency budget goes to edge.")
+    edge_max_chars: int = Field(
+        100, ge=1, description="Text shorter than this with a tight latency budget goes to edge."
+    )
     edge_latency_budget_ms: int = Field(
         500, ge=1, description="A latency budget below this (X-Latency-Budget-Ms header) counts as tight."
     )

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from voxdeploy.contracts.base import StrictModel
-from voxdeploy.contracts.model import LLAMACPP_PORT, MODEL_ID, VOXCPM2_SAMPLE_RATE
+from voxdeploy.contracts.model import MODEL_ID, VOXCPM2_SAMPLE_RATE
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -20,12 +20,20 @@ class RuntimeServer(StrictModel):
 
     port: int = Field(8000, ge=1024, le=65535, description="Port of the speech API, /health, /ready and /metrics.")
     max_concurrent_requests: int = Field(
-        8, ge=1, le=100000, description="Requests handed to the engine at once per pod (at most maxNumSeqs); more wait in the queue."
+        8,
+        ge=1,
+        le=100000,
+        description="Requests handed to the engine at once per pod (at most maxNumSeqs); more wait in the queue.",
     )
     max_queued_requests: int = Field(
-        128, ge=0, le=100000, description="Requests that may wait per pod; beyond it the runtime answers 429 with Retry-After."
+        128,
+        ge=0,
+        le=100000,
+        description="Requests that may wait per pod; beyond it the runtime answers 429 with Retry-After.",
     )
-    request_timeout_seconds: float = Field(300.0, gt=0, le=3600, description="A request still running after this gets 504.")
+    request_timeout_seconds: float = Field(
+        300.0, gt=0, le=3600, description="A request still running after this gets 504."
+    )
     log_level: LogLevel = Field("INFO", description="Log level of the runtime and the engine.")
 
 
@@ -59,7 +67,9 @@ class VoxcpmEngine(StrictModel):
     """In-process PyTorch through the `voxcpm` package: the single-instance baseline."""
 
     kind: Literal["voxcpm"] = Field("voxcpm", description="Engine kind.")
-    checkpoint: str = Field(..., min_length=1, description="Local checkpoint directory (config.json, weights, tokenizer).")
+    checkpoint: str = Field(
+        ..., min_length=1, description="Local checkpoint directory (config.json, weights, tokenizer)."
+    )
     device: Literal["cpu", "cuda"] = Field("cuda", description="Torch device.")
     compile: bool = Field(
         False,
