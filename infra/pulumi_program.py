@@ -45,7 +45,7 @@ def register(obj: KubeObject, parent: pulumi.Resource) -> pulumi.CustomResource:
     api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
     logical_name = file_name(obj).removesuffix(".yaml")
     opts = pulumi.ResourceOptions(parent=parent)
-    body = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind")}
+    body: dict[str, typing.Any] = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind")}
     resource_class = TYPED_KINDS.get((api_version, kind))
     if resource_class is None:
         return k8s.apiextensions.CustomResource(logical_name, api_version=api_version, kind=kind, opts=opts, **body)
@@ -64,7 +64,7 @@ def managed_secrets(
     return [
         k8s.core.v1.Secret(
             f"secret-{reference.name}",
-            metadata=metadata,
+            metadata=typing.cast(k8s.meta.v1.ObjectMetaArgsDict, metadata),
             type="Opaque",
             string_data={reference.key: pulumi.Output.secret(str(values["hfToken"]))},
             opts=opts,

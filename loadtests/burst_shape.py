@@ -15,7 +15,9 @@ class BurstShape(LoadTestShape):
     BURSTS = ((0.25, 0.40), (0.65, 0.80))
 
     def tick(self) -> tuple[int, float] | None:
-        options = self.runner.environment.parsed_options
+        options = self.runner.environment.parsed_options if self.runner else None
+        if options is None:
+            return None
         run_time = self.get_run_time()
         if run_time >= options.run_time:
             return None

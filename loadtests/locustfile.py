@@ -17,13 +17,16 @@ import json
 import random
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import gevent
 from locust import HttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from voxdeploy.contracts.api import SPEECH_PATH
+from voxdeploy.contracts.model import MODEL_ID, VOXCPM2_SAMPLE_RATE
 from voxdeploy.loadtests.audio_length import response_seconds
 from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix, pick
 from voxdeploy.loadtests.results import RequestRecord, percentile
@@ -48,8 +51,10 @@ def _arguments(parser) -> None:
         help="share of requests streamed (stream_format=audio); these measure time to first audio",
     )
     group.add_argument("--voxdeploy-format", choices=("wav", "pcm"), default="wav", help="response_format")
-    group.add_argument("--voxdeploy-sample-rate", type=int, default=48000, help="sample rate of pcm responses")
-    group.add_argument("--voxdeploy-model", default="openbmb/VoxCPM2", help="model field of each request")
+    group.add_argument(
+        "--voxdeploy-sample-rate", type=int, default=VOXCPM2_SAMPLE_RATE, help="sample rate of pcm responses"
+    )
+    group.add_argument("--voxdeploy-model", default=MODEL_ID, help="model field of each request")
     group.add_argument("--voxdeploy-seed", type=int, default=0, help="seed of the text picks (per user: + user index)")
     group.add_argument("--voxdeploy-quiet", action="store_true", help="no progress line")
 
@@ -165,7 +170,7 @@ def _receive_records(client_id: str, data: dict) -> None:
     RECORDS.extend(data.get("voxdeploy_records", []))
 
 
-def progress_line(records: list[dict[str, object]], now: float, users: int) -> str:
+def progress_line(records: Sequence[Mapping[str, Any]], now: float, users: int) -> str:
     """requests/s, p95 latency, p95 RTF and failures over the last few seconds."""
     recent = [r for r in records if float(r["start"]) + float(r["latency"]) >= now - PROGRESS_WINDOW_SECONDS]
     good = [r for r in recent if r["ok"]]

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh machine, then run the whole suite.
+# Install everything the test suite needs on a fresh machine, run the quality gates (tests/lint.sh), then the
+# whole suite, which includes building the wheel and smoke-testing it in a throwaway venv (tests/test_wheel.py).
 # This is the README's test command; .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests drive for real (kubectl kustomize), installed when missing and allowed to.
-if ! command -v kubectl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
-fi
-
-if ! command -v promtool >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+# System tools the tests drive for real (kubectl kustomize, promtool), installed when missing and allowed to.
+missing=()
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+command -v promtool >/dev/null || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,lint]'
 .venv/bin/pip install -q --disable-pip-version-check --no-deps voxcpm==2.0.3
 # checkov pins packaging<24 and networkx<2.7 (older than torch's), so it gets its own environment.
 [ -x .venv/checkov/bin/checkov ] || { python3 -m venv .venv/checkov && .venv/checkov/bin/pip install -q --disable-pip-version-check checkov==3.3.30; }
-exec .venv/bin/python -m pytest -n auto "$@"
+bash tests/lint.sh
+# loadgroup keeps the wheel smoke tests (one venv) on one worker and spreads everything else.
+exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"

@@ -76,7 +76,9 @@ def _resources(config: DeploymentConfig, pool: EdgePool) -> dict[str, object]:
 
 
 def _tolerations(pool: EdgePool) -> list[dict[str, object]]:
-    own = [{"key": POOL_LABEL, "operator": "Equal", "value": pool.name, "effect": "NoSchedule"}]
+    own: list[dict[str, object]] = [
+        {"key": POOL_LABEL, "operator": "Equal", "value": pool.name, "effect": "NoSchedule"}
+    ]
     link = [
         {
             "key": f"node.kubernetes.io/{condition}",
@@ -95,7 +97,7 @@ def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
     device = device_of(config, pool)
     settings = workloads.settings_config_map(config, c, runtime_settings(config, pool).model_dump(mode="json"))
     settings_volume, settings_mount = workloads.settings_volume(c)
-    mounts = [
+    mounts: list[dict[str, object]] = [
         settings_mount,
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "models", "mountPath": EDGE_MODEL_DIR, "readOnly": True},

@@ -51,7 +51,10 @@ def router_objects(config: DeploymentConfig) -> list[KubeObject]:
     c = identity(config)
     settings = workloads.settings_config_map(config, c, router_settings(config).model_dump(mode="json"))
     settings_volume, settings_mount = workloads.settings_volume(c)
-    resources = {"requests": router.resources.requests.model_dump(), "limits": router.resources.limits.model_dump()}
+    resources: dict[str, object] = {
+        "requests": router.resources.requests.model_dump(),
+        "limits": router.resources.limits.model_dump(),
+    }
     container = workloads.runtime_container(
         router.image,
         workloads.serve_args("--router"),

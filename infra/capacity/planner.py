@@ -36,7 +36,8 @@ class ReplicaPlan:
     @property
     def gpus(self) -> tuple[int, int, int]:
         """GPUs at the fewest, busy-hour and most replicas."""
-        return tuple(n * self.gpus_per_replica for n in (self.replicas_min, self.replicas_busy, self.replicas_max))
+        per = self.gpus_per_replica
+        return self.replicas_min * per, self.replicas_busy * per, self.replicas_max * per
 
 
 def plan_replicas(

@@ -1,7 +1,9 @@
 """The reference article's figures, written once: its benchmark table and its quick decision table.
 
 They are the defaults where a stack has not been measured, and the worked example the tests hold the
-arithmetic to (shared/reference/voxcpm2-deployment-modes.txt).
+arithmetic to. The article is "3种生产级部署模式让你的VoxCPM语音生成性能提升200%" ("three production deployment
+modes for VoxCPM"), published with the VoxCPM project on gitcode.com (GitHub_Trending/vo/VoxCPM); the
+figures below are copied from its benchmark, cost and decision tables.
 """
 
 from __future__ import annotations

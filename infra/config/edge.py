@@ -28,7 +28,8 @@ BITS_PER_WEIGHT: dict[str, float] = {"Q4_0": 4.5, "Q4_K_M": 4.85, "Q5_K_M": 5.69
 """ggml's storage cost per weight, block scales included: what a quantized file weighs."""
 BASE_LM_F16_GB = 3.25
 ACOUSTIC_F16_GB = 1.83
-"""VoxCPM2's two GGUF files at F16 (UPSTREAM.md); only the BaseLM is quantized, the acoustic file stays F16."""
+"""VoxCPM2's two GGUF files at F16, as tc-mb/llama.cpp-omni's convert_voxcpm2_to_gguf.py writes them at the real
+dimensions (2.29 B parameters); only the BaseLM is quantized (llama-quantize), the acoustic file stays F16."""
 
 DEVICES_FILE = "devices.yaml"
 """The device catalogue: package data of this package, read with importlib.resources."""

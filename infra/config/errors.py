@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 MISSING = object()
 """The value of a key that is not there at all (distinct from an explicit null)."""
@@ -92,7 +93,7 @@ def _keys_at(root: type[BaseModel], loc: Sequence[object]) -> list[str]:
     return [f.alias or n for n, f in candidates[0].model_fields.items()]
 
 
-def _describe(root: type[BaseModel], error: dict) -> str:
+def _describe(root: type[BaseModel], error: ErrorDetails) -> str:
     loc = error["loc"]
     if error["type"] == "extra_forbidden":
         valid = _keys_at(root, loc[:-1])

@@ -1,8 +1,8 @@
 """OpenBMB llama.cpp-omni's `llama-tts-server` (VoxCPM2 on ggml: CPU, CUDA, Metal, Vulkan) behind the runtime.
 
 The child is started, health-checked and restarted by ProxiedEngine; this module only absorbs the
-server's dialect and faults, as measured on a 2026-08 snapshot of `tc-mb/llama.cpp-omni` (the project's
-upstream notes, UPSTREAM.md, "llama.cpp for VoxCPM2 is real"; tests/fakes/llama_tts_server.py mimics them):
+server's dialect and faults, as read in and measured on a 2026-08 snapshot of `tc-mb/llama.cpp-omni`
+(tools/server/server-voxcpm2.cpp; the test stand-in under tests/ mimics them):
 
 - One generation at a time. Two overlapping requests race on one runtime (500s, wrong-length
   audio, or an abort), so `max_concurrency = 1` keeps the server's admission queue in front, and an
