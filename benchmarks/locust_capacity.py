@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from voxdeploy.cli_common import free_port
+from voxdeploy.cli.common import free_port
 from voxdeploy.loadtests.results import measure
 from voxdeploy.loadtests.runner import LoadTestOptions, run_locust
 

@@ -19,7 +19,7 @@ For each concurrency level (default 1, 16, 64 clients), measured side by side in
 The engine's work is small and fixed: a short text (default "Hi": one 0.16 s chunk of 48 kHz audio) and a
 fast sim (--sim-rtf 0.01 --sim-first-audio 0.005; batch capacity and max-concurrent 256, so nothing queues
 or slows down). The in-process and ASGI paths are built from the very flags given to `voxdeploy serve`
-(voxdeploy.serve_options). Each phase has a discarded warm-up then runs --seconds/--rounds seconds; the
+(voxdeploy.cli.serve). Each phase has a discarded warm-up then runs --seconds/--rounds seconds; the
 paths alternate round by round and samples are pooled, so drift on a noisy machine hits them all alike.
 
 Reported per level: requests, requests/s, p50/p99/mean of every path; then "added" = http speech minus
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxdeploy.cli_common import free_port
+from voxdeploy.cli.common import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -117,12 +117,12 @@ class InProcess:
     """The engine path without HTTP (synthesize() + encode(), as SpeechHandler does) and the ASGI app."""
 
     def __init__(self, flags: list[str], text: str) -> None:
+        from voxdeploy.cli.serve import add_arguments, runtime_config
         from voxdeploy.runtime import audio
         from voxdeploy.runtime.app import build_engine
         from voxdeploy.runtime.engines.base import Synthesis
         from voxdeploy.runtime.server import create_app
         from voxdeploy.runtime.synthesis import Timing, synthesize
-        from voxdeploy.serve_options import add_arguments, runtime_config
 
         self._encode, self._timing, self._synthesize = audio.encode, Timing, synthesize
 

@@ -39,18 +39,15 @@ import tempfile
 import time
 from typing import Any
 
+from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
+from voxdeploy.runtime.engines.voxcpm_import import SAMPLES_PER_PATCH, import_voxcpm
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+"""Put on the writer child's sys.path: the checkpoint writer is test support (tests/support/voxcpm_checkpoint.py)."""
 
-# voxcpm draws a tqdm bar per generation on stderr; it costs time and clutters logs.
+# voxcpm draws a tqdm bar per generation on stderr; it costs time and clutters logs. tqdm reads this when
+# it is first imported, which is inside import_voxcpm() (voxcpm_import itself imports neither).
 os.environ.setdefault("TQDM_DISABLE", "1")
-
-from voxdeploy.runtime.engines.voxcpm_checkpoint import (  # noqa: E402 (after TQDM_DISABLE)
-    OUTPUT_SAMPLE_RATE,
-    SAMPLES_PER_PATCH,
-    import_voxcpm,
-)
 
 _WORDS = [
     *("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "bright"),
@@ -101,7 +98,7 @@ def write_checkpoint_subprocess(path: pathlib.Path, size: str, seed: int, dtype:
     """Write the checkpoint in a child process; return its wall seconds."""
     code = (
         "import sys, pathlib; sys.path.insert(0, sys.argv[1]);"
-        "from voxdeploy.runtime.engines.voxcpm_checkpoint import write_random_checkpoint;"
+        "from tests.support.voxcpm_checkpoint import write_random_checkpoint;"
         "write_random_checkpoint(pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), dtype=sys.argv[5])"
     )
     t0 = time.perf_counter()
@@ -203,8 +200,8 @@ def run_once(model: Any, text: str, args: argparse.Namespace, cuda: bool, torch:
 def check(rec: dict[str, Any], args: argparse.Namespace, sr: int) -> list[str]:
     problems = []
     want = args.steps * SAMPLES_PER_PATCH
-    if sr != OUTPUT_SAMPLE_RATE:
-        problems.append(f"sample rate {sr} != {OUTPUT_SAMPLE_RATE}")
+    if sr != VOXCPM2_SAMPLE_RATE:
+        problems.append(f"sample rate {sr} != {VOXCPM2_SAMPLE_RATE}")
     if rec["samples"] != want:
         problems.append(f"{rec['samples']} samples, expected {want}")
     if rec["dtype"] != "float32" or rec["ndim"] != 1:

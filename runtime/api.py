@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
 from voxdeploy.runtime.audio import RESPONSE_FORMATS
 
 KNOWN_FORMATS = ("wav", "pcm", "flac", "mp3", "opus", "aac")
@@ -38,7 +39,9 @@ class SpeechRequest(BaseModel):
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 0.25 to 4.0.")
     stream: bool = Field(False, description="Send audio as it is generated.")
     stream_format: Literal["sse", "audio"] | None = Field(None, description="sse events or raw audio bytes.")
-    sample_rate: int | None = Field(None, gt=0, description="Must equal the engine's rate (VoxCPM2: 48000) if set.")
+    sample_rate: int | None = Field(
+        None, gt=0, description=f"Must equal the engine's rate (VoxCPM2: {VOXCPM2_SAMPLE_RATE}) if set."
+    )
     instructions: str | None = Field(None, max_length=2000, description="Voice design or style instructions.")
     language: str | None = Field(None, max_length=32, description="Language hint.")
     task_type: str | None = Field(None, max_length=64, description="vLLM-Omni task type (passed through).")

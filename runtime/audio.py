@@ -11,6 +11,7 @@ import functools
 import io
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 384_000
 """Rates outside this range are corrupt headers, not speech; refusing them early gives a clear error."""
 
 _PCM_BITS = (8, 16, 24, 32)
-_FLOAT_DTYPES = {32: np.dtype("<f4"), 64: np.dtype("<f8")}
+_FLOAT_DTYPES: dict[int, np.dtype[np.floating[Any]]] = {32: np.dtype("<f4"), 64: np.dtype("<f8")}
 _PCM, _IEEE_FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 _SUPPORTED_WAV = "PCM 8/16/24/32-bit integer or 32/64-bit float"
 _EMPTY = np.zeros(0, dtype=np.float32)

@@ -8,66 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
 
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from voxdeploy.contracts.api import ENGINE_HEADER, HEALTH_PATH, METRICS_PATH, MODELS_PATH, READY_PATH, SPEECH_PATH
-from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.contracts.runtime import RuntimeConfig
 from voxdeploy.contracts.version import VERSION
-from voxdeploy.runtime import audio
-from voxdeploy.runtime.admission import Admission, QueueFull
-from voxdeploy.runtime.api import SpeechRequest, decode_base64_audio, first_error
+from voxdeploy.runtime import audio, service
+from voxdeploy.runtime.admission import Admission
+from voxdeploy.runtime.api import SpeechRequest
 from voxdeploy.runtime.engines.base import Engine, EngineError, ReferenceAudio, Synthesis
+from voxdeploy.runtime.http import ApiError, GuardedStream, enter_slot, parse_speech, unless_gone
 from voxdeploy.runtime.metrics import RuntimeMetrics
 from voxdeploy.runtime.synthesis import Timing, synthesize
 
 log = logging.getLogger("voxdeploy.server")
 
-QUEUE_FULL_RETRY_AFTER = 1
 NEUTRAL_VALUES: dict[str, object] = {"speed": 1.0, "normalize": False, "denoise": False}
 """Values of optional fields that ask for nothing, so an engine without the feature can still take them."""
-
-
-class ApiError(Exception):
-    """A refusal with its HTTP status, error type and the offending field."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        param: str | None = None,
-        error_type: str = "invalid_request_error",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param, self.error_type, self.retry_after = (
-            status,
-            message,
-            param,
-            error_type,
-            retry_after,
-        )
-
-    def response(self) -> JSONResponse:
-        headers = {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after is not None else None
-        body = {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.status}}
-        return JSONResponse(body, status_code=self.status, headers=headers)
 
 
 class Runtime:
@@ -86,95 +53,14 @@ class Runtime:
     def fade_samples(self) -> int:
         return round(self.config.speech.crossfade_ms / 1000 * self.engine.sample_rate)
 
+    def drain(self) -> None:
+        self.draining = True
 
-async def enter_slot(admission: Admission) -> AbstractAsyncContextManager[None]:
-    """A held admission slot (the caller exits it); no slot and no room to wait is a 429, never a hang."""
-    slot = admission.slot()
-    try:
-        await slot.__aenter__()
-    except QueueFull:
-        raise ApiError(
-            429,
-            "too many requests in flight and queued; retry shortly",
-            None,
-            "rate_limit_exceeded",
-            retry_after=QUEUE_FULL_RETRY_AFTER,
-        ) from None
-    return slot
+    async def start(self) -> None:
+        await self.engine.start()
 
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing early (413) when it is larger than allowed, whatever Content-Length claims."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}", "body")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body is over the {limit}-byte limit", "body")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def parse_speech(request: Request, limit: int) -> tuple[SpeechRequest, bytes | None]:
-    """(validated request, reference audio bytes) from a JSON or multipart body of at most `limit` bytes."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    reference: bytes | None = None
-    if content_type == "application/json":
-        body = await read_body(request, limit)
-        try:
-            fields = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ApiError(400, f"malformed JSON body: {err}", "body") from None
-        if not isinstance(fields, dict):
-            raise ApiError(400, f"the JSON body must be an object, not {type(fields).__name__}", "body")
-    elif content_type == "multipart/form-data":
-        fields, reference = await _multipart_fields(request, limit)
-    else:
-        raise ApiError(
-            415,
-            f"unsupported content type {content_type or '(none)'!r}; send application/json or multipart/form-data",
-            "content-type",
-        )
-    try:
-        speech = SpeechRequest.model_validate(fields)
-    except ValidationError as err:
-        param, message = first_error(err)
-        raise ApiError(400, message, param) from None
-    if speech.ref_audio is not None:
-        if reference is not None:
-            raise ApiError(400, "ref_audio given twice (as a file and as text); send one", "ref_audio")
-        try:
-            reference = decode_base64_audio(speech.ref_audio)
-        except ValueError as err:
-            raise ApiError(400, f"ref_audio: {err}", "ref_audio") from None
-    return speech, reference
-
-
-async def _multipart_fields(request: Request, limit: int) -> tuple[dict[str, object], bytes | None]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}", "body")
-    try:
-        form = await request.form(max_files=1, max_fields=64, max_part_size=limit)
-    except (MultiPartException, HTTPException) as err:
-        raise ApiError(400, f"malformed multipart body: {getattr(err, 'detail', err)}", "body") from None
-    fields: dict[str, object] = {}
-    reference: bytes | None = None
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if key != "ref_audio":
-                raise ApiError(400, f"unexpected file field {key!r}; only ref_audio may be a file", key)
-            reference = await value.read()
-        elif key in ("extra_params", "voice") and value.startswith("{"):
-            try:
-                fields[key] = json.loads(value)
-            except ValueError:
-                raise ApiError(400, f"{key}: not valid JSON", key) from None
-        else:
-            fields[key] = value
-    return fields, reference
+    async def close(self) -> None:
+        await self.engine.stop()
 
 
 def reference_audio(data: bytes | None, transcript: str | None, runtime: Runtime) -> ReferenceAudio | None:
@@ -238,14 +124,6 @@ def to_synthesis(speech: SpeechRequest, reference: ReferenceAudio | None) -> Syn
 
 def _engine_error(err: EngineError) -> ApiError:
     return ApiError(err.status, err.message, err.param, err.error_type, getattr(err, "retry_after", None))
-
-
-async def wait_for_disconnect(request: Request) -> None:
-    """Returns when the client goes away (the body has been read already)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 class SpeechHandler:
@@ -314,21 +192,12 @@ class SpeechHandler:
     async def _whole(self, request: Request, speech: SpeechRequest, synthesis: Synthesis, timing: Timing) -> Response:
         """Generate all, then answer: errors keep their status codes; a disconnect cancels the work."""
         timeout = self.runtime.config.server.request_timeout_seconds
-        work = asyncio.ensure_future(self._collect(synthesis, timing))
-        gone = asyncio.ensure_future(wait_for_disconnect(request))
+        timed_out = ApiError(504, f"synthesis took longer than {timeout:g} s", None, "timeout")
         try:
-            done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-        if work not in done:
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ApiError):
-                await work
-            if gone in done:
-                log.info("client disconnected; synthesis cancelled")
-                return Response(status_code=499)
-            raise ApiError(504, f"synthesis took longer than {timeout:g} s", None, "timeout")
-        samples = work.result()
+            samples = await unless_gone(request, self._collect(synthesis, timing), timeout, timed_out)
+        except ClientDisconnect:
+            log.info("client disconnected; synthesis cancelled")
+            return Response(status_code=499)
         body = audio.encode(samples, self.runtime.engine.sample_rate, speech.response_format)
         return Response(body, media_type=audio.CONTENT_TYPES[speech.response_format])
 
@@ -388,22 +257,6 @@ class SpeechHandler:
         return GuardedStream(body(), cleanup, media_type=media, headers={ENGINE_HEADER: runtime.engine.name})
 
 
-class GuardedStream(StreamingResponse):
-    """A streaming response that always releases what the request held, even if it never started."""
-
-    def __init__(self, content: AsyncIterator[bytes], cleanup, **kwargs: object) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(content, **kwargs)  # type: ignore[arg-type]
-        self._cleanup = cleanup
-
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        completed = False
-        try:
-            await super().__call__(scope, receive, send)
-            completed = True
-        finally:
-            await self._cleanup(completed)
-
-
 def _sse_event(event: str, data: Mapping[str, object]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -414,9 +267,13 @@ def _sse_delta(chunk: np.ndarray, fmt: str) -> bytes:
 
 
 def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
+    """The ASGI app over a fresh Runtime; see runtime_app."""
+    return runtime_app(Runtime(config, engine))
+
+
+def runtime_app(runtime: Runtime) -> Starlette:
     """The ASGI app; the engine starts with the app and stops after in-flight requests drained."""
-    runtime = Runtime(config, engine)
-    model_id = getattr(getattr(engine, "settings", None), "model", None) or MODEL_ID
+    engine = runtime.engine
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -436,7 +293,7 @@ def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
 
     async def models(_: Request) -> Response:
         entry = {
-            "id": model_id,
+            "id": engine.model_id,
             "object": "model",
             "owned_by": "voxdeploy",
             "engine": engine.name,
@@ -448,16 +305,7 @@ def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
     async def openapi(_: Request) -> Response:
         return JSONResponse(openapi_spec())
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await engine.start()
-        try:
-            yield
-        finally:
-            runtime.draining = True
-            await engine.stop()
-
-    app = Starlette(
+    return Starlette(
         routes=[
             Route(HEALTH_PATH, health),
             Route(READY_PATH, ready),
@@ -466,10 +314,8 @@ def create_app(config: RuntimeConfig, engine: Engine) -> Starlette:
             Route(SPEECH_PATH, SpeechHandler(runtime).handle, methods=["POST"]),
             Route("/openapi.json", openapi),
         ],
-        lifespan=lifespan,
+        lifespan=service.lifespan(runtime),
     )
-    app.state.runtime = runtime
-    return app
 
 
 def openapi_spec() -> dict[str, object]:

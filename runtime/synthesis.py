@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +41,7 @@ def segments_of(text: str, split_chars: int) -> list[str]:
 
 async def synthesize(
     engine: Engine, synthesis: Synthesis, split_chars: int, fade_samples: int, timing: Timing
-) -> AsyncIterator[np.ndarray]:
+) -> AsyncGenerator[np.ndarray, None]:
     """Final float32 audio chunks of the whole input, in order, ready to encode and send."""
     timing.started = time.perf_counter()
     fader = Crossfader(fade_samples)

@@ -60,7 +60,8 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
 
 def _is_boundary(text: str, start: int, match: re.Match[str]) -> bool:
     marks, end = match.group().rstrip(_CLOSERS), match.end()
-    if set(marks) <= {".", "…"} and _NEXT_CHAR.match(text, end).group(1).islower():
+    following = _NEXT_CHAR.match(text, end)  # always matches (everything in it is optional)
+    if set(marks) <= {".", "…"} and following is not None and following.group(1).islower():
         return False  # "wait... then", "approx. three": the sentence goes on
     if not any(c in _ALWAYS_ENDS for c in marks):
         if end < len(text) and not text[end].isspace() and not _CJK.match(text[end]):

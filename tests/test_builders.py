@@ -8,12 +8,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import STACKS, STACKS_DIR, mutated
+from tests.support.schemas import KUBERNETES_VERSION
+from tests.support.stacks import STACKS, STACKS_DIR, mutated
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
 from voxdeploy.infra.config import load_stack, parse_config
-
-KUBERNETES_VERSION = "1.30"
 
 
 def objects_of(stack: str) -> list[dict]:

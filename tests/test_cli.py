@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, STACKS_DIR
+from tests.support.processes import run_to_end
+from tests.support.stacks import REPO, STACKS_DIR
 from voxdeploy.cli import main
 
 
 def voxdeploy(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "voxdeploy", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    return run_to_end([sys.executable, "-m", "voxdeploy", *args], 120, cwd=cwd)
 
 
 def test_render_twice_is_byte_identical(tmp_path: Path) -> None:
@@ -47,7 +46,7 @@ def test_render_writes_one_file_per_object_and_a_kustomization(tmp_path: Path) -
 
 
 def test_render_removes_objects_the_stack_no_longer_has(tmp_path: Path, write_stack) -> None:
-    from tests.conftest import mutated
+    from tests.support.stacks import mutated
 
     assert main(["render", "--stack", "prod", "--stacks-dir", str(STACKS_DIR), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "networkpolicy-voxcpm.yaml").exists()
@@ -103,10 +102,12 @@ def test_usage_errors_exit_2() -> None:
     assert voxdeploy("plan", "--output", "xml").returncode == 2
 
 
-def test_schema_is_json_schema(capsys) -> None:
+def test_schema_describes_the_stack_file(capsys) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert "cloud" in schema["properties"] and schema["additionalProperties"] is False
+    config = schema["properties"]["config"]
+    assert "voxdeploy:cloud" in config["properties"] and config["additionalProperties"] is False
+    assert "voxdeploy:hfToken" in config["properties"]
 
 
 def test_commands_do_not_import_pulumi_or_runtime() -> None:

@@ -5,37 +5,24 @@ from __future__ import annotations
 import typing
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from tests.conftest import DELETE, STACKS, STACKS_DIR, mutated
+from tests.support.schemas import config_models
+from tests.support.stacks import DELETE, STACKS, STACKS_DIR, mutated
 from voxdeploy.cli import EXIT_USAGE, main
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
 from voxdeploy.infra.config.base import parse_quantity
-from voxdeploy.infra.config.errors import _nested_models
-
-
-def _models(root: type[BaseModel]) -> set[type[BaseModel]]:
-    seen: set[type[BaseModel]] = set()
-    todo = [root]
-    while todo:
-        model = todo.pop()
-        if model in seen:
-            continue
-        seen.add(model)
-        for field in model.model_fields.values():
-            todo.extend(_nested_models(field.annotation))
-    return seen
 
 
 def test_every_field_is_documented() -> None:
     undocumented = [
         f"{model.__name__}.{name}"
-        for model in _models(DeploymentConfig)
+        for model in config_models(DeploymentConfig)
         for name, field in model.model_fields.items()
         if not field.description
     ]
     assert undocumented == []
-    assert len(_models(DeploymentConfig)) > 15
+    assert len(config_models(DeploymentConfig)) > 15
 
 
 @pytest.mark.parametrize("stack", STACKS)

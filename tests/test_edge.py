@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import REPO, STACKS_DIR, read_stack_file
+from tests.support.schemas import strict
+from tests.support.stacks import REPO, STACKS_DIR, read_stack_file
 from voxdeploy.contracts.router import RouterSettings
 from voxdeploy.contracts.runtime import RuntimeConfig
 from voxdeploy.infra.builders import build_objects
@@ -29,17 +30,6 @@ def named(objs: list[dict], kind: str, name: str) -> dict:
 
 def settings_of(config_map: dict) -> dict:
     return yaml.safe_load(config_map["data"]["runtime.yaml"])
-
-
-def strict(schema: object) -> object:
-    """Reject unknown fields, as `kubectl apply --validate=strict` does for CRDs with structural schemas."""
-    if isinstance(schema, dict):
-        schema = {k: strict(v) for k, v in schema.items()}
-        if schema.get("type") == "object" and "properties" in schema:
-            schema.setdefault("additionalProperties", False)
-    elif isinstance(schema, list):
-        schema = [strict(v) for v in schema]
-    return schema
 
 
 def test_catalogue_carries_the_reference_devices() -> None:

@@ -11,8 +11,8 @@ import pulumi
 import pytest
 import yaml
 
-from tests.conftest import STACKS, STACKS_DIR, mutated, read_stack_file
-from tests.test_pulumi import as_pulumi_config, fresh_mocks
+from tests.support.pulumi_mocks import as_pulumi_config, fresh_mocks
+from tests.support.stacks import STACKS, STACKS_DIR, mutated, read_stack_file
 from voxdeploy.cli import main as cli
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, load_stack

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 import pulumi
 import pytest
 import yaml
 
-from tests.conftest import STACKS, STACKS_DIR, read_stack_file
+from tests.support.pulumi_mocks import RecordingMocks, as_pulumi_config, fresh_mocks
+from tests.support.stacks import STACKS, STACKS_DIR, read_stack_file
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import PROJECT, ConfigError, load_stack
 from voxdeploy.infra.pulumi_program import TYPED_KINDS, config_from_pulumi, main
 from voxdeploy.infra.render import render_files
-
-
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every resource the program registers; outputs echo the inputs, like a dry run."""
-
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(args)
-        return f"{args.name}-id", args.inputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}
-
-
-def as_pulumi_config(keys: dict) -> dict[str, str]:
-    """How the Pulumi CLI hands stack-file keys to a program: text as is, everything else as JSON."""
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in keys.items()}
 
 
 def integers_as_floats(value: object) -> object:
@@ -46,15 +25,6 @@ def integers_as_floats(value: object) -> object:
     if isinstance(value, list):
         return [integers_as_floats(v) for v in value]
     return value
-
-
-def fresh_mocks(stack: str) -> RecordingMocks:
-    """Mocks on a fresh event loop: Pulumi's test harness needs a current loop, which an earlier
-    asyncio.run() in the same worker process leaves unset."""
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    return mocks
 
 
 def run_program(stack: str) -> tuple[RecordingMocks, dict]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.processes import free_port, stop_process
+from tests.support.processes import free_port, run_to_end, stop_process
 from tests.support.stacks import REPO, STACKS_DIR
 
 pytestmark = pytest.mark.xdist_group("wheel")
@@ -48,7 +48,7 @@ class Installed:
     def voxdeploy(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         command = [str(self.venv / "bin" / "voxdeploy"), *args]
         print("$", " ".join(command))
-        result = subprocess.run(command, cwd=self.work, capture_output=True, text=True, timeout=timeout)
+        result = run_to_end(command, timeout, cwd=self.work)
         print(result.stdout[-2000:], result.stderr[-2000:], sep="\n")
         return result
 

@@ -8,7 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 _QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _SUFFIX_FACTOR: dict[str, Decimal] = {
@@ -53,7 +53,16 @@ def _quantity(value: object) -> str:
     return text
 
 
-Quantity = Annotated[str, BeforeValidator(_quantity)]
+QUANTITY_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": _QUANTITY.pattern},
+        {"type": "integer", "minimum": 0},
+        {"type": "number", "minimum": 0},
+    ]
+}
+"""What `_quantity` accepts, for `voxdeploy schema`: a quantity string, or a plain number (`cpu: 4`)."""
+
+Quantity = Annotated[str, BeforeValidator(_quantity), WithJsonSchema(QUANTITY_JSON_SCHEMA)]
 """A Kubernetes resource quantity, kept as the text the user wrote."""
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"

@@ -6,6 +6,7 @@ engine; both go through `config_from_keys`, so `voxdeploy render` and `pulumi up
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -134,6 +135,9 @@ def load_stack(stack: str, stacks_dir: Path | None = None) -> Stack:
         hint = (
             f"stacks in {path.parent}: {', '.join(known)}" if known else f"{path.parent} holds no Pulumi.<stack>.yaml"
         )
+        close = difflib.get_close_matches(path.name.removeprefix("Pulumi.").removesuffix(".yaml"), known, n=1)
+        if close:
+            hint = f"did you mean '{close[0]}'? {hint}"
         raise ConfigError(str(path), [ConfigIssue("(file)", MISSING, f"no such stack file; {hint}")])
     raw = _read_yaml(path)
     if raw is None:

@@ -4,18 +4,20 @@ Thresholds that are already release targets (p95 latency, p95 RTF, error ratio i
 repeated here: the alerts read them from `DeploymentConfig.slo`, so the load-test gate and the pager
 always agree on what "too slow" means. Only what is specific to alerting lives in this model.
 
-The edge pools and the hybrid router have their own entries (`alerts.edge`, `alerts.router`): edge
-defaults are gentler (a pool is a small share of capacity, the router falls back, links drop), and the
-router's alerts watch what no runtime exports.
+The cloud tier and the edge pools share one model of their engine-independent alerts (`TierAlerts`: the
+cloud's at `alerts`, the pools' at `alerts.edge`, whose defaults are gentler: a pool is a small share of
+capacity, the router falls back, links drop). The availability and latency SLOs share one list of burn-rate
+windows (`alerts.burnRates`). The router's alerts (`alerts.router`) watch what no runtime exports.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from voxdeploy.contracts.base import StrictModel
+from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config.base import DnsLabel
 
 PROMETHEUS_DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
@@ -63,9 +65,36 @@ class CrashLoopAlert(Alert):
     window: Duration = Field("15m", description="Look-back window the restarts are counted over.")
 
 
-class BurnRateAlert(Alert):
-    """One speed of a multi-window, multi-burn-rate SLO alert (Google SRE workbook, chapter 5)."""
+class LatencyAlert(Alert):
+    """HighInferenceLatency: a tier's p95 request latency above a target."""
 
+    threshold_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="p95 request latency that alerts; unset uses slo.p95LatencySeconds (so the pager and the "
+        "release gate agree). Set it for the edge pools where the SLO is the cloud tier's (hybrid stacks): edge "
+        "devices are slower per second of audio.",
+    )
+
+
+class RtfAlert(Alert):
+    """HighRealTimeFactor: a tier's p95 RTF above its reference figure."""
+
+    tolerance: float = Field(
+        1.0,
+        gt=0,
+        description="Multiple of the reference RTF that alerts: slo.p95Rtf for the cloud tier; for an edge pool its "
+        "device's expectedRtf at the pool's quantization (a device without that figure uses slo.p95Rtf as is).",
+    )
+
+
+class BurnRateWindow(Alert):
+    """One speed of the multi-window, multi-burn-rate SLO alerts (Google SRE workbook, chapter 5).
+
+    Each entry makes one alert per SLO: <Slo>BudgetBurn<name> (AvailabilityBudgetBurnFast, ...).
+    """
+
+    name: str = Field(..., pattern=r"^[A-Z][A-Za-z0-9]*$", description="Suffix of the alert names, e.g. Fast or Slow.")
     long_window: Duration = Field(..., description="Window the budget burn must be sustained over.")
     short_window: Duration = Field(
         ..., description="Recent window that must still burn, so the alert resets soon after the problem stops."
@@ -73,62 +102,58 @@ class BurnRateAlert(Alert):
     burn_rate: float = Field(..., gt=0, description="Multiple of the error budget's even spend rate that alerts.")
 
 
-class EdgeLatencyAlert(Alert):
-    """EdgeHighInferenceLatency: a pool's p95 latency above a target."""
-
-    threshold_seconds: float | None = Field(
-        None,
-        gt=0,
-        description="p95 request latency of a pool that alerts; unset uses slo.p95LatencySeconds. Set it where "
-        "the SLO is the cloud tier's (hybrid stacks): edge devices are slower per second of audio.",
-    )
+BURN_RATE_WINDOWS: tuple[BurnRateWindow, ...] = (
+    BurnRateWindow(name="Fast", long_window="1h", short_window="5m", burn_rate=14.4, for_="2m", severity="critical"),
+    BurnRateWindow(name="Slow", long_window="6h", short_window="30m", burn_rate=6.0, for_="15m", severity="warning"),
+)
+"""The default speeds: 2% of a 30-day budget gone in an hour (page), 5% in six hours (ticket)."""
 
 
-class EdgeRtfAlert(Alert):
-    """EdgeHighRealTimeFactor: a pool's p95 RTF well above what its device is expected to reach."""
-
-    tolerance: float = Field(
-        1.5,
-        gt=0,
-        description="Multiple of the pool device's expectedRtf (for the pool's quantization) that alerts; a device "
-        "without a measured figure for that quantization uses slo.p95Rtf instead.",
-    )
-
-
-class EdgeAlerts(StrictModel):
-    """The engine-independent alerts again, per edge pool; GPU and autoscaler alerts do not apply there.
-
-    Defaults page less than the cloud tier's: one pool is a small share of capacity and the router falls
-    back from it, and edge links drop, so a scrape gap must last before anyone is woken.
+class TierAlerts(StrictModel):
+    """The engine-independent alerts of one runtime tier: the cloud tier (`alerts`) and the edge pools
+    (`alerts.edge`, whose alert names carry an Edge prefix). Defaults are the cloud tier's; see `EDGE_ALERTS`.
     """
 
-    high_inference_latency: EdgeLatencyAlert = Field(
-        EdgeLatencyAlert(for_="10m", severity="warning"),
-        description="EdgeHighInferenceLatency: a pool's p95 request latency over 5m above thresholdSeconds.",
+    high_inference_latency: LatencyAlert = Field(
+        LatencyAlert(for_="5m", severity="warning"),
+        description=f"HighInferenceLatency: p95 request latency over {RATE_WINDOW} above thresholdSeconds "
+        "(the reference article's alert; slo.p95LatencySeconds, 2 s, unless the stack says otherwise).",
     )
-    high_real_time_factor: EdgeRtfAlert = Field(
-        EdgeRtfAlert(for_="10m", severity="warning"),
-        description="EdgeHighRealTimeFactor: a pool's p95 real-time factor over 5m above tolerance x its device's "
-        "expected RTF.",
+    high_real_time_factor: RtfAlert = Field(
+        RtfAlert(for_="5m", severity="warning"),
+        description=f"HighRealTimeFactor: p95 real-time factor over {RATE_WINDOW} above tolerance x the reference "
+        "RTF (slo.p95Rtf; an edge pool's device expectedRtf).",
     )
     high_error_ratio: Alert = Field(
-        Alert(for_="10m", severity="warning"),
-        description="EdgeHighErrorRatio: a pool's share of 5xx answers over 5m above slo.maxErrorRatio.",
+        Alert(for_="5m", severity="warning"),
+        description=f"HighErrorRatio: share of 5xx answers over {RATE_WINDOW} above slo.maxErrorRatio.",
     )
     queue_saturation: QueueAlert = Field(
-        QueueAlert(for_="10m", severity="warning"),
-        description="EdgeQueueSaturation: an edge pod's admission queue near edge.server.maxQueuedRequests "
-        "(thresholdRatio is a share of that).",
+        QueueAlert(for_="5m", severity="warning"),
+        description="QueueSaturation: a pod's admission queue near the tier's maxQueuedRequests (cloud.server, "
+        "edge.server; 429s next).",
     )
     engine_crash_looping: CrashLoopAlert = Field(
-        CrashLoopAlert(for_="0m", severity="warning"),
-        description="EdgeEngineCrashLooping: an edge pod's llama-tts-server died and was restarted repeatedly.",
+        CrashLoopAlert(for_="0m", severity="critical"),
+        description="EngineCrashLooping: the engine process (vLLM-Omni, llama-tts-server) died and was restarted "
+        "repeatedly.",
     )
     target_down: Alert = Field(
-        Alert(for_="30m", severity="warning"),
-        description="EdgeRuntimeTargetDown: some edge pods' /metrics cannot be scraped; waits far longer than the "
-        "cloud tier's RuntimeTargetDown because edge links drop and come back.",
+        Alert(for_="5m", severity="warning"),
+        description="RuntimeTargetDown: some runtime pods' /metrics cannot be scraped.",
     )
+
+
+EDGE_ALERTS = TierAlerts(
+    high_inference_latency=LatencyAlert(for_="10m", severity="warning"),
+    high_real_time_factor=RtfAlert(for_="10m", severity="warning", tolerance=1.5),
+    high_error_ratio=Alert(for_="10m", severity="warning"),
+    queue_saturation=QueueAlert(for_="10m", severity="warning"),
+    engine_crash_looping=CrashLoopAlert(for_="0m", severity="warning"),
+    target_down=Alert(for_="30m", severity="warning"),
+)
+"""The edge pools' defaults page less than the cloud tier's: one pool is a small share of capacity and the
+router falls back from it, and edge links drop, so a scrape gap must last (30m) before anyone is woken."""
 
 
 class RatioAlert(Alert):
@@ -142,13 +167,13 @@ class RouterAlerts(StrictModel):
 
     tier_unavailable: RatioAlert = Field(
         RatioAlert(threshold_ratio=0.01, for_="2m", severity="critical"),
-        description="RouterTierUnavailable: share of requests over 5m the router answered 503 itself because "
-        "every tier in the fallback order failed (clients see those failures).",
+        description=f"RouterTierUnavailable: share of requests over {RATE_WINDOW} the router answered 503 itself "
+        "because every tier in the fallback order failed (clients see those failures).",
     )
     fallback_rate_high: RatioAlert = Field(
         RatioAlert(threshold_ratio=0.1, for_="10m", severity="warning"),
-        description="RouterFallbackRateHigh: fallbacks per request over 5m (a tier down, saturated or failing; "
-        "requests still served, later and elsewhere).",
+        description=f"RouterFallbackRateHigh: fallbacks per request over {RATE_WINDOW} (a tier down, saturated or "
+        "failing; requests still served, later and elsewhere).",
     )
     endpoint_down: Alert = Field(
         Alert(for_="5m", severity="warning"),
@@ -156,70 +181,67 @@ class RouterAlerts(StrictModel):
     )
 
 
-class Alerts(StrictModel):
-    """Every alert the rules contain; thresholds tied to release targets come from `slo`."""
+class Alerts(TierAlerts):
+    """Every alert the rules contain: the cloud tier's engine-independent alerts (inherited, at this level), the
+    cloud-only ones, the SLO burn rates, and the edge pools' and router's; thresholds tied to release targets come
+    from `slo`.
+    """
 
-    high_inference_latency: Alert = Field(
-        Alert(for_="5m", severity="warning"),
-        description="HighInferenceLatency: service p95 request latency over 5m above slo.p95LatencySeconds "
-        "(the reference article's alert; 2 s unless the stack says otherwise).",
-    )
     gpu_memory_high_usage: GpuMemoryAlert = Field(
         GpuMemoryAlert(for_="3m", severity="critical"),
         description="GPUMemoryHighUsage: one GPU's memory in use above thresholdPercent "
         "(the reference article's alert).",
     )
-    high_real_time_factor: Alert = Field(
-        Alert(for_="5m", severity="warning"),
-        description="HighRealTimeFactor: service p95 real-time factor over 5m above slo.p95Rtf.",
+    burn_rates: list[BurnRateWindow] = Field(
+        list(BURN_RATE_WINDOWS),
+        description="Speeds of the SLO burn-rate alerts, shared by the availability and latency SLOs: each entry "
+        "makes AvailabilityBudgetBurn<name> and LatencyBudgetBurn<name>.",
     )
-    high_error_ratio: Alert = Field(
-        Alert(for_="5m", severity="warning"),
-        description="HighErrorRatio: share of 5xx answers over 5m above slo.maxErrorRatio.",
+    availability_budget_burn: bool = Field(
+        True, description="Create the availability SLO's burn-rate alerts (5xx answers; budget 1 - objective)."
     )
-    availability_burn_fast: BurnRateAlert = Field(
-        BurnRateAlert(long_window="1h", short_window="5m", burn_rate=14.4, for_="2m", severity="critical"),
-        description="AvailabilityBudgetBurnFast: 2% of a 30-day availability budget gone in an hour (page).",
-    )
-    availability_burn_slow: BurnRateAlert = Field(
-        BurnRateAlert(long_window="6h", short_window="30m", burn_rate=6.0, for_="15m", severity="warning"),
-        description="AvailabilityBudgetBurnSlow: 5% of a 30-day availability budget gone in six hours (ticket).",
-    )
-    latency_burn_fast: BurnRateAlert = Field(
-        BurnRateAlert(long_window="1h", short_window="5m", burn_rate=14.4, for_="2m", severity="critical"),
-        description="LatencyBudgetBurnFast: the latency SLO's budget (requests slower than slo.p95LatencySeconds) "
-        "burning 14.4x too fast.",
-    )
-    latency_burn_slow: BurnRateAlert = Field(
-        BurnRateAlert(long_window="6h", short_window="30m", burn_rate=6.0, for_="15m", severity="warning"),
-        description="LatencyBudgetBurnSlow: the latency SLO's budget burning 6x too fast.",
-    )
-    queue_saturation: QueueAlert = Field(
-        QueueAlert(for_="5m", severity="warning"),
-        description="QueueSaturation: a pod's admission queue near cloud.server.maxQueuedRequests (429s next).",
-    )
-    engine_crash_looping: CrashLoopAlert = Field(
-        CrashLoopAlert(for_="0m", severity="critical"),
-        description="EngineCrashLooping: the engine process died and was restarted repeatedly.",
+    latency_budget_burn: bool = Field(
+        True,
+        description="Create the latency SLO's burn-rate alerts (requests slower than slo.p95LatencySeconds).",
     )
     capacity_exhausted: Alert = Field(
         Alert(for_="15m", severity="critical"),
         description="CapacityExhausted: the HPA is at maxReplicas while p95 latency is above slo.p95LatencySeconds "
         "(needs kube-state-metrics; left out without autoscaling).",
     )
-    target_down: Alert = Field(
-        Alert(for_="5m", severity="warning"),
-        description="RuntimeTargetDown: some runtime pods' /metrics cannot be scraped.",
-    )
     metrics_absent: Alert = Field(
         Alert(for_="10m", severity="critical"),
         description="RuntimeMetricsAbsent: no runtime series at all, so a dead exporter is never silent "
         "(left out when the tier may scale to zero).",
     )
-    edge: EdgeAlerts = Field(EdgeAlerts(), description="Alerts of the edge pools (left out without edge pools).")
+    edge: TierAlerts = Field(
+        EDGE_ALERTS,
+        description="The engine-independent alerts again, per edge pool, as EdgeHighInferenceLatency etc. (left out "
+        "without edge pools; GPU and autoscaler alerts do not apply there). An alert not given keeps its edge "
+        "default, which pages less than the cloud tier's.",
+    )
     router: RouterAlerts = Field(
         RouterAlerts(), description="Alerts of the hybrid router (left out unless hybrid.enabled)."
     )
+
+    @field_validator("edge", mode="before")
+    @classmethod
+    def _edge_defaults(cls, edge: object) -> object:
+        """Alerts the stack leaves out of `alerts.edge` keep the edge defaults, not the cloud tier's."""
+        if not isinstance(edge, dict):
+            return edge
+        defaults = EDGE_ALERTS.model_dump(by_alias=True)
+        names = {name: info.alias or name for name, info in TierAlerts.model_fields.items()}
+        given = {names.get(key, key) for key in edge}
+        return {**{key: value for key, value in defaults.items() if key not in given}, **edge}
+
+    @field_validator("burn_rates")
+    @classmethod
+    def _distinct_names(cls, windows: list[BurnRateWindow]) -> list[BurnRateWindow]:
+        names = [window.name for window in windows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"burn-rate window names must be distinct (they name the alerts): {names}")
+        return windows
 
 
 class SloObjectives(StrictModel):

@@ -7,34 +7,17 @@ matches anything is reported, so the list of exceptions stays as short as the tr
 
 from __future__ import annotations
 
-import typing
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from voxdeploy.contracts.base import StrictModel
+from voxdeploy.infra.config.rule_ids import RULE_IDS, known_rule
 
-RuleId = Literal[
-    "pss-host-namespaces",
-    "pss-privileged",
-    "pss-capabilities",
-    "pss-host-ports",
-    "pss-volume-types",
-    "pss-privilege-escalation",
-    "pss-run-as-non-root",
-    "pss-seccomp",
-    "pss-kernel-options",
-    "resources",
-    "probes",
-    "image-tag",
-    "image-digest",
-    "pdb-min-replicas",
-    "gpu-toleration",
-    "gpu-quota",
-]
-"""Every rule a stack can waive or re-grade; infra/policy/ implements exactly these (a test holds them equal)."""
+__all__ = ["RULE_IDS", "PolicyConfig", "RuleId", "Severity", "Waiver"]
 
-RULE_IDS: tuple[str, ...] = typing.get_args(RuleId)
+RuleId = Annotated[str, AfterValidator(known_rule), Field(json_schema_extra={"enum": list(RULE_IDS)})]
+"""A policy rule id: one of `rule_ids.RULE_IDS` (the one list; infra/policy/rules.py implements exactly these)."""
 
 Severity = Literal["error", "warning"]
 

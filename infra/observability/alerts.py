@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.infra.config.observability import Alert, BurnRateAlert
+from voxdeploy.infra.config.observability import Alert, BurnRateWindow
 from voxdeploy.infra.observability import external
 from voxdeploy.infra.observability.promql import GROUPING, aggregate, number, quantile_above, selector
 from voxdeploy.infra.observability.recording import (
@@ -139,7 +139,7 @@ def latency_budget(config: DeploymentConfig) -> float:
 
 def _burn(
     name: str,
-    settings: BurnRateAlert,
+    settings: BurnRateWindow,
     slo: str,
     ratio: Callable[[str], str],
     budget: float,
@@ -166,16 +166,28 @@ def _slower_than(config: DeploymentConfig) -> str:
 
 
 def burn_rate_alerts(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
-    """Both speeds of both SLOs: the multi-window, multi-burn-rate set, where the SLO budgets are watched."""
+    """Every speed of both SLOs: the multi-window, multi-burn-rate set, where the SLO budgets are watched.
+
+    The availability and latency SLOs read one list of windows (`alerts.burnRates`), kubernetes-mixin style.
+    """
     if not scope.slo_budgets:
         return
     alerts = config.observability.alerts
-    availability = ("availability", error_ratio, availability_budget(config), "failed with 5xx")
-    latency = ("latency", slow_ratio, latency_budget(config), _slower_than(config))
-    yield _burn("AvailabilityBudgetBurnFast", alerts.availability_burn_fast, *availability, scope)
-    yield _burn("AvailabilityBudgetBurnSlow", alerts.availability_burn_slow, *availability, scope)
-    yield _burn("LatencyBudgetBurnFast", alerts.latency_burn_fast, *latency, scope)
-    yield _burn("LatencyBudgetBurnSlow", alerts.latency_burn_slow, *latency, scope)
+    slos = (
+        (
+            alerts.availability_budget_burn,
+            "Availability",
+            "availability",
+            error_ratio,
+            availability_budget(config),
+            "failed with 5xx",
+        ),
+        (alerts.latency_budget_burn, "Latency", "latency", slow_ratio, latency_budget(config), _slower_than(config)),
+    )
+    for enabled, title, slo, ratio, budget, bad in slos:
+        if enabled:
+            for window in alerts.burn_rates:
+                yield _burn(f"{title}BudgetBurn{window.name}", window, slo, ratio, budget, bad, scope)
 
 
 def queue_saturation(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.infra.config.observability import BurnRateAlert
+from voxdeploy.infra.config.observability import BurnRateWindow
 from voxdeploy.infra.observability.promql import (
     GROUPING,
     aggregate,
@@ -24,8 +24,8 @@ from voxdeploy.infra.observability.promql import (
 )
 from voxdeploy.infra.observability.scope import RuntimeScope
 
-RATE_WINDOW = "5m"
-"""Window of the p95 and QPS series (the issue's 'p95 over 5 m')."""
+RATE_WINDOW = catalog.RATE_WINDOW
+"""Window of the p95 and QPS series (the issue's 'p95 over 5 m'); the catalogue's, so config descriptions agree."""
 
 LATENCY_P95 = f"service:{catalog.REQUEST_LATENCY.name}:p95_rate{RATE_WINDOW}"
 RTF_P95 = f"service:{catalog.REAL_TIME_FACTOR.name}:p95_rate{RATE_WINDOW}"
@@ -62,7 +62,7 @@ def _slow_ratio_expr(window: str, scope: RuntimeScope, config: DeploymentConfig)
     return f"1 - ({fast} / {sum_rate(count, scope.labels, window, GROUPING, **scope.patterns)})"
 
 
-def burn_windows(*speeds: BurnRateAlert) -> list[str]:
+def burn_windows(speeds: Iterable[BurnRateWindow]) -> list[str]:
     """Windows the enabled burn-rate alerts of one SLO look at: each needs its ratio recorded."""
     return _unique(window for alert in speeds if alert.enabled for window in (alert.long_window, alert.short_window))
 
@@ -90,8 +90,8 @@ def runtime_recording_rules(scope: RuntimeScope, config: DeploymentConfig) -> li
     ]
     alerts = config.observability.alerts
     budgets = scope.slo_budgets
-    availability = burn_windows(alerts.availability_burn_fast, alerts.availability_burn_slow) if budgets else []
+    availability = burn_windows(alerts.burn_rates) if budgets and alerts.availability_budget_burn else []
     rules += [record(error_ratio(w), _error_ratio_expr(w, scope)) for w in _unique([RATE_WINDOW, *availability])]
-    latency = burn_windows(alerts.latency_burn_fast, alerts.latency_burn_slow) if budgets else []
+    latency = burn_windows(alerts.burn_rates) if budgets and alerts.latency_budget_burn else []
     rules += [record(slow_ratio(w), _slow_ratio_expr(w, scope, config)) for w in latency]
     return rules

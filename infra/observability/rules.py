@@ -18,7 +18,7 @@ OPERATOR_API = "monitoring.coreos.com/v1"
 def watch_rule_groups(watch: Watch, config: DeploymentConfig) -> list[dict[str, object]]:
     """Recording rules, then alerts; an alert reading a recording rule lags it by at most one evaluation."""
     prefix = f"voxdeploy.{watch.namespace}.{watch.name}"
-    groups = [
+    groups: list[dict[str, object]] = [
         {"name": f"{prefix}.recording", "rules": list(watch.recording)},
         {"name": f"{prefix}.alerts", "rules": [as_rule(alert, config) for alert in watch.alerts]},
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 
 from voxdeploy.contracts import metrics as metrics_catalog
+from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
 from voxdeploy.infra.builders import cloud, edge, hybrid, meta
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -50,6 +51,7 @@ def _context(config: DeploymentConfig) -> dict[str, object]:
     return {
         "config": config,
         "metrics": metrics_catalog,
+        "sample_rate": VOXCPM2_SAMPLE_RATE,
         "selector": ",".join(f"{key}={value}" for key, value in selector.items()),
         "vllm_command": shlex.join(vllm_omni_command(config.cloud)),
         "availability_budget": availability_budget(config),

@@ -9,30 +9,13 @@ decide whether an alert can apply at all (NVML GPUs, an autoscaler, SLO budgets,
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Literal
 
 from voxdeploy.infra.builders import edge
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import EdgePool
-from voxdeploy.infra.config.observability import Alert, CrashLoopAlert, QueueAlert
+from voxdeploy.infra.config.observability import TierAlerts
 from voxdeploy.infra.observability.promql import number, selector
-
-
-class RuntimeAlerts(Protocol):
-    """The settings every tier has for the engine-independent alerts (`alerts`, `alerts.edge`)."""
-
-    @property
-    def high_inference_latency(self) -> Alert: ...
-    @property
-    def high_real_time_factor(self) -> Alert: ...
-    @property
-    def high_error_ratio(self) -> Alert: ...
-    @property
-    def queue_saturation(self) -> QueueAlert: ...
-    @property
-    def engine_crash_looping(self) -> CrashLoopAlert: ...
-    @property
-    def target_down(self) -> Alert: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +39,8 @@ class RuntimeScope:
     """Alert-name prefix: "" keeps the names the issue gives the cloud tier's alerts; "Edge" for the pools."""
     namespace: str
     services: tuple[str, ...]
-    alerts: RuntimeAlerts
+    alerts: TierAlerts
+    """The tier's engine-independent alert settings (`alerts` for the cloud, `alerts.edge` for the pools)."""
     latency_target: float
     rtf_targets: tuple[RtfTarget, ...]
     rtf_target_text: str
@@ -95,16 +79,20 @@ class RuntimeScope:
 def cloud_scope(config: DeploymentConfig) -> RuntimeScope:
     """The cloud tier: one Service, the stack's SLO as every threshold."""
     cloud, slo = config.cloud, config.slo
+    settings = config.observability.alerts
+    tolerance = settings.high_real_time_factor.tolerance
+    rtf = slo.p95_rtf * tolerance
+    rtf_why = "slo.p95Rtf" if tolerance == 1 else f"{number(tolerance)} x slo.p95Rtf"
     return RuntimeScope(
         tier="cloud",
         name=cloud.name,
         prefix="",
         namespace=config.namespace,
         services=(cloud.name,),
-        alerts=config.observability.alerts,
-        latency_target=slo.p95_latency_seconds,
-        rtf_targets=(RtfTarget(cloud.name, slo.p95_rtf, "slo.p95Rtf"),),
-        rtf_target_text=number(slo.p95_rtf),
+        alerts=settings,
+        latency_target=settings.high_inference_latency.threshold_seconds or slo.p95_latency_seconds,
+        rtf_targets=(RtfTarget(cloud.name, rtf, rtf_why),),
+        rtf_target_text=number(rtf),
         queue_capacity=cloud.server.max_queued_requests,
         gpu=True,
         autoscaler=cloud.name if cloud.autoscaling.enabled else None,

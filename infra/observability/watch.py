@@ -71,7 +71,7 @@ def edge_watch(config: DeploymentConfig) -> Watch | None:
     if scope is None:
         return None
     instances = [meta.instance(config, service) for service in scope.services]
-    selector = {
+    selector: LabelSelector = {
         "matchLabels": {"app.kubernetes.io/component": edge.COMPONENT},
         "matchExpressions": [{"key": "app.kubernetes.io/instance", "operator": "In", "values": instances}],
     }

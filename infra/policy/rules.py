@@ -7,24 +7,28 @@ hardening the stack should adopt (a digest in prod).
 
 from __future__ import annotations
 
+from voxdeploy.infra.config import rule_ids as ids
 from voxdeploy.infra.policy import capacity, containers, pod_security
 from voxdeploy.infra.policy.violations import Rule
 
 RULES: tuple[Rule, ...] = (
-    Rule("pss-host-namespaces", "error", pod_security.host_namespaces),
-    Rule("pss-privileged", "error", pod_security.privileged),
-    Rule("pss-capabilities", "error", pod_security.capabilities),
-    Rule("pss-host-ports", "error", pod_security.host_ports),
-    Rule("pss-volume-types", "error", pod_security.volume_types),
-    Rule("pss-privilege-escalation", "error", pod_security.privilege_escalation),
-    Rule("pss-run-as-non-root", "error", pod_security.run_as_non_root),
-    Rule("pss-seccomp", "error", pod_security.seccomp),
-    Rule("pss-kernel-options", "error", pod_security.kernel_options),
-    Rule("resources", "error", containers.resources),
-    Rule("probes", "error", containers.probes),
-    Rule("image-tag", "error", containers.image_tag),
-    Rule("image-digest", "warning", containers.image_digest),
-    Rule("pdb-min-replicas", "error", capacity.pdb_min_replicas),
-    Rule("gpu-toleration", "error", capacity.gpu_toleration),
-    Rule("gpu-quota", "error", capacity.gpu_quota),
+    Rule(ids.PSS_HOST_NAMESPACES, "error", pod_security.host_namespaces),
+    Rule(ids.PSS_PRIVILEGED, "error", pod_security.privileged),
+    Rule(ids.PSS_CAPABILITIES, "error", pod_security.capabilities),
+    Rule(ids.PSS_HOST_PORTS, "error", pod_security.host_ports),
+    Rule(ids.PSS_VOLUME_TYPES, "error", pod_security.volume_types),
+    Rule(ids.PSS_PRIVILEGE_ESCALATION, "error", pod_security.privilege_escalation),
+    Rule(ids.PSS_RUN_AS_NON_ROOT, "error", pod_security.run_as_non_root),
+    Rule(ids.PSS_SECCOMP, "error", pod_security.seccomp),
+    Rule(ids.PSS_KERNEL_OPTIONS, "error", pod_security.kernel_options),
+    Rule(ids.RESOURCES, "error", containers.resources),
+    Rule(ids.PROBES, "error", containers.probes),
+    Rule(ids.IMAGE_TAG, "error", containers.image_tag),
+    Rule(ids.IMAGE_DIGEST, "warning", containers.image_digest),
+    Rule(ids.PDB_MIN_REPLICAS, "error", capacity.pdb_min_replicas),
+    Rule(ids.GPU_TOLERATION, "error", capacity.gpu_toleration),
+    Rule(ids.GPU_QUOTA, "error", capacity.gpu_quota),
 )
+
+if tuple(rule.id for rule in RULES) != ids.RULE_IDS:
+    raise RuntimeError("RULES must implement exactly rule_ids.RULE_IDS, in that order")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from voxdeploy.contracts.model import MODEL_ID
+
 
 @dataclass(frozen=True)
 class ReferenceAudio:
@@ -95,6 +97,9 @@ class Engine(abc.ABC):
 
     name: str
     sample_rate: int
+    model_id: str = MODEL_ID
+    """The model this engine serves, as /v1/models lists it and clients name it."""
+
     max_concurrency: int | None = None
     """Requests the engine can take at once; None lets the server's limit alone decide."""
 

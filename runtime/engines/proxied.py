@@ -48,6 +48,7 @@ class ProxiedEngine(Engine, abc.ABC):
 
     def __init__(self, settings: ProcessEngine, request_timeout: float) -> None:
         self.settings = settings
+        self.model_id = settings.model
         self.sample_rate = VOXCPM2_SAMPLE_RATE
         self.base_url = f"http://127.0.0.1:{settings.port}"
         self.supervisor = Supervisor(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -38,12 +37,13 @@ from voxdeploy.contracts.api import (
 from voxdeploy.contracts.metrics import ROUTER_SELF
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.contracts.router import RouterSettings, Tier
+from voxdeploy.runtime import service
 from voxdeploy.runtime.admission import Admission
 from voxdeploy.runtime.app import run_server
+from voxdeploy.runtime.http import ApiError, GuardedStream, enter_slot, parse_speech, read_body, unless_gone
 from voxdeploy.runtime.router.endpoints import Endpoint, Pools, check_all, watch
 from voxdeploy.runtime.router.metrics import RouterMetrics
 from voxdeploy.runtime.router.policy import attempt_order, choose_tier, request_profile
-from voxdeploy.runtime.server import ApiError, GuardedStream, enter_slot, parse_speech, read_body, wait_for_disconnect
 
 log = logging.getLogger("voxdeploy.router")
 
@@ -85,11 +85,8 @@ class Exhausted(ApiError):
         super().__init__(503, message, None, "upstream_unavailable", retry_after)
         self.attempts = attempts
 
-    def response(self) -> JSONResponse:
-        plain = super().response()
-        body = json.loads(plain.body)
-        body["error"]["attempts"] = [dataclasses.asdict(attempt) for attempt in self.attempts]
-        return JSONResponse(body, status_code=self.status, headers={"Retry-After": plain.headers["Retry-After"]})
+    def error(self) -> dict[str, object]:
+        return {**super().error(), "attempts": [dataclasses.asdict(attempt) for attempt in self.attempts]}
 
 
 def _replaying(request: Request, body: bytes) -> Request:
@@ -107,7 +104,7 @@ def _describe(err: httpx.TransportError) -> str:
 
 
 class Router:
-    """State shared by the handlers of one router; `draining` is what DrainingServer sets on SIGTERM."""
+    """State shared by the handlers of one router, and the Service that runtime/app.py starts, drains and closes."""
 
     def __init__(self, settings: RouterSettings) -> None:
         self.settings = settings
@@ -120,6 +117,22 @@ class Router:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=server.max_concurrent_requests)
         )
         self.limits = settings.speech
+        self._watcher: asyncio.Task[None] | None = None
+
+    def drain(self) -> None:
+        self.draining = True
+
+    async def start(self) -> None:
+        """Check every endpoint once before serving, then keep checking every health interval."""
+        await check_all(self.pools, self.client)
+        self._watcher = asyncio.create_task(watch(self.pools, self.client))
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self.client.aclose()
 
     async def speech(self, request: Request) -> Response:
         """POST /v1/audio/speech."""
@@ -148,21 +161,10 @@ class Router:
         """The first good upstream answer, relayed; queueing and every attempt together get the request timeout,
         and a client that leaves cancels the upstream request."""
         timeout = self.settings.server.request_timeout_seconds
-        work = asyncio.ensure_future(self._admitted(tier, order, body, request.headers))
-        gone = asyncio.ensure_future(wait_for_disconnect(request))
-        try:
-            done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-            if not work.done():
-                work.cancel()
-        if work not in done:
-            with contextlib.suppress(asyncio.CancelledError, ApiError):
-                await work
-            if gone in done:
-                raise ClientDisconnect
-            raise ApiError(504, f"no tier answered within {timeout:g} s", None, "timeout")
-        upstream, slot = work.result()
+        timed_out = ApiError(504, f"no tier answered within {timeout:g} s", None, "timeout")
+        upstream, slot = await unless_gone(
+            request, self._admitted(tier, order, body, request.headers), timeout, timed_out
+        )
         return self._relay(upstream, slot)
 
     async def _admitted(
@@ -246,9 +248,8 @@ class Router:
         return GuardedStream(body(), cleanup, status_code=response.status_code, headers=headers)
 
 
-def create_router_app(settings: RouterSettings) -> Starlette:
+def create_router_app(router: Router) -> Starlette:
     """The ASGI app; endpoints are checked once before it serves, then every health interval."""
-    router = Router(settings)
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -275,20 +276,7 @@ def create_router_app(settings: RouterSettings) -> Starlette:
         }
         return JSONResponse({"object": "list", "data": [entry]})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await check_all(router.pools, router.client)
-        watcher = asyncio.create_task(watch(router.pools, router.client))
-        try:
-            yield
-        finally:
-            router.draining = True
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            await router.client.aclose()
-
-    app = Starlette(
+    return Starlette(
         routes=[
             Route(HEALTH_PATH, health),
             Route(READY_PATH, ready),
@@ -296,11 +284,10 @@ def create_router_app(settings: RouterSettings) -> Starlette:
             Route(MODELS_PATH, models),
             Route(SPEECH_PATH, router.speech, methods=["POST"]),
         ],
-        lifespan=lifespan,
+        lifespan=service.lifespan(router),
     )
-    app.state.runtime = router
-    return app
 
 
 def serve_router(settings: RouterSettings) -> None:
-    run_server(create_router_app(settings), settings.host, settings.server)
+    router = Router(settings)
+    run_server(create_router_app(router), router, settings.host, settings.server)

@@ -13,7 +13,7 @@ from typing import Literal, get_args
 from voxdeploy.contracts.api import LATENCY_BUDGET_HEADER, QUALITY_HEADER
 from voxdeploy.contracts.router import RoutingPolicy, Tier
 from voxdeploy.runtime.api import SpeechRequest
-from voxdeploy.runtime.server import ApiError
+from voxdeploy.runtime.http import ApiError
 from voxdeploy.runtime.text import leading_voice_design
 
 Quality = Literal["low", "medium", "high"]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.capacity.summaries import load_test_summary
-from tests.conftest import STACKS_DIR
-from voxdeploy import capacity_cmds
+from tests.support.capacity_summaries import load_test_summary
+from tests.support.stacks import STACKS_DIR
+from voxdeploy.cli import capacity as capacity_cmds
+from voxdeploy.infra.capacity.model import CapacityInputError
 from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.loadtests.summary import write
@@ -46,14 +47,14 @@ def test_a_summary_json_measured_on_two_replicas(tmp_path: Path) -> None:
 def test_an_unusable_file_is_an_error_naming_it(tmp_path: Path, content: str) -> None:
     path = tmp_path / "summary.json"
     path.write_text(content)
-    with pytest.raises(capacity_cmds.CapacityInputError, match=r"summary\.json"):
+    with pytest.raises(CapacityInputError, match=r"summary\.json"):
         capacity_cmds.report(
             parse("--capacity-from", str(path)), load_stack("prod", STACKS_DIR).config, CapacityPlanning()
         )
 
 
 def test_missing_file_and_bad_numbers() -> None:
-    with pytest.raises(capacity_cmds.CapacityInputError, match="cannot read"):
+    with pytest.raises(CapacityInputError, match="cannot read"):
         capacity_cmds.report(
             parse("--capacity-from", "/nonexistent/summary.json"),
             load_stack("prod", STACKS_DIR).config,

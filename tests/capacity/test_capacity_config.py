@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tests.test_config import _models
+from tests.support.schemas import config_models
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
 
 
 @pytest.mark.parametrize("root", [ScalingSignal, CapacityPlanning])
 def test_every_field_is_documented(root: type) -> None:
-    assert [f"{m.__name__}.{n}" for m in _models(root) for n, f in m.model_fields.items() if not f.description] == []
+    assert [
+        f"{m.__name__}.{n}" for m in config_models(root) for n, f in m.model_fields.items() if not f.description
+    ] == []
 
 
 def test_stack_keys_are_camel_case_and_strict() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.capacity.summaries import load_test_summary
+from tests.support.capacity_summaries import load_test_summary
 from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint, curve_from_load_test
 from voxdeploy.infra.capacity.reference import BENCHMARK, reference_curve
 from voxdeploy.loadtests.summary import write

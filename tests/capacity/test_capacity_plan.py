@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import STACKS_DIR
+from tests.support.stacks import STACKS_DIR
 from voxdeploy.infra.capacity.cost import monthly_cost
 from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint
 from voxdeploy.infra.capacity.planner import plan_replicas

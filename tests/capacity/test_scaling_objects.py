@@ -12,9 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO, STACKS_DIR
-from tests.test_builders import KUBERNETES_VERSION
-from tests.test_edge import strict
+from tests.support.schemas import KUBERNETES_VERSION, strict
+from tests.support.stacks import REPO, STACKS_DIR
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders import cloud, scaling
 from voxdeploy.infra.config import DeploymentConfig, load_stack

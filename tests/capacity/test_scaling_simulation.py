@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import STACKS_DIR
+from tests.support.scaling_simulation import ControllerModel, Outcome, PodModel, StepLoad, simulate
+from tests.support.stacks import STACKS_DIR
 from voxdeploy.infra.capacity.planner import plan_replicas
 from voxdeploy.infra.capacity.reference import reference_curve
-from voxdeploy.infra.capacity.simulate import ControllerModel, Outcome, PodModel, StepLoad, simulate
 from voxdeploy.infra.config import DeploymentConfig, load_stack
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.scaling_signal import ScalingSignal

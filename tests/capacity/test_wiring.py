@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import read_stack_file
+from tests.support.stacks import read_stack_file
 from voxdeploy.cli import main
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, parse_config

@@ -13,15 +13,13 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import REPO, read_stack_file
-from tests.runtime.conftest import free_port
+from tests.support.processes import free_port, run_to_end
+from tests.support.stacks import REPO, read_stack_file
 from voxdeploy.loadtests.summary import schema
 
 
 def voxdeploy(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "voxdeploy", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+    return run_to_end([sys.executable, "-m", "voxdeploy", *args], timeout, cwd=REPO)
 
 
 def stack_with_slo(tmp_path: Path, **slo: float) -> Path:
@@ -35,7 +33,7 @@ def stack_with_slo(tmp_path: Path, **slo: float) -> Path:
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory):
     """A simulator whose RTF is known: 0.2, no first-audio delay worth counting, room for every user."""
-    from tests.runtime.conftest import start_serve
+    from tests.support.processes import start_serve
 
     served = start_serve(
         [
@@ -52,8 +50,10 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory):
         ],
         tmp_path_factory.mktemp("sim") / "serve.log",
     )
-    yield served
-    served.stop()
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 def loadtest(host: str, stack: Path, report: Path, *extra: str) -> subprocess.CompletedProcess[str]:

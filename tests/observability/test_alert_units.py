@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.observability.alert_cases import CONFIG_CASES, RUNTIME_CASES, case_name, case_of, has_case, unit_tests
-from tests.observability.conftest import CONFIG_NAMES, config_named, run_unit_tests
+from tests.support.alert_cases import CONFIG_CASES, RUNTIME_CASES, case_name, case_of, has_case, unit_tests
+from tests.support.observability import CONFIG_NAMES, config_named, run_unit_tests
 from voxdeploy.infra.observability.alerts import as_rule
 from voxdeploy.infra.observability.watch import alert_rules
 

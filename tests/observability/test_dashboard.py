@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from tests.observability.conftest import config_named
-from tests.observability.promql_names import series_names
+from tests.support.observability import config_named
+from tests.support.promql_names import series_names
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability import external, objects, router

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.observability.alert_cases import Case, Series, pod_labels, unit_tests
-from tests.observability.conftest import CLOUD_CONFIG_NAMES, CONFIG_NAMES, config_named, run_unit_tests
-from tests.observability.promql_names import series_names
-from tests.runtime.conftest import free_port
+from tests.support.alert_cases import Case, Series, pod_labels, unit_tests
+from tests.support.observability import CLOUD_CONFIG_NAMES, CONFIG_NAMES, config_named, run_unit_tests
+from tests.support.processes import free_port
+from tests.support.promql_names import series_names
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability import external, router

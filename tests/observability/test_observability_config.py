@@ -33,7 +33,7 @@ def test_alerts_take_prometheus_duration_syntax_under_for() -> None:
     )
     assert config.observability.alerts.high_inference_latency.for_ == "1h30m"
     dumped = config.observability.model_dump()["alerts"]["highInferenceLatency"]
-    assert dumped == {"enabled": True, "for": "1h30m", "severity": "critical"}
+    assert dumped == {"enabled": True, "for": "1h30m", "severity": "critical", "thresholdSeconds": None}
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.observability.conftest import CONFIG_NAMES, binary, config_named
-from tests.runtime.conftest import Served, free_port, start_serve, wait_until
+from tests.support.observability import CONFIG_NAMES, binary, config_named
+from tests.support.processes import Served, free_port, start_serve, wait_until
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability.dashboard import panels
 from voxdeploy.infra.observability.promql import selector, target_labels
@@ -97,27 +97,28 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
     server = binary("prometheus")
     work = tmp_path_factory.mktemp("prometheus")
     runtime = start_serve(["--engine", "sim", "--sim-rtf", "3", "--sim-first-audio", "0.2"], work / "serve.log")
-    config = shortened()
-    rules = work / "rules.yaml"
-    rules.write_text(yaml.safe_dump(rule_file(config), sort_keys=False))
-    (work / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(config, runtime, rules)))
-    port = free_port()
-    log = (work / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            server,
-            f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    monitored = Monitored(config, runtime, url, [])
+    process: subprocess.Popen[bytes] | None = None
     try:
+        config = shortened()
+        rules = work / "rules.yaml"
+        rules.write_text(yaml.safe_dump(rule_file(config), sort_keys=False))
+        (work / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(config, runtime, rules)))
+        port = free_port()
+        log = (work / "prometheus.log").open("wb")
+        process = subprocess.Popen(
+            [
+                server,
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        monitored = Monitored(config, runtime, url, [])
         wait_until(lambda: ready(url) or process.poll() is not None, 30, "Prometheus to be ready")
         assert process.poll() is None, (work / "prometheus.log").read_text()
         up = f"up{selector(target_labels(config))}"
@@ -125,7 +126,8 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
         monitored.codes = load(runtime.url, seconds=12)
         yield monitored
     finally:
-        stop(process)
+        if process is not None:
+            stop(process)
         runtime.stop()
 
 

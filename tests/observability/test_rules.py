@@ -10,9 +10,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from tests.observability.conftest import run_promtool
-from tests.observability.promql_names import series_names
+from tests.support.observability import run_promtool
+from tests.support.promql_names import series_names
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders import build_groups, build_objects, meta, workloads
 from voxdeploy.infra.config import DeploymentConfig
@@ -132,24 +133,62 @@ def test_thresholds_follow_the_stack_slo() -> None:
 
 
 def test_switches_and_inapplicable_alerts_leave_rules_out() -> None:
-    off = {
-        "enabled": False,
-        "for": "2m",
-        "severity": "critical",
-        "longWindow": "1h",
-        "shortWindow": "5m",
-        "burnRate": 14.4,
-    }
     config = DeploymentConfig.model_validate(
         {
             "cloud": {"autoscaling": {"enabled": False}, "replicas": 0, "server": {"maxQueuedRequests": 0}},
-            "observability": {"alerts": {"latencyBurnFast": off}},
+            "observability": {"alerts": {"latencyBudgetBurn": False}},
         }
     )
     names = {alert.name for alert in alert_rules(config)}
     assert not names & {"CapacityExhausted", "RuntimeMetricsAbsent", "QueueSaturation", "LatencyBudgetBurnFast"}
+    assert {"AvailabilityBudgetBurnFast", "AvailabilityBudgetBurnSlow"} <= names
     recorded = {str(rule["record"]) for rule in recording_rules(config)}
-    assert not any(name.endswith("_slow:ratio_rate5m") for name in recorded), "only the disabled alert read it"
+    assert not any("_slow:ratio_rate" in name for name in recorded), "only the disabled alerts read them"
+
+
+def test_both_slos_share_one_list_of_burn_rate_windows() -> None:
+    windows = [
+        {
+            "name": "Page",
+            "longWindow": "1h",
+            "shortWindow": "5m",
+            "burnRate": 14.4,
+            "for": "2m",
+            "severity": "critical",
+        },
+        {"name": "Ticket", "longWindow": "3d", "shortWindow": "6h", "burnRate": 1, "for": "1h", "severity": "info"},
+        {
+            "name": "Off",
+            "enabled": False,
+            "longWindow": "1d",
+            "shortWindow": "2h",
+            "burnRate": 3,
+            "for": "1h",
+            "severity": "warning",
+        },
+    ]
+    config = DeploymentConfig.model_validate({"observability": {"alerts": {"burnRates": windows}}})
+    burns = {alert.name: alert for alert in alert_rules(config) if "BudgetBurn" in alert.name}
+    assert set(burns) == {
+        f"{slo}BudgetBurn{speed}" for slo in ("Availability", "Latency") for speed in ("Page", "Ticket")
+    }
+    assert burns["LatencyBudgetBurnTicket"].settings is burns["AvailabilityBudgetBurnTicket"].settings
+    assert "ratio_rate3d" in burns["LatencyBudgetBurnTicket"].expr
+    recorded = {str(rule["record"]) for rule in recording_rules(config)}
+    assert not any(name.endswith("ratio_rate1d") or name.endswith("ratio_rate2h") for name in recorded)
+
+
+def test_burn_rate_window_names_are_distinct() -> None:
+    window = {
+        "name": "Fast",
+        "longWindow": "1h",
+        "shortWindow": "5m",
+        "burnRate": 14.4,
+        "for": "2m",
+        "severity": "critical",
+    }
+    with pytest.raises(ValidationError, match="distinct"):
+        DeploymentConfig.model_validate({"observability": {"alerts": {"burnRates": [window, window]}}})
 
 
 def test_prometheus_rules_carry_the_rule_file_and_match_their_crd(config: DeploymentConfig) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import STACKS_DIR
-from tests.observability.conftest import config_named
+from tests.support.observability import config_named
+from tests.support.stacks import STACKS_DIR
 from voxdeploy.cli import main
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability.alerts import as_rule

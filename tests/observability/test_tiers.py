@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tests.observability.conftest import CONFIG_NAMES, config_named
+from tests.support.observability import CONFIG_NAMES, config_named
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.config.observability import TierAlerts
 from voxdeploy.infra.observability import router
 from voxdeploy.infra.observability.recording import LATENCY_P95, RTF_P95
 from voxdeploy.infra.observability.rules import rule_file
-from voxdeploy.infra.observability.scope import edge_scope
+from voxdeploy.infra.observability.scope import cloud_scope, edge_scope
 from voxdeploy.infra.observability.watch import alert_rules, watch_of, watches
 
 CLOUD_ONLY = {
@@ -58,6 +59,17 @@ def test_edge_target_down_waits_longer_than_the_clouds_and_is_configurable() -> 
     )
     (down,) = [alert for alert in alert_rules(changed) if alert.name == "EdgeRuntimeTargetDown"]
     assert (down.settings.for_, down.settings.severity) == ("2h", "info")
+    edge = changed.observability.alerts.edge
+    assert edge.high_error_ratio.for_ == "10m", "alerts left out of alerts.edge keep the edge defaults"
+    assert edge.high_real_time_factor.tolerance == 1.5
+
+
+def test_cloud_and_edge_tiers_share_one_alert_model() -> None:
+    latency = {"for": "5m", "severity": "warning", "thresholdSeconds": 4}
+    config = DeploymentConfig.model_validate({"observability": {"alerts": {"highInferenceLatency": latency}}})
+    alerts = config.observability.alerts
+    assert type(alerts.edge) is TierAlerts and isinstance(alerts, TierAlerts)
+    assert cloud_scope(config).latency_target == 4, "thresholdSeconds means the same in both tiers"
 
 
 def test_edge_rtf_thresholds_come_from_each_pools_device() -> None:

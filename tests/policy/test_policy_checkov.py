@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, STACKS, STACKS_DIR
+from tests.support.stacks import REPO, STACKS, STACKS_DIR
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.render import render_files, write_directory

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STACKS_DIR, mutated
-from tests.policy.helpers import built
+from tests.support.policy import built
+from tests.support.stacks import STACKS_DIR, mutated
 from voxdeploy.cli import main
-from voxdeploy.cli_common import EXIT_OK, EXIT_USAGE
-from voxdeploy.policy_cmds import report
+from voxdeploy.cli.common import EXIT_OK, EXIT_USAGE
+from voxdeploy.cli.policy import report
 
 ACCEPTED = "quota raise to 24 GPUs approved, lands with the Q3 cluster expansion"
 OVER_QUOTA = {"gpuQuota": 16, "waivers": [{"rule": "image-digest", "object": "*", "reason": ACCEPTED}]}

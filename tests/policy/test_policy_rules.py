@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import DELETE, STACKS, read_stack_file
-from tests.policy.helpers import built, find, of_rule, put, unwaived_errors
+from tests.support.policy import built, find, of_rule, put, unwaived_errors
+from tests.support.stacks import DELETE, STACKS, read_stack_file
 from voxdeploy.infra.config.policy import RULE_IDS
 from voxdeploy.infra.policy import RULES, evaluate
 from voxdeploy.infra.policy.containers import image_parts

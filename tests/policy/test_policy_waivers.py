@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mutated
-from tests.policy.helpers import built, config_of, of_rule, unwaived_errors
+from tests.support.policy import built, config_of, of_rule, unwaived_errors
+from tests.support.stacks import mutated
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, load_stack
-from voxdeploy.infra.policy import STALE_WAIVER, evaluate
+from voxdeploy.infra.policy import RULES, STALE_WAIVER, evaluate
 
 DIGEST_LATER = "digests come with the signed release pipeline; until then tags are immutable in our registry"
 
@@ -102,6 +102,15 @@ def test_a_bad_waiver_is_a_config_error_naming_its_path(
         load_stack(str(write_stack(mutated("prod", "policy", {"waivers": [entry]}))))
     [issue] = raised.value.issues
     assert issue.path == path and says in issue.message
+
+
+@pytest.mark.parametrize("policy", [{"waivers": [waiver("image-digests", "*")]}, {"severities": {"probe": "warning"}}])
+def test_an_unknown_rule_is_refused_with_every_valid_id(write_stack: Callable[[dict], Path], policy: dict) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_stack(str(write_stack(mutated("prod", "policy", policy))))
+    [issue] = raised.value.issues
+    assert "unknown policy rule" in issue.message
+    assert all(rule.id in issue.message for rule in RULES), issue.message
 
 
 def test_severity_overrides_name_known_rules(write_stack: Callable[[dict], Path]) -> None:

@@ -41,8 +41,8 @@ async def started(upstream: Upstream, config: RouterSettings | None = None) -> t
             return httpx.Response(200)
         return await upstream(request)
 
-    app = create_router_app(config or settings())
-    router: Router = app.state.runtime
+    router = Router(config or settings())
+    app = create_router_app(router)
     router.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     await check_all(router.pools, router.client)
     return app, router

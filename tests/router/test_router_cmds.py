@@ -8,18 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from voxdeploy.cli import build_parser
+from voxdeploy.cli.serve import router_settings_from
 from voxdeploy.contracts.router import RouterSettings
 from voxdeploy.infra.config.errors import ConfigError
-from voxdeploy.router_cmds import add_router_arguments, router_settings_from
-from voxdeploy.serve_options import add_arguments
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    """The `serve` parser as voxdeploy/cli.py builds it, with the router's flags added."""
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    add_router_arguments(parser)
-    return parser.parse_args(["--router", *argv])
+    """`voxdeploy serve --router ...` as the console script parses it."""
+    return build_parser().parse_args(["serve", "--router", *argv])
 
 
 def test_flags_alone_serve_on_loopback_with_the_routers_own_limits() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from voxdeploy.contracts.router import RoutingPolicy
 from voxdeploy.runtime.api import SpeechRequest
+from voxdeploy.runtime.http import ApiError
 from voxdeploy.runtime.router.policy import RequestProfile, attempt_order, choose_tier, request_profile
-from voxdeploy.runtime.server import ApiError
 
 POLICY = RoutingPolicy()  # edge < 100 chars with budget < 500 ms; fog < 1000 chars; high quality -> cloud
 SHORT, MEDIUM, LONG = 99, 999, 1000

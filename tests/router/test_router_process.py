@@ -24,7 +24,7 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from tests.runtime.conftest import Served, free_port, start_serve, wait_until
+from tests.support.processes import Served, free_port, start_serve, wait_until
 from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
 from voxdeploy.contracts.metrics import ROUTER_METRICS
 from voxdeploy.runtime.audio import encode
@@ -103,8 +103,10 @@ def tiers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tiers]:
 @pytest.fixture
 def launch(tmp_path: Path) -> Iterator[Launcher]:
     launcher = Launcher(tmp_path)
-    yield launcher
-    launcher.stop_all()
+    try:
+        yield launcher
+    finally:
+        launcher.stop_all()
 
 
 def sees(router: Served, ready: set[str]) -> bool:

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.runtime.conftest import REPO, free_port, is_ready, wait_until
+from tests.support.processes import free_port, is_ready, stop_process, wait_until
+from tests.support.stacks import REPO
 
 DOCKERFILE = REPO / "runtime" / "Dockerfile"
 ENTRYPOINT = REPO / "runtime" / "container" / "entrypoint.sh"
@@ -96,7 +97,10 @@ def _entrypoint(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]
 @pytest.mark.skipif(os.getuid() != 0, reason="checks the refusal to run as root")
 def test_entrypoint_refuses_root() -> None:
     process = _entrypoint(["serve", "--engine", "sim"], {"VOXDEPLOY_ALLOW_ROOT": ""})
-    _, err = process.communicate(timeout=20)
+    try:
+        _, err = process.communicate(timeout=20)
+    finally:
+        stop_process(process)
     assert process.returncode == 1 and b"refusing to run as root" in err
 
 
@@ -112,5 +116,4 @@ def test_entrypoint_execs_the_runtime_which_drains_on_sigterm() -> None:
         process.terminate()  # the shell exec'd voxdeploy: the signal reaches the runtime itself
         assert process.wait(20) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
+        stop_process(process)

@@ -1,7 +1,7 @@
 """The llamacpp engine: request translation (pure), then end to end through a real `voxdeploy serve`.
 
 The end-to-end tests run the runtime as a subprocess whose engine command is the stand-in for
-llama-tts-server (tests/fakes/llama_tts_server.py), which reproduces the real server's faults: it
+llama-tts-server (tests/support/llama_tts_server.py), which reproduces the real server's faults: it
 aborts on overlapping requests, so every concurrent test here also proves the runtime serializes.
 """
 
@@ -24,13 +24,13 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.runtime.conftest import Served, free_port, is_ready, start_serve, wait_until
+from tests.support.processes import Served, free_port, is_ready, start_serve, wait_until
 from voxdeploy.contracts.runtime import ProcessEngine
 from voxdeploy.runtime.engines.base import EngineFailed, EngineRejected, ReferenceAudio, Synthesis
 from voxdeploy.runtime.engines.llamacpp import LlamaCppEngine
 from voxdeploy.runtime.engines.proxied import upstream_message
 
-FAKE = Path(__file__).resolve().parents[1] / "fakes" / "llama_tts_server.py"
+FAKE = Path(__file__).resolve().parents[1] / "support" / "llama_tts_server.py"
 RATE = 48_000
 SECONDS_PER_CHAR = 0.06  # the stand-in's default
 FADE = round(0.012 * RATE)  # the engine's crossfade between sentences

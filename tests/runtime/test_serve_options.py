@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import STACKS_DIR
+from tests.support.stacks import STACKS_DIR
 from voxdeploy.cli import EXIT_USAGE, build_parser, main
+from voxdeploy.cli.serve import runtime_config
 from voxdeploy.contracts.runtime import ProcessEngine, SimEngine
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.config.errors import ConfigError
-from voxdeploy.serve_options import runtime_config
 
 
 def options(*argv: str):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.runtime.conftest import free_port, is_ready, wait_until
+from tests.support.processes import free_port, is_ready, wait_until
 from voxdeploy.contracts.metrics import CATALOGUE, ROUTER_METRICS
 
 SPEECH = "/v1/audio/speech"

@@ -1,7 +1,7 @@
 """The voxcpm engine through the real `voxcpm` package and its real loader, on a tiny random checkpoint.
 
 No hub access exists here: a fixture writes a complete VoxCPM2 checkpoint directory with random
-weights (runtime/engines/voxcpm_checkpoint.py), which loads exactly as a downloaded one would.
+weights (tests/support/voxcpm_checkpoint.py), which loads exactly as a downloaded one would.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.runtime.conftest import REPO, wait_until
+from tests.support.processes import wait_until
+from tests.support.stacks import REPO
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -29,7 +30,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Written in a child process so this worker never imports torch itself."""
     path = tmp_path_factory.mktemp("voxcpm") / "tiny"
     subprocess.run(
-        [sys.executable, "-m", "runtime.engines.voxcpm_checkpoint", str(path), "--size", "tiny"],
+        [sys.executable, "-m", "tests.support.voxcpm_checkpoint", str(path), "--size", "tiny"],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -41,15 +42,17 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def voxcpm_server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
-    from tests.runtime.conftest import start_serve
+    from tests.support.processes import start_serve
 
     served = start_serve(
         ["--engine", "voxcpm", "--checkpoint", str(checkpoint), "--device", "cpu"],
         tmp_path_factory.mktemp("voxcpm-serve") / "serve.log",
         timeout=180,
     )
-    yield served
-    served.stop()
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 def synthesize(url: str, **fields: object) -> httpx.Response:

@@ -14,6 +14,8 @@ PREFIX = "voxdeploy"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 TTFA_BUCKETS = (0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 RTF_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 25.0)
+RATE_WINDOW = "5m"
+"""Window of the p95, QPS and error-ratio series that alerts and panels read (the issue's 'p95 over 5 m')."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.conftest import DELETE, mutated, read_stack_file
+from tests.support.stacks import DELETE, mutated, read_stack_file
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import DeploymentConfig, config_from_keys, parse_config
 from voxdeploy.infra.policy import Violation, evaluate
@@ -16,7 +16,7 @@ def config_of(document: dict, source: str = "test") -> DeploymentConfig:
 
 
 def built(stack: str, key: str | None = None, value: object = None) -> tuple[DeploymentConfig, list[dict]]:
-    """A bundled stack, optionally with `voxdeploy:<key>` set (as tests.conftest.mutated does), and its objects."""
+    """A bundled stack, optionally with `voxdeploy:<key>` set (as stacks.mutated does), and its objects."""
     document = read_stack_file(stack) if key is None else mutated(stack, key, value)
     config = config_of(document, stack)
     return config, copy.deepcopy(build_objects(config))

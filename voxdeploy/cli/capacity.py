@@ -1,6 +1,7 @@
 """The capacity part of `voxdeploy plan`: options, reading a load test's result, printing the report.
 
 Only this module touches files; infra/capacity stays pure, so the same report is testable without them.
+The infra imports wait for the report itself: adding `plan`'s options must not load infra/capacity.
 """
 
 from __future__ import annotations
@@ -9,13 +10,26 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from voxdeploy.infra.capacity.model import CapacityInputError, curve_from_load_test
-from voxdeploy.infra.capacity.report import CapacityReport, as_json, as_text, capacity_report
-from voxdeploy.infra.config.capacity import CapacityPlanning
-from voxdeploy.infra.config.deployment import DeploymentConfig
+if TYPE_CHECKING:
+    from voxdeploy.infra.capacity.report import CapacityReport
+    from voxdeploy.infra.config.capacity import CapacityPlanning
+    from voxdeploy.infra.config.deployment import DeploymentConfig
 
-__all__ = ["CapacityInputError", "add_arguments", "as_json", "as_text", "report"]
+__all__ = ["add_arguments", "as_json", "as_text", "report"]
+
+
+def as_json(report: CapacityReport) -> dict[str, object]:
+    from voxdeploy.infra.capacity import report as module
+
+    return module.as_json(report)
+
+
+def as_text(report: CapacityReport) -> str:
+    from voxdeploy.infra.capacity import report as module
+
+    return module.as_text(report)
 
 
 def _positive(kind: type[float | int]) -> Callable[[str], float | int]:
@@ -59,6 +73,9 @@ def report(args: argparse.Namespace, config: DeploymentConfig, planning: Capacit
 
     Raises CapacityInputError naming the file when the load-test result is unreadable or unusable.
     """
+    from voxdeploy.infra.capacity.model import CapacityInputError, curve_from_load_test
+    from voxdeploy.infra.capacity.report import capacity_report
+
     if not config.cloud.enabled:
         return None
     curve = None

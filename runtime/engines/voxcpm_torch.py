@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class VoxcpmInProcessEngine(Engine):
     def __init__(self, settings: VoxcpmEngine) -> None:
         self.settings = settings
         self.sample_rate = VOXCPM2_SAMPLE_RATE
-        self._model: object | None = None
+        self._model: Any = None
         self._load_error: str | None = None
         self._loading: asyncio.Task[None] | None = None
 
@@ -43,7 +44,7 @@ class VoxcpmInProcessEngine(Engine):
         self._loading = asyncio.create_task(asyncio.to_thread(self._load))
 
     def _load(self) -> None:
-        from voxdeploy.runtime.engines.voxcpm_checkpoint import import_voxcpm
+        from voxdeploy.runtime.engines.voxcpm_import import import_voxcpm
 
         path = Path(self.settings.checkpoint)
         if not (path / "config.json").is_file():
@@ -111,7 +112,7 @@ class VoxcpmInProcessEngine(Engine):
 
         if seed is not None:
             torch.manual_seed(seed)
-        for chunk in self._model.generate_streaming(**kwargs):  # type: ignore[attr-defined]
+        for chunk in self._model.generate_streaming(**kwargs):
             if cancelled.is_set():
                 return
             yield np.asarray(chunk, dtype=np.float32).reshape(-1)

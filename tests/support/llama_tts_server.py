@@ -3,8 +3,7 @@
 CI cannot fetch or build the real server (a C++ build of the fork plus multi-GB GGUF files), so the
 `llamacpp` engine is tested against this script. It speaks the real server's command line, routes
 and fields, and reproduces the faults a wrapper must absorb, as measured on a 2026-08 snapshot of
-`tc-mb/llama.cpp-omni` (tools/server/server-voxcpm2.cpp) on 2026-11-24 and written down in the
-project's UPSTREAM.md ("llama.cpp for VoxCPM2 is real"):
+the real source, `tc-mb/llama.cpp-omni` tools/server/server-voxcpm2.cpp, on 2026-11-24:
 
 - `--voxcpm2-base-lm F --voxcpm2-acoustic F --port N` (plus `--host`, `--voxcpm2-n-gpu-layers` and any
   other llama.cpp flag, accepted and ignored). Without both model flags it exits 1. The files are not

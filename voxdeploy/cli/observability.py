@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from voxdeploy.cli_common import EXIT_OK, add_stack_arguments, load_stack_from
+from voxdeploy.cli.common import EXIT_OK, add_stack_arguments, load_stack_from, writable_directory, writable_file
 
 
 def _watched_stack(args: argparse.Namespace):  # -> infra.config.Stack, typed lazily to keep start-up light
@@ -29,6 +29,7 @@ def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
+        writable_file(out, "--out")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(f"wrote {out}", file=sys.stderr)
@@ -59,6 +60,7 @@ def cmd_runbooks(args: argparse.Namespace) -> int:
 
     stack = _watched_stack(args)
     files = render_runbooks(stack.config)
+    writable_directory(args.out, "--out")
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (args.out / name).write_text(text, encoding="utf-8")

@@ -18,7 +18,7 @@ from typing import TypeVar
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders.hybrid import router_settings
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.infra.config.observability import BurnRateAlert
+from voxdeploy.infra.config.observability import BurnRateWindow
 from voxdeploy.infra.observability import external, router
 from voxdeploy.infra.observability.alerts import AlertRule, availability_budget, latency_budget
 from voxdeploy.infra.observability.promql import le_value
@@ -280,7 +280,7 @@ Traffic = Callable[[RuntimeScope, DeploymentConfig, Sequence[tuple[float, float]
 
 
 def _burn_case(
-    settings: BurnRateAlert, budget: float, traffic: Traffic, scope: RuntimeScope, config: DeploymentConfig
+    settings: BurnRateWindow, budget: float, traffic: Traffic, scope: RuntimeScope, config: DeploymentConfig
 ) -> Case:
     threshold = settings.burn_rate * budget
     assert threshold < 1, f"a burn rate of {settings.burn_rate} over a {budget} budget can never fire"
@@ -304,24 +304,25 @@ def _burn_case(
     )
 
 
+def _window(config: DeploymentConfig, name: str) -> BurnRateWindow:
+    """The burn-rate window (alerts.burnRates, shared by both SLOs) an alert named ...BudgetBurn<name> uses."""
+    return next(window for window in config.observability.alerts.burn_rates if window.name == name)
+
+
 def availability_burn_fast(scope: RuntimeScope, config: DeploymentConfig) -> Case:
-    alert = config.observability.alerts.availability_burn_fast
-    return _burn_case(alert, availability_budget(config), _requests, scope, config)
+    return _burn_case(_window(config, "Fast"), availability_budget(config), _requests, scope, config)
 
 
 def availability_burn_slow(scope: RuntimeScope, config: DeploymentConfig) -> Case:
-    alert = config.observability.alerts.availability_burn_slow
-    return _burn_case(alert, availability_budget(config), _requests, scope, config)
+    return _burn_case(_window(config, "Slow"), availability_budget(config), _requests, scope, config)
 
 
 def latency_burn_fast(scope: RuntimeScope, config: DeploymentConfig) -> Case:
-    alert = config.observability.alerts.latency_burn_fast
-    return _burn_case(alert, latency_budget(config), _latencies, scope, config)
+    return _burn_case(_window(config, "Fast"), latency_budget(config), _latencies, scope, config)
 
 
 def latency_burn_slow(scope: RuntimeScope, config: DeploymentConfig) -> Case:
-    alert = config.observability.alerts.latency_burn_slow
-    return _burn_case(alert, latency_budget(config), _latencies, scope, config)
+    return _burn_case(_window(config, "Slow"), latency_budget(config), _latencies, scope, config)
 
 
 def queue_saturation(scope: RuntimeScope, config: DeploymentConfig) -> Case:

@@ -51,11 +51,8 @@ times -- which would triple a measured time. (``generate_streaming`` turns
 
 Importing ``voxcpm``
 --------------------
-``import voxcpm`` imports ``torchaudio`` at module level (only VoxCPM 1 prompt
-audio and the ZipEnhancer denoiser use it; the VoxCPM2 path reads audio with
-librosa). Use :func:`import_voxcpm`, which installs a stub when torchaudio is
-missing or broken (PyPI's torchaudio is a CUDA build that fails to load next to
-a CPU torch).
+Through ``voxdeploy.runtime.engines.voxcpm_import.import_voxcpm``, as the engine
+does: it stands a stub in for a missing or broken torchaudio.
 """
 
 from __future__ import annotations
@@ -63,21 +60,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import importlib.machinery
 import json
 import pathlib
 import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
+from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
+from voxdeploy.runtime.engines.voxcpm_import import import_voxcpm
+
 __all__ = [
-    "OUTPUT_SAMPLE_RATE",
-    "SAMPLES_PER_PATCH",
     "SIZES",
     "STOP_MODES",
     "count_parameters",
-    "import_voxcpm",
     "voxcpm2_config",
     "write_random_checkpoint",
     "write_tokenizer",
@@ -86,10 +81,6 @@ __all__ = [
 SIZES = ("tiny", "full")
 STOP_MODES = ("always", "never", "random")
 
-#: VoxCPM2 emits one patch of 4 latent frames per decode step; the V2 AudioVAE
-#: upsamples each frame by prod(decoder_rates) = 1920 samples at 48 kHz.
-SAMPLES_PER_PATCH = 4 * 1920
-OUTPUT_SAMPLE_RATE = 48000
 
 # Marker token ids that voxcpm hard-codes (audio_start, audio_end,
 # ref_audio_start, ref_audio_end): the vocabulary must have more than 104 ids.
@@ -154,7 +145,7 @@ _FULL: dict[str, Any] = {
         "depthwise": True,
         "sr_bin_boundaries": [20000, 30000, 40000],
         "sample_rate": 16000,
-        "out_sample_rate": 48000,
+        "out_sample_rate": VOXCPM2_SAMPLE_RATE,
     },
     "max_length": 8192,
     "dtype": "bfloat16",
@@ -330,47 +321,6 @@ def _default_dtype(dtype: Any) -> Iterator[None]:
         torch.set_default_dtype(old)
 
 
-def import_voxcpm() -> types.ModuleType:
-    """Import and return the ``voxcpm`` package, tolerating a missing or broken torchaudio.
-
-    Why: ``voxcpm/model/voxcpm.py`` (VoxCPM 1) does ``import torchaudio`` at
-    import time, but nothing on the VoxCPM2 path calls it. Installing
-    torchaudio is not always possible (its PyPI wheel is a CUDA build that
-    fails next to a CPU torch), so when the real one cannot be imported a stub
-    module stands in and raises only if something actually uses it.
-    """
-    try:
-        import torchaudio  # noqa: F401
-    except (ImportError, OSError):
-        # transformers probes for torchaudio with importlib.util.find_spec (and
-        # caches the answer): ask it now, before the stub exists, so it does not
-        # take the stub for a real install.
-        with contextlib.suppress(ImportError, AttributeError):  # transformers layout changed
-            from transformers.utils import import_utils
-
-            import_utils.is_torchaudio_available()
-        for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")]:
-            del sys.modules[name]
-
-        def _unavailable(*_args: Any, **_kwargs: Any) -> Any:
-            raise RuntimeError(
-                "torchaudio is not available (stubbed by voxcpm_checkpoint.import_voxcpm); "
-                "only VoxCPM 1 prompt audio and the ZipEnhancer denoiser need it"
-            )
-
-        stub = types.ModuleType("torchaudio")
-        stub.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
-        stub.__dict__.update(load=_unavailable, save=_unavailable, info=_unavailable, __voxcpm_stub__=True)
-        functional = types.ModuleType("torchaudio.functional")
-        functional.__dict__.update(resample=_unavailable, loudness=_unavailable, gain=_unavailable)
-        stub.functional = functional  # type: ignore[attr-defined]
-        sys.modules["torchaudio"] = stub
-        sys.modules["torchaudio.functional"] = functional
-    import voxcpm
-
-    return voxcpm
-
-
 def _build_modules(cfg: dict[str, Any], tokenizer_dir: pathlib.Path, device: str = "cpu") -> tuple[Any, Any]:
     """Instantiate voxcpm's own ``AudioVAEV2`` and ``VoxCPM2Model`` for ``cfg``.
 
@@ -486,7 +436,7 @@ def count_parameters(size: str = "full") -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m runtime.engines.voxcpm_checkpoint OUT_DIR [--size tiny|full]``."""
+    """CLI: ``python -m tests.support.voxcpm_checkpoint OUT_DIR [--size tiny|full]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("out", type=pathlib.Path, nargs="?")
     parser.add_argument("--size", choices=SIZES, default="tiny")

@@ -1,0 +1,208 @@
+"""HTTP plumbing shared by the speech runtime (server.py) and the hybrid router (router/app.py).
+
+OpenAI-style JSON errors, the body size limit and the speech request parser (so the router validates
+exactly as a runtime does), admission slot entry (no room is a 429), racing work against the client
+leaving and the request timeout, and a streaming response that always releases what its request held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from voxdeploy.runtime.admission import Admission, QueueFull
+from voxdeploy.runtime.api import SpeechRequest, decode_base64_audio, first_error
+
+T = TypeVar("T")
+
+QUEUE_FULL_RETRY_AFTER = 1
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status, error type and the offending field."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        error_type: str = "invalid_request_error",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.error_type, self.retry_after = (
+            status,
+            message,
+            param,
+            error_type,
+            retry_after,
+        )
+
+    def error(self) -> dict[str, object]:
+        """The `error` object of the JSON body; subclasses add fields here."""
+        return {"message": self.message, "type": self.error_type, "param": self.param, "code": self.status}
+
+    def response(self) -> JSONResponse:
+        headers = {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after is not None else None
+        return JSONResponse({"error": self.error()}, status_code=self.status, headers=headers)
+
+
+async def enter_slot(admission: Admission) -> AbstractAsyncContextManager[None]:
+    """A held admission slot (the caller exits it); no slot and no room to wait is a 429, never a hang."""
+    slot = admission.slot()
+    try:
+        await slot.__aenter__()
+    except QueueFull:
+        raise ApiError(
+            429,
+            "too many requests in flight and queued; retry shortly",
+            None,
+            "rate_limit_exceeded",
+            retry_after=QUEUE_FULL_RETRY_AFTER,
+        ) from None
+    return slot
+
+
+def _check_declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}", "body")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing early (413) when it is larger than allowed, whatever Content-Length claims."""
+    _check_declared_length(request, limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body is over the {limit}-byte limit", "body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_speech(request: Request, limit: int) -> tuple[SpeechRequest, bytes | None]:
+    """(validated request, reference audio bytes) from a JSON or multipart body of at most `limit` bytes."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    reference: bytes | None = None
+    fields: object
+    if content_type == "application/json":
+        body = await read_body(request, limit)
+        try:
+            fields = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ApiError(400, f"malformed JSON body: {err}", "body") from None
+        if not isinstance(fields, dict):
+            raise ApiError(400, f"the JSON body must be an object, not {type(fields).__name__}", "body")
+    elif content_type == "multipart/form-data":
+        fields, reference = await _multipart_fields(request, limit)
+    else:
+        raise ApiError(
+            415,
+            f"unsupported content type {content_type or '(none)'!r}; send application/json or multipart/form-data",
+            "content-type",
+        )
+    try:
+        speech = SpeechRequest.model_validate(fields)
+    except ValidationError as err:
+        param, message = first_error(err)
+        raise ApiError(400, message, param) from None
+    if speech.ref_audio is not None:
+        if reference is not None:
+            raise ApiError(400, "ref_audio given twice (as a file and as text); send one", "ref_audio")
+        try:
+            reference = decode_base64_audio(speech.ref_audio)
+        except ValueError as err:
+            raise ApiError(400, f"ref_audio: {err}", "ref_audio") from None
+    return speech, reference
+
+
+async def _multipart_fields(request: Request, limit: int) -> tuple[dict[str, object], bytes | None]:
+    _check_declared_length(request, limit)
+    try:
+        form = await request.form(max_files=1, max_fields=64, max_part_size=limit)
+    except (MultiPartException, HTTPException) as err:
+        raise ApiError(400, f"malformed multipart body: {getattr(err, 'detail', err)}", "body") from None
+    fields: dict[str, object] = {}
+    reference: bytes | None = None
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key != "ref_audio":
+                raise ApiError(400, f"unexpected file field {key!r}; only ref_audio may be a file", key)
+            reference = await value.read()
+        elif key in ("extra_params", "voice") and value.startswith("{"):
+            try:
+                fields[key] = json.loads(value)
+            except ValueError:
+                raise ApiError(400, f"{key}: not valid JSON", key) from None
+        else:
+            fields[key] = value
+    return fields, reference
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Returns when the client goes away (the body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def unless_gone(request: Request, work: Awaitable[T], timeout: float, timed_out: ApiError) -> T:
+    """The result of `work`, raced against the client leaving and `timeout` seconds passing. If either comes
+    first the work is cancelled (and awaited), then ClientDisconnect or `timed_out` is raised."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(wait_for_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({task, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+    if task not in done:
+        with contextlib.suppress(asyncio.CancelledError, ApiError):
+            await task
+        if gone in done:
+            raise ClientDisconnect
+        raise timed_out
+    return task.result()
+
+
+Cleanup = Callable[[bool], Awaitable[None]]
+"""Called once with whether the stream completed: release what the request held, record the outcome."""
+
+
+class GuardedStream(StreamingResponse):
+    """A streaming response that always releases what the request held, even if it never started."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        cleanup: Cleanup,
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(content, status_code=status_code, headers=headers, media_type=media_type)
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        completed = False
+        try:
+            await super().__call__(scope, receive, send)
+            completed = True
+        finally:
+            await self._cleanup(completed)

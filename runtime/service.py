@@ -1,0 +1,41 @@
+"""What runtime/app.py serves and shuts down: the speech runtime (server.Runtime) or the router (router.app.Router)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from starlette.applications import Starlette
+
+
+class Service(Protocol):
+    """The state behind one app: started with it, drained on SIGTERM, closed after in-flight requests ended."""
+
+    def drain(self) -> None:
+        """Refuse new work from now on (/ready turns false); requests in flight carry on."""
+        ...
+
+    async def start(self) -> None:
+        """Runs before the first request: start loading the engine, or check the endpoints once."""
+        ...
+
+    async def close(self) -> None:
+        """Release everything, after in-flight requests have drained."""
+        ...
+
+
+def lifespan(service: Service) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """A Starlette lifespan that starts the service with the app, then drains and closes it at shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def run(_: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            service.drain()
+            await service.close()
+
+    return run

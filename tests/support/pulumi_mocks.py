@@ -1,0 +1,38 @@
+"""Pulumi's own mocks, recording what the program registers, and stack keys as the Pulumi CLI hands them over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pulumi
+
+from voxdeploy.infra.config import PROJECT
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every resource the program registers; outputs echo the inputs, like a dry run."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+def as_pulumi_config(keys: dict) -> dict[str, str]:
+    """How the Pulumi CLI hands stack-file keys to a program: text as is, everything else as JSON."""
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in keys.items()}
+
+
+def fresh_mocks(stack: str) -> RecordingMocks:
+    """Mocks on a fresh event loop: Pulumi's test harness needs a current loop, which an earlier
+    asyncio.run() in the same worker process leaves unset."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    return mocks

@@ -1,0 +1,87 @@
+"""`voxdeploy demo`: the whole product on one machine: serve the simulator, render the dev stack, load-test it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from voxdeploy.cli.common import EXIT_USAGE, free_port, load_stack_from, writable_directory
+from voxdeploy.cli.loadtest import add_load_arguments, options, print_gate
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    demo = sub.add_parser(
+        "demo", help="serve the simulator, render the dev stack, load-test it, report (no GPU needed)"
+    )
+    add_load_arguments(demo, users=4, duration="15s", report="out/demo")
+    demo.set_defaults(handler=run, stack="dev", stacks_dir=None)
+    return demo
+
+
+def _start_runtime(port: int, log: Path) -> subprocess.Popen[bytes]:
+    import httpx
+
+    command = [
+        sys.executable,
+        "-m",
+        "voxdeploy",
+        "serve",
+        "--stack",
+        "dev",
+        "--engine",
+        "sim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    print(f"starting the runtime: {' '.join(command[1:])}")
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"the runtime did not become ready; its log: {log}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from voxdeploy.infra.builders import build_objects
+    from voxdeploy.infra.render import render_files, write_directory
+    from voxdeploy.loadtests.runner import LoadTestError
+    from voxdeploy.loadtests.runner import run as run_load_test
+
+    stack = load_stack_from(args)
+    out: Path = writable_directory(args.report, "--report")
+    out.mkdir(parents=True, exist_ok=True)
+    rendered = write_directory(render_files(build_objects(stack.config), stack.name), out / "rendered")
+    print(f"rendered the dev stack: {len(rendered)} files in {out / 'rendered'}/")
+    port = free_port()
+    try:
+        runtime = _start_runtime(port, out / "runtime.log")
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        print(
+            f"load-testing http://127.0.0.1:{port} with {args.users} users for {args.duration} "
+            f"(simulated engine: no GPU; timings are the simulator's, not VoxCPM2's)"
+        )
+        result = run_load_test(
+            options(args, f"http://127.0.0.1:{port}", "steady"), stack.config.slo, out / "loadtest", stack.name
+        )
+    except LoadTestError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        runtime.send_signal(signal.SIGTERM)
+        runtime.wait(60)
+    return print_gate(result, out / "loadtest")

@@ -1,0 +1,75 @@
+"""`voxdeploy render`: the stack's objects as YAML files plus kustomization.yaml (and GitOps delivery)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from voxdeploy.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_stack_arguments,
+    load_stack_from,
+    writable_directory,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    render = sub.add_parser("render", help="write the stack's objects as YAML files plus kustomization.yaml")
+    add_stack_arguments(render)
+    render.add_argument("--out", type=Path, default=None, help="output directory [rendered/<stack>]")
+    render.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the directory differs from what would be rendered (CI drift check)",
+    )
+    render.add_argument("--argocd", action="store_true", help="also write an Argo CD Application for the directory")
+    render.add_argument("--flux", action="store_true", help="also write a Flux Kustomization for the directory")
+    render.add_argument("--repo-url", help="Git repository URL the GitOps controller reads (--argocd)")
+    render.add_argument("--repo-path", help="the directory's path in that repository [--out]")
+    render.add_argument("--revision", default="HEAD", help="branch, tag or commit Argo CD tracks [HEAD]")
+    render.add_argument("--flux-source", default="flux-system", help="GitRepository name for --flux [flux-system]")
+    render.set_defaults(handler=run)
+    return render
+
+
+def run(args: argparse.Namespace) -> int:
+    from voxdeploy.infra.builders import build_objects
+    from voxdeploy.infra.render import (
+        ARGOCD_FILE,
+        FLUX_FILE,
+        argocd_application,
+        differences,
+        flux_kustomization,
+        render_files,
+        with_delivery,
+        write_directory,
+    )
+
+    stack = load_stack_from(args)
+    out = args.out or Path("rendered") / stack.name
+    if not args.check:
+        writable_directory(out, "--out")
+    repo_path = args.repo_path or out.as_posix()
+    delivery: dict[str, dict[str, object]] = {}
+    if args.argocd:
+        if not args.repo_url:
+            print("error: --argocd needs --repo-url (the Git repository Argo CD reads)", file=sys.stderr)
+            return EXIT_USAGE
+        delivery[ARGOCD_FILE] = argocd_application(
+            stack.name, stack.config.namespace, args.repo_url, repo_path, args.revision
+        )
+    if args.flux:
+        delivery[FLUX_FILE] = flux_kustomization(stack.name, repo_path, args.flux_source)
+    files = with_delivery(render_files(build_objects(stack.config), stack.name), stack.name, delivery)
+    if args.check:
+        drift = differences(files, out)
+        for line in drift:
+            print(line)
+        print(f"{out}/ is {'out of date: render again and commit' if drift else 'up to date'}")
+        return EXIT_FAILED if drift else EXIT_OK
+    written = write_directory(files, out)
+    print(f"wrote {len(written)} files to {out}/ (kubectl kustomize {out} | kubectl apply -f -)")
+    return EXIT_OK
