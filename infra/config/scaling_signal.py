@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from voxdeploy.contracts.base import StrictModel
+from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config.base import DnsLabel
 from voxdeploy.infra.config.observability import Duration
 
@@ -73,7 +74,9 @@ class ScalingSignal(StrictModel):
         "`voxdeploy plan` suggests one from measured capacity.",
     )
     rtf_window: Duration = Field(
-        "2m", description="Rate window of the p95Rtf query: shorter than the alerts' 5m, since scaling must act first."
+        "2m",
+        description=f"Rate window of the p95Rtf query: shorter than the alerts' {RATE_WINDOW}, "
+        "since scaling must act first.",
     )
     keda: KedaOptions = Field(KedaOptions(), description="KEDA ScaledObject options (backend keda).")
     adapter: AdapterOptions = Field(AdapterOptions(), description="prometheus-adapter options (backend hpaCustom).")

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from voxdeploy.contracts import metrics as catalog
+from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.observability import Alert, BurnRateWindow
 from voxdeploy.infra.observability import external
 from voxdeploy.infra.observability.promql import GROUPING, aggregate, number, quantile_above, selector
 from voxdeploy.infra.observability.recording import (
     LATENCY_P95,
-    RATE_WINDOW,
     RTF_P95,
     error_ratio,
     latency_sli_bound,

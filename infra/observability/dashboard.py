@@ -13,12 +13,13 @@ import json
 from dataclasses import dataclass
 
 from voxdeploy.contracts import metrics as catalog
+from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.builders import meta
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.observability import external, router
 from voxdeploy.infra.observability.panel import Panel, Query
 from voxdeploy.infra.observability.promql import aggregate, histogram_quantile, selector, sum_rate, target_labels
-from voxdeploy.infra.observability.recording import LATENCY_P95, QPS, RATE_WINDOW, RTF_P95, error_ratio
+from voxdeploy.infra.observability.recording import LATENCY_P95, QPS, RTF_P95, error_ratio
 from voxdeploy.infra.observability.rules import COMPONENT
 from voxdeploy.infra.observability.scope import RuntimeScope, edge_scope
 from voxdeploy.infra.observability.watch import Watch, watches

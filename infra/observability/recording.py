@@ -24,12 +24,11 @@ from voxdeploy.infra.observability.promql import (
 )
 from voxdeploy.infra.observability.scope import RuntimeScope
 
-RATE_WINDOW = catalog.RATE_WINDOW
 """Window of the p95 and QPS series (the issue's 'p95 over 5 m'); the catalogue's, so config descriptions agree."""
 
-LATENCY_P95 = f"service:{catalog.REQUEST_LATENCY.name}:p95_rate{RATE_WINDOW}"
-RTF_P95 = f"service:{catalog.REAL_TIME_FACTOR.name}:p95_rate{RATE_WINDOW}"
-QPS = f"service:{catalog.REQUESTS.name}:rate{RATE_WINDOW}"
+LATENCY_P95 = f"service:{catalog.REQUEST_LATENCY.name}:p95_rate{catalog.RATE_WINDOW}"
+RTF_P95 = f"service:{catalog.REAL_TIME_FACTOR.name}:p95_rate{catalog.RATE_WINDOW}"
+QPS = f"service:{catalog.REQUESTS.name}:rate{catalog.RATE_WINDOW}"
 SERVER_ERRORS = "5.."
 """`code` values that spend the availability budget; 4xx (429 included) are the client's, or load shedding by design."""
 
@@ -81,17 +80,19 @@ def runtime_recording_rules(scope: RuntimeScope, config: DeploymentConfig) -> li
     labels, patterns = scope.labels, scope.patterns
 
     def p95(metric: catalog.Metric) -> str:
-        return histogram_quantile(0.95, metric, labels, RATE_WINDOW, GROUPING, **patterns)
+        return histogram_quantile(0.95, metric, labels, catalog.RATE_WINDOW, GROUPING, **patterns)
 
     rules = [
         record(LATENCY_P95, p95(catalog.REQUEST_LATENCY)),
         record(RTF_P95, p95(catalog.REAL_TIME_FACTOR)),
-        record(QPS, sum_rate(catalog.REQUESTS.series[0], labels, RATE_WINDOW, GROUPING, **patterns)),
+        record(QPS, sum_rate(catalog.REQUESTS.series[0], labels, catalog.RATE_WINDOW, GROUPING, **patterns)),
     ]
     alerts = config.observability.alerts
     budgets = scope.slo_budgets
     availability = burn_windows(alerts.burn_rates) if budgets and alerts.availability_budget_burn else []
-    rules += [record(error_ratio(w), _error_ratio_expr(w, scope)) for w in _unique([RATE_WINDOW, *availability])]
+    rules += [
+        record(error_ratio(w), _error_ratio_expr(w, scope)) for w in _unique([catalog.RATE_WINDOW, *availability])
+    ]
     latency = burn_windows(alerts.burn_rates) if budgets and alerts.latency_budget_burn else []
     rules += [record(slow_ratio(w), _slow_ratio_expr(w, scope, config)) for w in latency]
     return rules

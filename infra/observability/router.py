@@ -9,11 +9,12 @@ Service by the same target labels (`namespace`, `service`) as everything else.
 from __future__ import annotations
 
 from voxdeploy.contracts import metrics as catalog
+from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.observability.alerts import PERCENT, WHERE, AlertRule, percent, value
 from voxdeploy.infra.observability.panel import Panel, Query
 from voxdeploy.infra.observability.promql import GROUPING, aggregate, histogram_quantile, number, selector, sum_rate
-from voxdeploy.infra.observability.recording import RATE_WINDOW, record
+from voxdeploy.infra.observability.recording import record
 
 QPS = f"service:{catalog.ROUTER_REQUESTS.name}:rate{RATE_WINDOW}"
 UNAVAILABLE_RATIO = f"service:{catalog.ROUTER_REQUESTS.name}_unavailable:ratio_rate{RATE_WINDOW}"

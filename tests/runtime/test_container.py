@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -72,6 +73,14 @@ def test_copied_paths_exist() -> None:
             if name == "COPY" and "--from" not in arguments:
                 for source in shlex.split(arguments)[:-1]:
                     assert (REPO / source).exists(), source
+
+
+def test_the_wheel_stage_copies_every_folder_the_package_maps() -> None:
+    """The image installs the wheel built in its `wheel` stage: a folder pyproject maps into the namespace
+    (package-dir) but the stage does not COPY would be missing from the image's package."""
+    mapped = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
+    copied = {shlex.split(arguments)[0] for name, arguments in stages()["wheel"] if name == "COPY"}
+    assert mapped <= copied, f"COPY missing for {sorted(mapped - copied)}"
 
 
 def test_pod_command_matches_the_image_entrypoint() -> None:
