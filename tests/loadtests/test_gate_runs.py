@@ -9,11 +9,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 import yaml
 
-from tests.support.processes import free_port, run_to_end
+from tests.support.processes import free_port, is_ready, run_to_end, stop_process, wait_until
 from tests.support.stacks import REPO, read_stack_file
 from voxdeploy.loadtests.summary import schema
 
@@ -204,3 +205,28 @@ def test_demo_is_the_whole_product_on_one_machine(tmp_path: Path) -> None:
     assert "rendered the dev stack" in result.stdout and "gate PASSED" in result.stdout
     assert (tmp_path / "demo" / "rendered" / "kustomization.yaml").is_file()
     assert (tmp_path / "demo" / "loadtest" / "report.html").is_file()
+
+
+def listening(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/health", timeout=1.0)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def test_a_killed_demo_takes_its_runtime_with_it(tmp_path: Path) -> None:
+    """SIGKILL leaves the demo no chance to stop the runtime it started in a session of its own: the kernel's
+    parent-death signal must, or the runtime keeps serving as an orphan."""
+    command = [sys.executable, "-m", "voxdeploy", "demo", "--duration", "60s", "--report", str(tmp_path / "demo")]
+    demo = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert demo.stdout is not None
+        line = next(line for line in demo.stdout if line.startswith("starting the runtime:"))
+        url = f"http://127.0.0.1:{line.split('--port')[1].split()[0]}"
+        wait_until(lambda: is_ready(url), 60, "the demo's runtime to be ready")
+        demo.kill()
+        demo.wait(10)
+        wait_until(lambda: not listening(url), 30, "the demo's runtime to stop after the demo was killed")
+    finally:
+        stop_process(demo)

@@ -22,6 +22,19 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return demo
 
 
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal the kernel sends a process when its parent dies."""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: a demo killed outright (SIGKILL, OOM) cannot stop its runtime itself, and
+    the runtime is in a session of its own, so ask Linux to send it SIGTERM; elsewhere it is a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _start_runtime(port: int, log: Path) -> subprocess.Popen[bytes]:
     import httpx
 
@@ -40,7 +53,9 @@ def _start_runtime(port: int, log: Path) -> subprocess.Popen[bytes]:
         str(port),
     ]
     print(f"starting the runtime: {' '.join(command[1:])}")
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
