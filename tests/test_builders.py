@@ -79,8 +79,8 @@ def test_prod_deployment_sizing_and_probes() -> None:
     deployment = by_kind(objects, "Deployment")
     spec = deployment["spec"]["template"]["spec"]
     container = spec["containers"][0]
-    assert container["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}
-    assert container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "2"}
+    assert container["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "1"}
+    assert container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     startup = container["startupProbe"]
@@ -102,7 +102,7 @@ def test_engine_command_carries_the_engine_config() -> None:
     command = settings["engine"]["command"]
     assert command[:4] == ["vllm", "serve", MODEL_ID, "--omni"]
     flags = dict(itertools.pairwise(command[4:]))
-    assert flags["--tensor-parallel-size"] == "2"
+    assert flags["--tensor-parallel-size"] == "1"
     assert flags["--max-num-seqs"] == "256"
     assert flags["--max-num-batched-tokens"] == "512"
     assert "--enable-prefix-caching" in command and "--enable-chunked-prefill" in command

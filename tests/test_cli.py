@@ -76,10 +76,10 @@ def test_plan_prints_objects_and_sizing() -> None:
     assert sizing == {
         "replicasMin": "2",
         "replicasMax": "10",
-        "gpusPerPod": "2",
-        "gpusMin": "4",
-        "gpusMax": "20",
-        "tensorParallelSize": "2",
+        "gpusPerPod": "1",
+        "gpusMin": "2",
+        "gpusMax": "10",
+        "tensorParallelSize": "1",
         "maxNumSeqs": "256",
         "concurrentRequestsMax": "1000",
     }

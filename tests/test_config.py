@@ -5,10 +5,11 @@ from __future__ import annotations
 import typing
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from tests.support.schemas import config_models
-from tests.support.stacks import DELETE, STACKS, STACKS_DIR, mutated
+from tests.support.stacks import DELETE, REPO, STACKS, STACKS_DIR, mutated
 from voxdeploy.cli import EXIT_USAGE, main
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
 from voxdeploy.infra.config.base import parse_quantity
@@ -32,8 +33,9 @@ def test_bundled_stacks_are_valid(stack: str) -> None:
 
 
 def test_prod_stack_carries_the_reference_figures() -> None:
+    """The article's figures, except its TP 2, which vLLM-Omni refuses for VoxCPM2 (next test)."""
     cloud = load_stack("prod", STACKS_DIR).config.cloud
-    assert cloud.engine.tensor_parallel_size == 2
+    assert cloud.engine.tensor_parallel_size == 1
     assert cloud.engine.max_num_seqs == 256
     assert cloud.engine.max_model_len == 4096
     assert cloud.engine.enable_prefix_caching is True
@@ -41,7 +43,7 @@ def test_prod_stack_carries_the_reference_figures() -> None:
     assert cloud.engine.gpu_memory_utilization == 0.9
     assert (cloud.autoscaling.min_replicas, cloud.autoscaling.max_replicas) == (2, 10)
     assert cloud.autoscaling.cpu_target_percent == 70
-    assert cloud.gpus_per_pod == 2
+    assert cloud.gpus_per_pod == 1
     assert (cloud.pod.resources.limits.memory, cloud.pod.resources.limits.cpu) == ("32Gi", "8")
     assert (cloud.pod.resources.requests.memory, cloud.pod.resources.requests.cpu) == ("16Gi", "4")
 
@@ -74,7 +76,7 @@ INVALID = [
     ("prod", "cloud.pod.resources.limits.memory", "lots", "cloud.pod.resources.limits.memory", "16Gi"),
     ("prod", "cloud.engine.gpuMemoryUtilization", 1.5, "cloud.engine.gpuMemoryUtilization", "less than or equal to 1"),
     ("prod", "cloud.engine.gpuMemoryUtilization", 0, "cloud.engine.gpuMemoryUtilization", "greater than 0"),
-    ("prod", "cloud.pod.gpusPerPod", 1, "cloud.pod.gpusPerPod", "tensorParallelSize (2)"),
+    ("prod", "cloud.engine.tensorParallelSize", 2, "cloud.engine.tensorParallelSize", "vllm-omni issue 5003"),
     ("dev", "cloud.pod.gpusPerPod", 0, "cloud.pod.gpusPerPod", "needs CUDA"),
     ("prod", "cloud.disruptionBudget.minAvailable", 2, "cloud.disruptionBudget.minAvailable", "fewest replicas (2)"),
     ("prod", "cloud.engine.maxNumSeqs", 64, "cloud.engine.maxNumSeqs", "maxConcurrentRequests (100)"),
@@ -174,3 +176,21 @@ def test_models_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         config.cloud.replicas = 3  # type: ignore[misc]
     assert typing.get_origin(DeploymentConfig.model_fields["labels"].annotation) is dict
+
+
+UPSTREAM_DEPLOY = REPO / "tests" / "fixtures" / "upstream" / "vllm-omni-voxcpm2-deploy.yaml"
+
+
+def test_sharding_is_refused_because_upstream_pins_every_stage_to_one_device(write_stack) -> None:
+    """vLLM-Omni's own deploy/voxcpm2.yaml (the fixture, commit named in its header) gives every stage one
+    device; a top-level --tensor-parallel-size is handed to each stage and fails (vllm-omni issue 5003)."""
+    deploy = yaml.safe_load(UPSTREAM_DEPLOY.read_text())
+    assert all(len(str(stage["devices"]).split(",")) == 1 for stage in deploy["stages"])
+    for stack in STACKS:
+        assert load_stack(stack, STACKS_DIR).config.cloud.engine.tensor_parallel_size == 1, stack
+    path = write_stack(mutated("prod", "cloud.engine.tensorParallelSize", 2))
+    with pytest.raises(ConfigError) as raised:
+        load_stack(str(path), STACKS_DIR)
+    (issue,) = [i for i in raised.value.issues if i.path == "cloud.engine.tensorParallelSize"]
+    assert "runs each stage on one device" in issue.message
+    assert "scale out" in issue.message

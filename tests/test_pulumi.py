@@ -82,7 +82,7 @@ def test_prod_registers_gpu_pods_hpa_and_pdb() -> None:
     mocks, result = run_program("prod")
     inputs = {args.inputs["kind"]: args.inputs for args in mocks.resources if args.typ.startswith("kubernetes:")}
     container = inputs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     hpa = inputs["HorizontalPodAutoscaler"]["spec"]

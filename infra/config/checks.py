@@ -54,6 +54,23 @@ def shared_memory_within_limit(config: DeploymentConfig) -> Iterator[ConfigIssue
         )
 
 
+VOXCPM2_ONE_DEVICE_PER_STAGE = (
+    'VoxCPM2 on vLLM-Omni runs each stage on one device (its deploy/voxcpm2.yaml pins stage 0 to devices "0"); '
+    "a top-level --tensor-parallel-size reaches every stage and fails with 'local rank out of bounds' "
+    "(vllm-project/vllm-omni issue 5003, PR 5742; OpenBMB/VoxCPM issue 338): use 1 and scale out with "
+    "cloud.autoscaling replicas"
+)
+
+
+def voxcpm2_is_not_sharded(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """The reference article's TP 2 is a command vLLM-Omni rejects for VoxCPM2: refuse it before a pod does."""
+    cloud = config.cloud
+    if cloud.enabled and cloud.engine.tensor_parallel_size > 1:
+        yield ConfigIssue(
+            "cloud.engine.tensorParallelSize", cloud.engine.tensor_parallel_size, VOXCPM2_ONE_DEVICE_PER_STAGE
+        )
+
+
 def gpus_cover_tensor_parallelism(config: DeploymentConfig) -> Iterator[ConfigIssue]:
     cloud = config.cloud
     if not cloud.enabled:
@@ -303,6 +320,7 @@ CHECKS: tuple[Check, ...] = (
     replica_bounds,
     requests_within_limits,
     shared_memory_within_limit,
+    voxcpm2_is_not_sharded,
     gpus_cover_tensor_parallelism,
     disruption_budget_allows_drains,
     engine_batches_what_runtime_sends,

@@ -23,7 +23,13 @@ class VllmOmniEngine(StrictModel):
 
     model: str = Field(MODEL_ID, min_length=1, description="Hugging Face model id or local path of the checkpoint.")
     served_model_name: str | None = Field(None, description="Name clients send as `model`; defaults to the model id.")
-    tensor_parallel_size: int = Field(1, ge=1, le=16, description="GPUs one model replica is sharded over.")
+    tensor_parallel_size: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="GPUs one model replica is sharded over. VoxCPM2 on vLLM-Omni supports only 1 (one device "
+        "per stage, vllm-omni issue 5003): scale out with replicas.",
+    )
     max_num_seqs: int = Field(8, ge=1, le=4096, description="Concurrent sequences the engine batches.")
     max_model_len: int = Field(4096, ge=256, le=131072, description="Longest sequence (prompt + generated tokens).")
     enable_prefix_caching: bool = Field(True, description="Reuse KV cache across requests sharing a prefix.")

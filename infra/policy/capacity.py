@@ -145,7 +145,9 @@ def gpu_quota(config: DeploymentConfig, objects: Sequence[KubeObject]) -> Iterat
         return
     pod, bounds, gpus = max(shares, key=lambda share: share[1].most * share[2])
     fits = max(0, (quota - (total - bounds.most * gpus)) // gpus)
-    parts = "; ".join(f"{p.ref}: {b.most} pods ({b.source}) x {g} GPUs = {b.most * g}" for p, b, g in shares)
+    parts = "; ".join(
+        f"{p.ref}: {b.most} pods ({b.source}) x {g} GPU{'s' if g != 1 else ''} = {b.most * g}" for p, b, g in shares
+    )
     yield Finding(
         pod.ref,
         (

@@ -76,12 +76,12 @@ def test_prod_report_as_json_and_text() -> None:
     assert document["targetQps"] == 2000 and document["rtfTarget"] == 0.15
     assert document["replicas"] == {"min": 2, "busy": 4, "max": 5}
     assert document["stackReplicas"] == {"min": 2, "max": 10}
-    assert document["gpus"] == {"min": 4, "busy": 8, "max": 10}
-    assert document["monthlyCostUsd"]["total"] == document["monthlyCostUsd"]["cloud"] == 2.5 * (4 * 490 + 8 * 240)
+    assert document["gpus"] == {"min": 2, "busy": 4, "max": 5}  # one GPU a replica: VoxCPM2 is not sharded
+    assert document["monthlyCostUsd"]["total"] == document["monthlyCostUsd"]["cloud"] == 2.5 * (2 * 490 + 4 * 240)
     assert document["recommendation"]["mode"] == "vLLM-Omni cluster"
     text = " ".join(as_text(report).split())
     assert "replicas min / busy / max 2 / 4 / 5 (stack: 2..10)" in text
-    assert "$0 $9,700 $0 $9,700" in text
+    assert "$0 $4,850 $0 $4,850" in text
     assert "Recommended mode: vLLM-Omni cluster (real-time customer service, $5,000-$10,000 a month)" in text
 
 

@@ -14,7 +14,7 @@ from voxdeploy.cli.common import EXIT_OK, EXIT_USAGE
 from voxdeploy.cli.policy import report
 
 ACCEPTED = "quota raise to 24 GPUs approved, lands with the Q3 cluster expansion"
-OVER_QUOTA = {"gpuQuota": 16, "waivers": [{"rule": "image-digest", "object": "*", "reason": ACCEPTED}]}
+OVER_QUOTA = {"gpuQuota": 8, "waivers": [{"rule": "image-digest", "object": "*", "reason": ACCEPTED}]}
 
 
 def test_a_clean_stack_reports_its_warnings_and_no_error() -> None:

@@ -103,7 +103,7 @@ DIGEST = "sha256:" + "ab" * 32
 STACK_CASES = [
     StackCase("image-tag", "staging", "cloud.pod.image.tag", "latest", "0.1.0"),
     StackCase("image-digest", "prod", "cloud.pod.image.digest", None, DIGEST, severity="warning"),
-    StackCase("gpu-quota", "prod", "policy", {"gpuQuota": 16}, {"gpuQuota": 20}),
+    StackCase("gpu-quota", "prod", "policy", {"gpuQuota": 8}, {"gpuQuota": 10}),
 ]
 
 
@@ -158,11 +158,11 @@ def test_messages_say_what_is_wrong_and_what_to_change() -> None:
 
 
 def test_gpu_quota_counts_hpa_max_times_gpus_per_pod_on_prod() -> None:
-    config, objects = built("prod", "policy", {"gpuQuota": 16})
+    config, objects = built("prod", "policy", {"gpuQuota": 8})
     [violation] = of_rule(evaluate(config, objects), "gpu-quota")
     assert violation.object == "Deployment/voxcpm/voxcpm"
-    assert "needs 20 GPUs, over policy.gpuQuota 16" in violation.message
-    assert "10 pods (HorizontalPodAutoscaler/voxcpm/voxcpm) x 2 GPUs = 20" in violation.message
+    assert "needs 10 GPUs, over policy.gpuQuota 8" in violation.message
+    assert "10 pods (HorizontalPodAutoscaler/voxcpm/voxcpm) x 1 GPU = 10" in violation.message
     assert "most replicas of Deployment/voxcpm/voxcpm to 8" in violation.message
 
 
@@ -180,7 +180,7 @@ def test_gpu_toleration_follows_the_configured_gpu_resource() -> None:
     pod = read_stack_file("prod")["config"]["voxdeploy:cloud"]["pod"]
     config, objects = built("prod", "cloud.pod", {**pod, "gpuResourceName": "amd.com/gpu"})
     [violation] = of_rule(evaluate(config, objects), "gpu-toleration")
-    assert "requests 2 amd.com/gpu" in violation.message and "key: amd.com/gpu" in violation.message
+    assert "requests 1 amd.com/gpu" in violation.message and "key: amd.com/gpu" in violation.message
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_pdb_is_judged_at_the_hpa_minimum(budget: dict, fewest: int, trips: bool
 
 
 def test_a_keda_scaled_object_bounds_replicas_like_an_hpa() -> None:
-    config, objects = built("prod", "policy", {"gpuQuota": 20})
+    config, objects = built("prod", "policy", {"gpuQuota": 10})
     objects.remove(find(objects, "HorizontalPodAutoscaler", "voxcpm"))
     objects.append(
         {
@@ -217,7 +217,7 @@ def test_a_keda_scaled_object_bounds_replicas_like_an_hpa() -> None:
     )
     found = {v.rule: v for v in evaluate(config, objects) if v.severity == "error"}
     assert set(found) == {"gpu-quota", "pdb-min-replicas"}
-    assert "12 pods (ScaledObject/voxcpm/voxcpm) x 2 GPUs = 24" in found["gpu-quota"].message
+    assert "12 pods (ScaledObject/voxcpm/voxcpm) x 1 GPU = 12" in found["gpu-quota"].message
 
 
 def test_pdb_selector_expressions_are_honoured() -> None:
@@ -258,6 +258,6 @@ def test_image_references_are_split_into_tag_and_digest(image: str, parts: tuple
 def test_a_stack_can_regrade_a_rule() -> None:
     config, objects = built("prod", "policy", {"severities": {"image-digest": "error"}})
     assert [v.rule for v in unwaived_errors(config, objects)] == ["image-digest"]
-    config, objects = built("prod", "policy", {"gpuQuota": 16, "severities": {"gpu-quota": "warning"}})
+    config, objects = built("prod", "policy", {"gpuQuota": 8, "severities": {"gpu-quota": "warning"}})
     assert unwaived_errors(config, objects) == []
     assert [v.severity for v in of_rule(evaluate(config, objects), "gpu-quota")] == ["warning"]

@@ -21,9 +21,7 @@ def waiver(rule: str, obj: str, reason: str = DIGEST_LATER) -> dict:
 
 
 def test_a_waiver_silences_what_it_names_and_keeps_its_reason() -> None:
-    config, objects = built(
-        "prod", "policy", {"gpuQuota": 16, "waivers": [waiver("image-digest", "Deployment/voxcpm")]}
-    )
+    config, objects = built("prod", "policy", {"gpuQuota": 8, "waivers": [waiver("image-digest", "Deployment/voxcpm")]})
     violations = evaluate(config, objects)
     [digest] = of_rule(violations, "image-digest")
     assert digest.waived and digest.reason == DIGEST_LATER
@@ -77,7 +75,7 @@ def test_a_waived_error_no_longer_fails_the_stack() -> None:
         "prod",
         "policy",
         {
-            "gpuQuota": 16,
+            "gpuQuota": 8,
             "waivers": [
                 waiver("gpu-quota", "*", "quota raise to 24 GPUs approved, lands with the Q3 cluster expansion")
             ],
