@@ -9,10 +9,12 @@ import pytest
 import yaml
 
 from tests.support.schemas import KUBERNETES_VERSION
-from tests.support.stacks import STACKS, STACKS_DIR, mutated
+from tests.support.stacks import REPO, STACKS, STACKS_DIR, mutated
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
+from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.config import load_stack, parse_config
+from voxdeploy.infra.config.cloud import DEPLOY_FILE
 
 
 def objects_of(stack: str) -> list[dict]:
@@ -172,3 +174,53 @@ def test_groups_start_with_the_namespace() -> None:
     groups = build_groups(load_stack("prod", STACKS_DIR).config)
     assert groups[0].concern == "namespace"
     assert all(group.objects for group in groups)
+
+
+UPSTREAM_DEPLOY = REPO / "tests" / "fixtures" / "upstream" / "vllm-omni-voxcpm2-deploy.yaml"
+"""vLLM-Omni's deploy/voxcpm2.yaml (source and commit in the file's header)."""
+
+
+def upstream_stage() -> dict:
+    return yaml.safe_load(UPSTREAM_DEPLOY.read_text())["stages"][0]
+
+
+def test_the_deploy_file_defaults_are_upstreams() -> None:
+    stage = upstream_stage()
+    assert DEPLOY_FILE.enforce_eager is stage["enforce_eager"]
+    assert DEPLOY_FILE.enable_prefix_caching is stage["enable_prefix_caching"]
+    assert DEPLOY_FILE.max_num_batched_tokens == stage["max_num_batched_tokens"]
+    assert DEPLOY_FILE.kv_cache_memory_bytes == stage["kv_cache_memory_bytes"]
+
+
+CONTRADICTIONS = {
+    # flag typed on the command line -> the deploy-file key it overrides, and the value it sets
+    "--enable-prefix-caching": ("enable_prefix_caching", True),
+    "--no-enable-prefix-caching": ("enable_prefix_caching", False),
+    "--enforce-eager": ("enforce_eager", True),
+    "--no-enforce-eager": ("enforce_eager", False),
+}
+
+
+def test_an_unset_field_keeps_upstreams_value_and_a_set_one_is_rendered() -> None:
+    """vLLM-Omni overrides its deploy file only with flags typed on the command line: with nothing set, no flag
+    may contradict the file; each field set in the stack must appear, or it would change nothing."""
+    stage = upstream_stage()
+    bare = vllm_omni_command(parse_config({}, "bare").cloud)
+    for flag, (key, value) in CONTRADICTIONS.items():
+        if flag in bare:
+            assert stage[key] == value, f"{flag} contradicts upstream's {key}: {stage[key]}"
+    assert "--max-num-batched-tokens" not in bare
+    engine = {"cudaGraphs": True, "enablePrefixCaching": True, "chunkedPrefillSize": 512}
+    chosen = vllm_omni_command(parse_config({"cloud": {"engine": engine}}, "chosen").cloud)
+    assert {"--no-enforce-eager", "--enable-prefix-caching"} <= set(chosen)
+    assert dict(itertools.pairwise(chosen))["--max-num-batched-tokens"] == "512"
+    eager = vllm_omni_command(parse_config({"cloud": {"engine": {"cudaGraphs": False}}}, "eager").cloud)
+    assert "--enforce-eager" in eager and "--no-enforce-eager" not in eager
+
+
+def test_engine_init_timeouts_cover_the_startup_budget() -> None:
+    for stack in STACKS:
+        cloud = load_stack(stack, STACKS_DIR).config.cloud
+        flags = dict(itertools.pairwise(vllm_omni_command(cloud)))
+        budget = str(cloud.pod.probes.max_startup_seconds)
+        assert flags["--stage-init-timeout"] == flags["--init-timeout"] == budget, stack

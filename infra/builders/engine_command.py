@@ -12,7 +12,12 @@ EDGE_MODEL_DIR = "/models"
 
 def vllm_omni_command(cloud: CloudTier) -> list[str]:
     """`vllm serve <model> --omni ...` for the cloud tier, from templates/engines/vllm-omni.args.j2."""
-    return render_lines("engines/vllm-omni.args.j2", engine=cloud.engine, log_level=cloud.server.log_level)
+    return render_lines(
+        "engines/vllm-omni.args.j2",
+        engine=cloud.engine,
+        log_level=cloud.server.log_level,
+        startup_seconds=cloud.pod.probes.max_startup_seconds,
+    )
 
 
 def llamacpp_command(pool: EdgePool, cores: int, port: int) -> list[str]:

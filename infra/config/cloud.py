@@ -6,6 +6,7 @@ scaled to one GPU; the prod stack sets the reference article's high-concurrency 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
@@ -16,6 +17,22 @@ from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.contracts.version import VERSION
 from voxdeploy.infra.config.base import DnsLabel, Quantity
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
+
+
+@dataclass(frozen=True)
+class VoxCPM2DeployFile:
+    """What vLLM-Omni's own deploy/voxcpm2.yaml sets for stage 0 (vllm-project/vllm-omni, vllm_omni/deploy/
+    voxcpm2.yaml at commit 20f42a89; tests hold these to a copy of that file). vLLM-Omni overrides a value of
+    that file only with a flag typed on the command line, so a field left unset here keeps upstream's value
+    and is not rendered, and a field set in the stack is always rendered."""
+
+    enforce_eager: bool = True
+    enable_prefix_caching: bool = False
+    max_num_batched_tokens: int = 4096
+    kv_cache_memory_bytes: int = 6 * 1024**3
+
+
+DEPLOY_FILE = VoxCPM2DeployFile()
 
 
 class VllmOmniEngine(StrictModel):
@@ -32,15 +49,25 @@ class VllmOmniEngine(StrictModel):
     )
     max_num_seqs: int = Field(8, ge=1, le=4096, description="Concurrent sequences the engine batches.")
     max_model_len: int = Field(4096, ge=256, le=131072, description="Longest sequence (prompt + generated tokens).")
-    enable_prefix_caching: bool = Field(True, description="Reuse KV cache across requests sharing a prefix.")
+    enable_prefix_caching: bool | None = Field(
+        None,
+        description="Reuse KV cache across requests sharing a prefix; unset keeps vLLM-Omni's VoxCPM2 deploy file "
+        f"({DEPLOY_FILE.enable_prefix_caching}, which its KV-cache size assumes).",
+    )
     chunked_prefill_size: int | None = Field(
-        None, ge=16, description="Tokens per prefill chunk (enables chunked prefill); unset leaves the engine default."
+        None,
+        ge=16,
+        description="Tokens per prefill chunk (enables chunked prefill, --max-num-batched-tokens); unset keeps the "
+        f"deploy file's batched-token budget ({DEPLOY_FILE.max_num_batched_tokens}).",
     )
     gpu_memory_utilization: float = Field(
         0.9, gt=0, le=1, description="Fraction of each GPU's memory the engine may take, in (0, 1]."
     )
-    cuda_graphs: bool = Field(
-        True, description="Capture CUDA graphs; false runs eagerly (--enforce-eager), slower but starts faster."
+    cuda_graphs: bool | None = Field(
+        None,
+        description="Capture CUDA graphs (--no-enforce-eager); false runs eagerly (--enforce-eager), slower but "
+        "starts faster; unset keeps the deploy file's "
+        f"{'eager mode' if DEPLOY_FILE.enforce_eager else 'CUDA graphs'}.",
     )
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "bfloat16", description="Weight and activation dtype."
@@ -48,8 +75,9 @@ class VllmOmniEngine(StrictModel):
     kv_cache_memory_gib: float | None = Field(
         None,
         gt=0,
-        description="KV cache per engine in GiB; vLLM-Omni's VoxCPM2 deploy file pins 6 GiB, sized for about 8 "
-        "sequences: raise it with maxNumSeqs (rendered as --stage-overrides for stage 0).",
+        description="KV cache per engine in GiB; vLLM-Omni's VoxCPM2 deploy file pins "
+        f"{DEPLOY_FILE.kv_cache_memory_bytes / 1024**3:g} GiB, sized for about 8 sequences: raise it with "
+        "maxNumSeqs (rendered as --stage-overrides for stage 0).",
     )
     deploy_config: str | None = Field(
         None, description="vLLM-Omni --deploy-config file; unset uses the model's bundled deploy/voxcpm2.yaml."
@@ -61,6 +89,11 @@ class VllmOmniEngine(StrictModel):
         description="Loopback port the engine listens on inside the pod (the runtime proxies to it).",
     )
     extra_args: list[str] = Field([], description="Further `vllm serve` flags, appended verbatim.")
+
+    @property
+    def captures_cuda_graphs(self) -> bool:
+        """Whether the engine runs with CUDA graphs: the stack's choice, else the deploy file's."""
+        return not DEPLOY_FILE.enforce_eager if self.cuda_graphs is None else self.cuda_graphs
 
 
 class Image(StrictModel):
