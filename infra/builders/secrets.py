@@ -10,7 +10,7 @@ from voxdeploy.infra.builders import meta
 from voxdeploy.infra.builders.workloads import KubeObject
 from voxdeploy.infra.config.deployment import DeploymentConfig
 
-EXTERNAL_SECRETS_API = "external-secrets.io/v1beta1"
+EXTERNAL_SECRETS_API = "external-secrets.io/v1"
 
 
 def hf_token_metadata(config: DeploymentConfig) -> dict[str, object]:
