@@ -13,7 +13,7 @@ from tests.support.stacks import REPO, STACKS, STACKS_DIR, mutated
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
-from voxdeploy.infra.config import load_stack, parse_config
+from voxdeploy.infra.config import ConfigError, load_stack, parse_config
 from voxdeploy.infra.config.cloud import DEPLOY_FILE
 
 
@@ -224,3 +224,33 @@ def test_engine_init_timeouts_cover_the_startup_budget() -> None:
         flags = dict(itertools.pairwise(vllm_omni_command(cloud)))
         budget = str(cloud.pod.probes.max_startup_seconds)
         assert flags["--stage-init-timeout"] == flags["--init-timeout"] == budget, stack
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_drains_its_longest_request_after_a_pre_stop_wait(stack: str) -> None:
+    """The grace period of every workload is read against the request timeout in the settings its pod mounts,
+    so a tier whose timeout grows cannot be killed mid-request on a rollout."""
+    objects = objects_of(stack)
+    settings = {
+        o["metadata"]["name"]: yaml.safe_load(o["data"]["runtime.yaml"])
+        for o in objects
+        if o["kind"] == "ConfigMap" and "runtime.yaml" in o["data"]
+    }
+    workloads = [o for o in objects if o["kind"] in ("Deployment", "DaemonSet")]
+    assert workloads
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        (mounted,) = [v["configMap"]["name"] for v in pod["volumes"] if v["name"] == "runtime-config"]
+        timeout = settings[mounted]["server"]["requestTimeoutSeconds"]
+        (container,) = [c for c in pod["containers"] if c["name"] == "runtime"]
+        wait = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert wait >= 1
+        assert pod["terminationGracePeriodSeconds"] >= wait + timeout, workload["metadata"]["name"]
+
+
+def test_a_grace_period_shorter_than_a_request_is_refused(write_stack) -> None:
+    path = write_stack(mutated("staging", "cloud.pod.terminationGracePeriodSeconds", 120))
+    with pytest.raises(ConfigError) as raised:
+        load_stack(str(path), STACKS_DIR)
+    (issue,) = [i for i in raised.value.issues if i.path == "cloud.pod.terminationGracePeriodSeconds"]
+    assert "must be >= 315" in issue.message and "requestTimeoutSeconds (300 s)" in issue.message

@@ -158,7 +158,7 @@ def deployment(config: DeploymentConfig) -> KubeObject:
     container = workloads.runtime_container(
         pod.image, workloads.serve_args(), cloud.server.port, _resources(cloud), pod.probes, mounts, _env(config)
     )
-    pod_spec: dict[str, object] = {"terminationGracePeriodSeconds": pod.termination_grace_period_seconds}
+    pod_spec: dict[str, object] = {"terminationGracePeriodSeconds": cloud.grace_period_seconds}
     init = _init_containers(config, mounts)
     if init:
         pod_spec["initContainers"] = init

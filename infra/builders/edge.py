@@ -13,7 +13,7 @@ from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 from voxdeploy.infra.builders import workloads
 from voxdeploy.infra.builders.engine_command import EDGE_MODEL_DIR, llamacpp_command
 from voxdeploy.infra.builders.workloads import Component, KubeObject
-from voxdeploy.infra.config.cloud import Probes
+from voxdeploy.infra.config.cloud import Probes, grace_period_seconds
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import Device, EdgePool
 
@@ -111,7 +111,7 @@ def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
         pool.image, workloads.serve_args(), config.edge.server.port, _resources(config, pool), EDGE_PROBES, mounts
     )
     pod_spec: dict[str, object] = {
-        "terminationGracePeriodSeconds": math.ceil(config.edge.server.request_timeout_seconds) + 10,
+        "terminationGracePeriodSeconds": grace_period_seconds(config.edge.server.request_timeout_seconds),
         "containers": [container],
         "volumes": volumes,
         "nodeSelector": {POOL_LABEL: pool.name, "kubernetes.io/arch": device.architecture, **pool.node_selector},

@@ -6,7 +6,7 @@ from voxdeploy.contracts.router import TIERS, RouterSettings, Tier
 from voxdeploy.infra.builders import workloads
 from voxdeploy.infra.builders.edge import pool_name
 from voxdeploy.infra.builders.workloads import Component, KubeObject
-from voxdeploy.infra.config.cloud import Probes
+from voxdeploy.infra.config.cloud import Probes, grace_period_seconds
 from voxdeploy.infra.config.deployment import DeploymentConfig
 
 COMPONENT = "hybrid-router"
@@ -64,7 +64,7 @@ def router_objects(config: DeploymentConfig) -> list[KubeObject]:
         [settings_mount, {"name": "tmp", "mountPath": "/tmp"}],
     )
     pod_spec: dict[str, object] = {
-        "terminationGracePeriodSeconds": int(router.server.request_timeout_seconds) + 10,
+        "terminationGracePeriodSeconds": grace_period_seconds(router.server.request_timeout_seconds),
         "containers": [container],
         "volumes": [settings_volume, {"name": "tmp", "emptyDir": {}}],
         "topologySpreadConstraints": [

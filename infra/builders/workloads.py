@@ -14,7 +14,7 @@ import yaml
 
 from voxdeploy.contracts.api import HEALTH_PATH, READY_PATH
 from voxdeploy.infra.builders import meta
-from voxdeploy.infra.config.cloud import Image, Probes, ScalingPolicy
+from voxdeploy.infra.config.cloud import PRE_STOP_SECONDS, Image, Probes, ScalingPolicy
 from voxdeploy.infra.config.deployment import DeploymentConfig
 
 CONFIG_DIR = "/etc/voxdeploy"
@@ -123,6 +123,7 @@ def runtime_container(
             ),
             "livenessProbe": probe(HEALTH_PATH, probes.period_seconds, probes.liveness_failure_threshold),
             "readinessProbe": probe(READY_PATH, probes.period_seconds, probes.readiness_failure_threshold),
+            "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
             "securityContext": container_security_context(),
             "volumeMounts": mounts,
         }

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from voxdeploy.infra.config.base import parse_quantity
-from voxdeploy.infra.config.cloud import Image
+from voxdeploy.infra.config.cloud import DRAIN_MARGIN_SECONDS, PRE_STOP_SECONDS, Image, grace_period_seconds
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import model_files_gib
 from voxdeploy.infra.config.errors import ConfigIssue
@@ -68,6 +68,21 @@ def voxcpm2_is_not_sharded(config: DeploymentConfig) -> Iterator[ConfigIssue]:
     if cloud.enabled and cloud.engine.tensor_parallel_size > 1:
         yield ConfigIssue(
             "cloud.engine.tensorParallelSize", cloud.engine.tensor_parallel_size, VOXCPM2_ONE_DEVICE_PER_STAGE
+        )
+
+
+def grace_period_drains_requests(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """A pod killed before its longest request ends drops that request on every rollout and scale-down."""
+    cloud = config.cloud
+    explicit = cloud.pod.termination_grace_period_seconds
+    least = grace_period_seconds(cloud.server.request_timeout_seconds)
+    if cloud.enabled and explicit is not None and explicit < least:
+        yield ConfigIssue(
+            "cloud.pod.terminationGracePeriodSeconds",
+            explicit,
+            f"must be >= {least}: the preStop wait ({PRE_STOP_SECONDS} s) + cloud.server.requestTimeoutSeconds "
+            f"({cloud.server.request_timeout_seconds:g} s) + {DRAIN_MARGIN_SECONDS} s to exit; "
+            "leave it unset to derive it",
         )
 
 
@@ -321,6 +336,7 @@ CHECKS: tuple[Check, ...] = (
     requests_within_limits,
     shared_memory_within_limit,
     voxcpm2_is_not_sharded,
+    grace_period_drains_requests,
     gpus_cover_tensor_parallelism,
     disruption_budget_allows_drains,
     engine_batches_what_runtime_sends,

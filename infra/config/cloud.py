@@ -6,6 +6,7 @@ scaled to one GPU; the prod stack sets the reference article's high-concurrency 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,18 @@ from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.contracts.version import VERSION
 from voxdeploy.infra.config.base import DnsLabel, Quantity
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
+
+PRE_STOP_SECONDS = 5
+"""How long a pod keeps serving after it turns Terminating, before SIGTERM: the time endpoint removal takes
+to reach kube-proxy and ingress controllers, so no new request lands on a pod that has begun to drain."""
+
+DRAIN_MARGIN_SECONDS = 10
+"""Time left after the longest request, for the runtime to flush and exit before SIGKILL."""
+
+
+def grace_period_seconds(request_timeout_seconds: float) -> int:
+    """The least terminationGracePeriodSeconds that lets the longest request finish: preStop, then the drain."""
+    return PRE_STOP_SECONDS + math.ceil(request_timeout_seconds) + DRAIN_MARGIN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -229,8 +242,12 @@ class Pod(StrictModel):
         "8Gi", description="Size of the memory-backed /dev/shm NCCL needs for tensor parallelism."
     )
     probes: Probes = Field(Probes(), description="Startup, liveness and readiness timing.")
-    termination_grace_period_seconds: int = Field(
-        120, ge=0, le=3600, description="Time to drain in-flight requests after SIGTERM."
+    termination_grace_period_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description=f"Time to drain in-flight requests after the pod turns Terminating; unset: the preStop wait "
+        f"({PRE_STOP_SECONDS} s) + cloud.server.requestTimeoutSeconds + {DRAIN_MARGIN_SECONDS} s, the least allowed.",
     )
     env: dict[str, str] = Field({}, description="Extra non-secret environment variables.")
 
@@ -308,6 +325,12 @@ class CloudTier(StrictModel):
     network_policy: NetworkPolicyConfig = Field(NetworkPolicyConfig(), description="NetworkPolicy.")
     service_account: ServiceAccountConfig = Field(ServiceAccountConfig(), description="ServiceAccount.")
     service: ServiceConfig = Field(ServiceConfig(), description="Service.")
+
+    @property
+    def grace_period_seconds(self) -> int:
+        """terminationGracePeriodSeconds of the cloud pods: the stack's, else the least that drains a request."""
+        explicit = self.pod.termination_grace_period_seconds
+        return grace_period_seconds(self.server.request_timeout_seconds) if explicit is None else explicit
 
     @property
     def gpus_per_pod(self) -> int:
