@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -69,6 +69,33 @@ def argocd_application(
     }
 
 
+class RepositoryPathError(ValueError):
+    """The rendered directory's path inside the Git repository cannot be known or is not a repository path."""
+
+
+def repository_path(out: Path, repo_path: str | None, cwd: Path) -> str:
+    """The directory's path as a GitOps controller sees it: relative to the repository root, with `/`.
+
+    `--repo-path` wins and must be relative and stay inside the repository; otherwise `out` is resolved
+    against the Git work tree that holds it (the nearest folder above with a `.git`), which turns an
+    absolute `--out` into `rendered/prod` instead of `.//abs/path`.
+    """
+    if repo_path is not None:
+        candidate = PurePosixPath(repo_path)
+        if candidate.is_absolute() or ".." in candidate.parts:
+            raise RepositoryPathError(
+                f"--repo-path {repo_path!r} must be relative to the repository root and stay inside it"
+            )
+        return candidate.as_posix().removeprefix("./") or "."
+    target = (cwd / out).resolve()
+    for root in (target, *target.parents):
+        if (root / ".git").exists():
+            return target.relative_to(root).as_posix() or "."
+    raise RepositoryPathError(
+        f"--out {out} is not inside a Git work tree: say where it lives in the repository with --repo-path"
+    )
+
+
 def flux_kustomization(stack: str, path: str, source: str) -> dict[str, object]:
     """A Flux Kustomization applying the rendered directory from a GitRepository source."""
     return {
@@ -77,7 +104,7 @@ def flux_kustomization(stack: str, path: str, source: str) -> dict[str, object]:
         "metadata": {"name": f"voxdeploy-{stack}", "namespace": "flux-system"},
         "spec": {
             "interval": "5m",
-            "path": f"./{path.removeprefix('./')}",
+            "path": f"./{path}",
             "prune": True,
             "wait": True,
             "timeout": "30m",

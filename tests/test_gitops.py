@@ -13,11 +13,12 @@ import yaml
 
 from tests.support.pulumi_mocks import as_pulumi_config, fresh_mocks
 from tests.support.stacks import STACKS, STACKS_DIR, mutated, read_stack_file
+from voxdeploy.cli import EXIT_USAGE
 from voxdeploy.cli import main as cli
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, load_stack
 from voxdeploy.infra.pulumi_program import main
-from voxdeploy.infra.render import render_files
+from voxdeploy.infra.render import render_files, repository_path
 
 PLAINTEXT = "hf_PLAINTEXT_TOKEN_5f2b9c"
 CIPHERTEXT = "v1:AAABAExampleCiphertextZm9vYmFy"
@@ -63,7 +64,7 @@ def test_argocd_and_flux_manifests_point_at_the_directory(tmp_path: Path) -> Non
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (Debian kubernetes-client) not installed")
 @pytest.mark.parametrize("stack", STACKS)
 def test_kubectl_kustomize_builds_every_stack_unchanged(tmp_path: Path, stack: str) -> None:
-    assert render("--stack", stack, "--out", str(tmp_path), "--flux") == 0
+    assert render("--stack", stack, "--out", str(tmp_path), "--flux", "--repo-path", f"clusters/{stack}") == 0
     built = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert built.returncode == 0, built.stderr
     documents = [d for d in yaml.safe_load_all(built.stdout) if d]
@@ -155,3 +156,27 @@ def test_no_rendered_stack_contains_secret_material(tmp_path: Path, stack: str) 
         text = path.read_text()
         assert "kind: Secret\n" not in text, f"{path.name}: Secrets are referenced, never rendered"
         assert "secure:" not in text and PLAINTEXT not in text
+
+
+def test_the_gitops_path_is_relative_to_the_git_work_tree(tmp_path: Path) -> None:
+    """An absolute --out inside a checkout becomes its repository path (it used to be `.//<absolute path>`)."""
+    (tmp_path / ".git").mkdir()
+    out = tmp_path / "clusters" / "prod"
+    assert render("--stack", "prod", "--out", str(out), "--flux") == 0
+    assert yaml.safe_load((out / "flux-kustomization.yaml").read_text())["spec"]["path"] == "./clusters/prod"
+    assert repository_path(Path("clusters/prod"), None, tmp_path) == "clusters/prod"
+    assert repository_path(Path("."), None, tmp_path) == "."
+    assert repository_path(out, "./ops/prod", Path("/")) == "ops/prod"
+
+
+@pytest.mark.parametrize(
+    ("repo_path", "named"),
+    [(None, "not inside a Git work tree"), ("/abs/prod", "must be relative"), ("../elsewhere", "stay inside")],
+)
+def test_a_gitops_path_that_cannot_be_the_repositorys_is_refused(
+    tmp_path: Path, capsys, repo_path: str | None, named: str
+) -> None:
+    extra = [] if repo_path is None else ["--repo-path", repo_path]
+    assert render("--stack", "prod", "--out", str(tmp_path / "prod"), "--flux", *extra) == EXIT_USAGE
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "prod" / "flux-kustomization.yaml").exists()

@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     render.add_argument("--argocd", action="store_true", help="also write an Argo CD Application for the directory")
     render.add_argument("--flux", action="store_true", help="also write a Flux Kustomization for the directory")
     render.add_argument("--repo-url", help="Git repository URL the GitOps controller reads (--argocd)")
-    render.add_argument("--repo-path", help="the directory's path in that repository [--out]")
+    render.add_argument(
+        "--repo-path", help="the directory's path in that repository [--out, relative to its Git work tree]"
+    )
     render.add_argument("--revision", default="HEAD", help="branch, tag or commit Argo CD tracks [HEAD]")
     render.add_argument("--flux-source", default="flux-system", help="GitRepository name for --flux [flux-system]")
     render.set_defaults(handler=run)
@@ -40,10 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from voxdeploy.infra.render import (
         ARGOCD_FILE,
         FLUX_FILE,
+        RepositoryPathError,
         argocd_application,
         differences,
         flux_kustomization,
         render_files,
+        repository_path,
         with_delivery,
         write_directory,
     )
@@ -52,12 +56,17 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("rendered") / stack.name
     if not args.check:
         writable_directory(out, "--out")
-    repo_path = args.repo_path or out.as_posix()
     delivery: dict[str, dict[str, object]] = {}
-    if args.argocd:
-        if not args.repo_url:
-            print("error: --argocd needs --repo-url (the Git repository Argo CD reads)", file=sys.stderr)
+    if args.argocd and not args.repo_url:
+        print("error: --argocd needs --repo-url (the Git repository Argo CD reads)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.argocd or args.flux:
+        try:
+            repo_path = repository_path(out, args.repo_path, Path.cwd())
+        except RepositoryPathError as err:
+            print(f"error: {err}", file=sys.stderr)
             return EXIT_USAGE
+    if args.argocd:
         delivery[ARGOCD_FILE] = argocd_application(
             stack.name, stack.config.namespace, args.repo_url, repo_path, args.revision
         )
