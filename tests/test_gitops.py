@@ -7,12 +7,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pulumi
 import pytest
 import yaml
 
 from tests.support.pulumi_mocks import as_pulumi_config, fresh_mocks
-from tests.support.stacks import STACKS, STACKS_DIR, mutated, read_stack_file
+from tests.support.schemas import strict
+from tests.support.stacks import REPO, STACKS, STACKS_DIR, mutated, read_stack_file
 from voxdeploy.cli import EXIT_USAGE
 from voxdeploy.cli import main as cli
 from voxdeploy.infra.builders import build_objects
@@ -125,6 +127,22 @@ def test_external_secret_materialises_the_reference(write_stack) -> None:
     assert external["spec"]["target"]["name"] == "hf-token"
     assert external["spec"]["data"] == [{"secretKey": "token", "remoteRef": {"key": "voxcpm/hf"}}]
     assert external["spec"]["secretStoreRef"] == {"name": "vault", "kind": "ClusterSecretStore"}
+
+
+EXTERNAL_SECRET_SCHEMA = REPO / "tests" / "fixtures" / "crds" / "external-secrets-externalsecret-v1.yaml"
+"""ESO's ExternalSecret v1 schema (v2.9.0; source in the file's header): v1beta1 is no longer served."""
+
+
+def test_external_secret_is_what_the_served_crd_accepts(write_stack) -> None:
+    document = with_secret("externalSecret", store={"name": "vault"}, remoteKeys={"hfToken": "voxcpm/hf"})
+    objects = build_objects(load_stack(str(write_stack(document))).config)
+    external = next(o for o in objects if o["kind"] == "ExternalSecret")
+    assert external["apiVersion"] == "external-secrets.io/v1"
+    schema = strict(yaml.safe_load(EXTERNAL_SECRET_SCHEMA.read_text()))
+    jsonschema.validate(external, schema)
+    wrong = {**external, "spec": {**external["spec"], "refreshInterval": 3600, "secretStore": {"name": "vault"}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(wrong, schema)
 
 
 @pytest.mark.parametrize(
