@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -94,8 +95,8 @@ def test_check_finds_drift(tmp_path: Path, write_stack, capsys) -> None:
     assert "missing: service-voxcpm.yaml" in capsys.readouterr().out
 
 
-def with_secret(source: str, **extra: object) -> dict:
-    document = mutated("prod", "cloud.pod.modelCache.hfTokenSecret", {"name": "hf-token", "key": "token"})
+def with_secret(source: str, base: str = "prod", **extra: object) -> dict:
+    document = mutated(base, "cloud.pod.modelCache.hfTokenSecret", {"name": "hf-token", "key": "token"})
     document["config"]["voxdeploy:secrets"] = {"source": source, **extra}
     return document
 
@@ -127,6 +128,46 @@ def test_external_secret_materialises_the_reference(write_stack) -> None:
     assert external["spec"]["target"]["name"] == "hf-token"
     assert external["spec"]["data"] == [{"secretKey": "token", "remoteRef": {"key": "voxcpm/hf"}}]
     assert external["spec"]["secretStoreRef"] == {"name": "vault", "kind": "ClusterSecretStore"}
+
+
+def external_secret_schema() -> object:
+    return strict(yaml.safe_load(EXTERNAL_SECRET_SCHEMA.read_text()))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_external_secret_matches_the_v1_crd(write_stack, stack: str) -> None:
+    """ESO v0.17.0 stopped serving v1beta1: every ExternalSecret is external-secrets.io/v1 and fits its CRD."""
+    schema = external_secret_schema()
+    document = with_secret("externalSecret", stack, store={"name": "vault"}, remoteKeys={"hfToken": "voxcpm/hf"})
+    as_is = build_objects(load_stack(stack, STACKS_DIR).config)
+    with_store = build_objects(load_stack(str(write_stack(document))).config)
+    externals = [o for o in [*as_is, *with_store] if o["kind"] == "ExternalSecret"]
+    assert externals, "the mutated stack renders an ExternalSecret"
+    for external in externals:
+        assert external["apiVersion"] == "external-secrets.io/v1"
+        jsonschema.validate(external, schema)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("spec", "secretStoreRefs"), {"name": "vault"}),
+        (("spec", "refreshInterval"), 3600),
+        (("spec", "data"), [{"secretKey": "token", "remoteRef": {"key": "k", "versionId": "1"}}]),
+        (("spec", "secretStoreRef", "kind"), "Vault"),
+    ],
+)
+def test_external_secret_schema_rejects_unknown_and_mistyped_fields(write_stack, path: tuple, value: object) -> None:
+    document = with_secret("externalSecret", store={"name": "vault"}, remoteKeys={"hfToken": "voxcpm/hf"})
+    objects = build_objects(load_stack(str(write_stack(document))).config)
+    external = copy.deepcopy(next(o for o in objects if o["kind"] == "ExternalSecret"))
+    *parents, last = path
+    node = external
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(external, external_secret_schema())
 
 
 EXTERNAL_SECRET_SCHEMA = REPO / "tests" / "fixtures" / "crds" / "external-secrets-externalsecret-v1.yaml"
