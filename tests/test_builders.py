@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from tests.support.schemas import KUBERNETES_VERSION
-from tests.support.stacks import REPO, STACKS, STACKS_DIR, mutated
+from tests.support.stacks import STACKS, STACKS_DIR, mutated
+from tests.support.upstream import voxcpm2_deploy_stages
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
@@ -176,12 +177,8 @@ def test_groups_start_with_the_namespace() -> None:
     assert all(group.objects for group in groups)
 
 
-UPSTREAM_DEPLOY = REPO / "tests" / "fixtures" / "upstream" / "vllm-omni-voxcpm2-deploy.yaml"
-"""vLLM-Omni's deploy/voxcpm2.yaml (source and commit in the file's header)."""
-
-
 def upstream_stage() -> dict:
-    return yaml.safe_load(UPSTREAM_DEPLOY.read_text())["stages"][0]
+    return voxcpm2_deploy_stages()[0]
 
 
 def test_the_deploy_file_defaults_are_upstreams() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import typing
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from tests.support.schemas import config_models
-from tests.support.stacks import DELETE, REPO, STACKS, STACKS_DIR, mutated
+from tests.support.stacks import DELETE, STACKS, STACKS_DIR, mutated
+from tests.support.upstream import voxcpm2_deploy_stages
 from voxdeploy.cli import EXIT_USAGE, main
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
 from voxdeploy.infra.config.base import parse_quantity
@@ -178,14 +178,10 @@ def test_models_are_frozen() -> None:
     assert typing.get_origin(DeploymentConfig.model_fields["labels"].annotation) is dict
 
 
-UPSTREAM_DEPLOY = REPO / "tests" / "fixtures" / "upstream" / "vllm-omni-voxcpm2-deploy.yaml"
-
-
 def test_sharding_is_refused_because_upstream_pins_every_stage_to_one_device(write_stack) -> None:
     """vLLM-Omni's own deploy/voxcpm2.yaml (the fixture, commit named in its header) gives every stage one
     device; a top-level --tensor-parallel-size is handed to each stage and fails (vllm-omni issue 5003)."""
-    deploy = yaml.safe_load(UPSTREAM_DEPLOY.read_text())
-    assert all(len(str(stage["devices"]).split(",")) == 1 for stage in deploy["stages"])
+    assert all(len(str(stage["devices"]).split(",")) == 1 for stage in voxcpm2_deploy_stages())
     for stack in STACKS:
         assert load_stack(stack, STACKS_DIR).config.cloud.engine.tensor_parallel_size == 1, stack
     path = write_stack(mutated("prod", "cloud.engine.tensorParallelSize", 2))
