@@ -26,6 +26,7 @@ from voxdeploy.contracts.version import VERSION
 from voxdeploy.runtime import audio, service
 from voxdeploy.runtime.admission import Admission
 from voxdeploy.runtime.api import SpeechRequest
+from voxdeploy.runtime.engine_metrics import SCRAPE_TIMEOUT_HEADER
 from voxdeploy.runtime.engines.base import Engine, EngineError, ReferenceAudio, Synthesis
 from voxdeploy.runtime.http import ApiError, GuardedStream, enter_slot, parse_speech, unless_gone
 from voxdeploy.runtime.metrics import RuntimeMetrics
@@ -288,7 +289,9 @@ def runtime_app(runtime: Runtime) -> Starlette:
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready", "engine": engine.name})
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        if runtime.metrics.engine_own is not None:
+            await runtime.metrics.engine_own.refresh(request.headers.get(SCRAPE_TIMEOUT_HEADER))
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(_: Request) -> Response:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import httpx
 import numpy as np
 
+from voxdeploy.contracts.engine_metrics import EngineExposition
 from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
 from voxdeploy.contracts.runtime import ProcessEngine
 from voxdeploy.runtime.engines.base import (
@@ -45,6 +46,8 @@ class ProxiedEngine(Engine, abc.ABC):
 
     health_path = "/health"
     speech_path = "/v1/audio/speech"
+    exposition: EngineExposition | None = None
+    """The child's own Prometheus metrics, which the runtime serves with its own; None if it has none."""
 
     def __init__(self, settings: ProcessEngine, request_timeout: float) -> None:
         self.settings = settings
@@ -56,6 +59,7 @@ class ProxiedEngine(Engine, abc.ABC):
             self.base_url + self.health_path,
             settings.startup_timeout_seconds,
             settings.max_restart_backoff_seconds,
+            settings.hang_timeout_seconds,
         )
         self._client = httpx.AsyncClient(
             base_url=self.base_url,

@@ -1,8 +1,9 @@
 """Keep one engine child process alive: start it, wait until it answers, restart it with backoff.
 
 vLLM-Omni and llama-tts-server both refuse connections while they load and can die mid-request
-(CUDA errors, ggml aborts). The runtime stays up through that: it reports not-ready, answers 503 with
-Retry-After, and brings the child back, so Kubernetes sees a pod that heals instead of a crash loop.
+(CUDA errors, ggml aborts), or hang while their process lives on (a deadlock, a wedged GPU call, a stopped
+process). The runtime stays up through that: it reports not-ready, answers 503 with Retry-After, and brings
+the child back, so Kubernetes sees a pod that heals instead of a crash loop or a pod NotReady forever.
 """
 
 from __future__ import annotations
@@ -21,10 +22,20 @@ log = logging.getLogger("voxdeploy.supervisor")
 
 STOP_GRACE_SECONDS = 20.0
 HEALTH_POLL_SECONDS = 0.25
+"""How often a loading child is asked whether it answers yet."""
+WATCH_PERIOD_SECONDS = 1.0
+"""How often a ready child's health is checked."""
+HEALTH_TIMEOUT_SECONDS = 5.0
+"""Longest wait for one health answer of a ready child (a stopped child accepts the connection into the
+listen backlog and never answers: the read times out)."""
 
 
 class Supervisor:
-    """Runs `command` and watches `health_url`; `ready` is true only while the child answers 200."""
+    """Runs `command` and watches `health_url`; `ready` is true only while the child answers 200.
+
+    A child is restarted when it exits, when it does not answer within `startup_timeout` seconds of its
+    start, and when, once ready, it has not answered 200 for `hang_timeout` seconds (see `_watch`).
+    """
 
     def __init__(
         self,
@@ -32,12 +43,14 @@ class Supervisor:
         health_url: str,
         startup_timeout: float,
         max_backoff: float,
+        hang_timeout: float,
         env: dict[str, str] | None = None,
     ) -> None:
         self.command = list(command)
         self.health_url = health_url
         self.startup_timeout = startup_timeout
         self.max_backoff = max_backoff
+        self.hang_timeout = hang_timeout
         self.env = env
         self.restarts = 0
         self.ready = False
@@ -117,27 +130,61 @@ class Supervisor:
         return False
 
     async def _watch(self) -> None:
-        """While the child lives, follow its health; a child that stops answering is not ready."""
+        """While the child lives, follow its health: one that stops answering is not ready, and one that has
+        not answered 200 for `hang_timeout` seconds is hung and killed, which `_run` then restarts.
+
+        The supervisor restarts a hung child rather than failing the pod's liveness (/health stays "the
+        runtime answers"): it is the one that knows whether the child is loading, restarting or hung, a
+        restart of the child alone keeps the runtime, its metrics and the pod, and the runtime's own event
+        loop, if wedged, already fails liveness by not answering /health at all.
+
+        The kill is SIGKILL to the process group at once: a hung child drains nothing, and a stopped one would
+        leave SIGTERM pending. A hang is seen within hang_timeout + WATCH_PERIOD_SECONDS + one health timeout.
+        """
         assert self.process is not None
         wait = asyncio.create_task(self.process.wait())
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        answered = time.monotonic()
+        async with httpx.AsyncClient(timeout=min(HEALTH_TIMEOUT_SECONDS, self.hang_timeout)) as client:
             while not wait.done():
-                done, _ = await asyncio.wait({wait}, timeout=1.0)
-                if not done and not self._stopping:
-                    self._set_ready(await self._healthy(client))
+                done, _ = await asyncio.wait({wait}, timeout=WATCH_PERIOD_SECONDS)
+                if done or self._stopping:
+                    continue
+                healthy = await self._healthy(client)
+                if self._stopping:
+                    continue  # stop() took over while we asked: leave readiness and the child to it
+                self._set_ready(healthy)
+                if healthy:
+                    answered = time.monotonic()
+                elif time.monotonic() - answered >= self.hang_timeout:
+                    log.error(
+                        "engine hung: no answer from %s for %.0f s; killing pid %d and its process group",
+                        self.health_url,
+                        time.monotonic() - answered,
+                        self.process.pid,
+                    )
+                    self._signal_group(signal.SIGKILL)
+                    await wait
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        """Signal the child's process group (it is a session leader: its own children go with it)."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
 
     async def _terminate(self) -> None:
-        """SIGTERM the child's process group (it drains), SIGKILL it if it will not go."""
+        """SIGTERM the child's process group (it drains), SIGKILL it if it will not go.
+
+        SIGCONT follows SIGTERM: a stopped child acts on SIGTERM only once continued; a running one ignores it.
+        """
         process = self.process
         if process is None or process.returncode is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        self._signal_group(signal.SIGTERM)
+        self._signal_group(signal.SIGCONT)
         try:
             await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            self._signal_group(signal.SIGKILL)
             await process.wait()
 
     async def stop(self) -> None:

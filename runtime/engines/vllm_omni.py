@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import numpy as np
 
+from voxdeploy.contracts.engine_metrics import VLLM_OMNI
 from voxdeploy.runtime.audio import split_pcm16
 from voxdeploy.runtime.engines.base import Synthesis
 from voxdeploy.runtime.engines.proxied import ProxiedEngine
@@ -23,6 +24,7 @@ VOXCPM_PARAMS = ("cfg_value", "inference_timesteps", "normalize", "denoise")
 
 class VllmOmniEngine(ProxiedEngine):
     name = "vllm-omni"
+    exposition = VLLM_OMNI
 
     def request_body(self, synthesis: Synthesis) -> dict[str, object]:
         # vLLM-Omni time-stretches only whole responses: streaming with speed != 1 is refused upstream.

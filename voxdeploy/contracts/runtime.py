@@ -61,6 +61,14 @@ class ProcessEngine(StrictModel):
     model: str = Field(MODEL_ID, description="Model name sent upstream.")
     startup_timeout_seconds: float = Field(1800.0, gt=0, description="Longest load before the child is restarted.")
     max_restart_backoff_seconds: float = Field(60.0, gt=0, description="Cap of the exponential restart backoff.")
+    hang_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A child that was ready and then gives no 200 on its /health for this long is hung: its process "
+        "group is SIGKILLed and it is restarted. 30 s is the window a liveness probe gives by default (3 failures, "
+        "10 s apart), and well above a healthy engine's stalls (llama-tts-server may hold /health up to 5 s behind "
+        "another client's idle keep-alive connection).",
+    )
 
 
 class VoxcpmEngine(StrictModel):
