@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.runtime.admission import Admission
+from voxdeploy.runtime.engine_metrics import engine_metrics
 from voxdeploy.runtime.engines.base import Engine
 
 
@@ -52,7 +53,7 @@ class _GpuMemory(Collector):
         family = GaugeMetricFamily(catalog.GPU_MEMORY_USED.name, catalog.GPU_MEMORY_USED.help, labels=["gpu"])
         for index in range(self._nvml.nvmlDeviceGetCount()):
             info = self._nvml.nvmlDeviceGetMemoryInfo(self._nvml.nvmlDeviceGetHandleByIndex(index))
-            family.add_metric([str(index)], 100.0 * info.used / info.total)
+            family.add_metric([str(index)], info.used / info.total)
         yield family
 
 
@@ -85,6 +86,10 @@ class RuntimeMetrics:
         gauge(catalog.QUEUE_CAPACITY).labels(**label).set(queue_capacity)
         self.registry.register(_EngineState(engine_name, lambda: engine.restarts, lambda: engine.ready))
         self.registry.register(_GpuMemory())
+        self.engine_own = engine_metrics(engine)
+        """The engine's own series, refreshed by each /metrics request; None where the engine serves none."""
+        if self.engine_own is not None:
+            self.registry.register(self.engine_own)
 
     def count_request(self, status: int) -> None:
         self._requests.labels(engine=self._engine, code=str(status)).inc()

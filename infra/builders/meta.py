@@ -19,6 +19,15 @@ def instance(config: DeploymentConfig, name: str) -> str:
     return f"{name}-{config.environment}"
 
 
+def shared_name(config: DeploymentConfig, kind: str, name: str) -> str:
+    """Name of an object the stack puts in a namespace other stacks share (prometheus-adapter's, Grafana's).
+
+    `voxdeploy-<kind>.<namespace>.<name>`: no two stacks run a component of one name in one namespace, and
+    neither name can hold a dot, so no other stack renders it; a fixed name made two stacks own one object.
+    """
+    return f"{MANAGED_BY}-{kind}.{config.namespace}.{name}"
+
+
 def selector_labels(config: DeploymentConfig, name: str, component: str) -> dict[str, str]:
     """The labels a Service, PDB, HPA or NetworkPolicy selects pods by."""
     return {

@@ -146,7 +146,11 @@ def _pod_rule(series: str, exposed: str, metrics_query: str) -> dict[str, object
 
 
 def adapter_rules(signal: ScalingSignal) -> dict[str, object]:
-    """prometheus-adapter's config: every signal's rule, so stacks sharing one adapter render the same file."""
+    """prometheus-adapter's config: every signal's rule, so stacks sharing one adapter render the same file.
+
+    The rules match the catalogue's series in any namespace and the HPA's metric selector picks the stack, so
+    one stack's file serves them all; only the p95Rtf window is the rendering stack's own.
+    """
     in_flight, queued = catalog.IN_FLIGHT.name, catalog.QUEUED.name
     (rtf_bucket, *_) = catalog.REAL_TIME_FACTOR.series
     return {
@@ -172,11 +176,20 @@ def adapter_rules(signal: ScalingSignal) -> dict[str, object]:
 
 
 def adapter_config_map(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:
-    """The rules as a ConfigMap in the adapter's namespace, for the chart's `rules.existing`."""
+    """The rules as a ConfigMap in the adapter's namespace, for the chart's `rules.existing`.
+
+    prometheus-adapter reads exactly one rules file (--config) and cannot merge ConfigMaps, so each stack
+    renders its own copy under its own name (meta.shared_name) and the platform team mounts one: the chart's
+    `rules.existing` pointed at the ConfigMap of a stack that lives as long as the adapter, or that file's
+    `rules` and `externalRules` copied into the chart's `rules.custom` and `rules.external`. Every stack's
+    copy holds the same rules (adapter_rules), so the one mounted serves every stack's HPA; only a p95Rtf stack
+    whose rtfWindow differs from the mounted copy's is scaled on the mounted window.
+    """
+    name = signal.adapter.config_map or meta.shared_name(config, "adapter", c.name)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": signal.adapter.config_map, "namespace": signal.adapter.namespace, "labels": c.labels},
+        "metadata": {"name": name, "namespace": signal.adapter.namespace, "labels": c.labels},
         "data": {ADAPTER_CONFIG_KEY: yaml.safe_dump(adapter_rules(signal), sort_keys=False)},
     }
 

@@ -42,8 +42,11 @@ class Alert(StrictModel):
 class GpuMemoryAlert(Alert):
     """GPUMemoryHighUsage: the reference article's memory alert."""
 
-    threshold_percent: float = Field(
-        90.0, gt=0, le=100, description="GPU memory in use, percent of total, that alerts."
+    threshold_ratio: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="Share of one GPU's memory in use that alerts, between 0 and 1 (0.9: 90%).",
     )
 
 
@@ -126,7 +129,8 @@ class TierAlerts(StrictModel):
     )
     high_error_ratio: Alert = Field(
         Alert(for_="5m", severity="warning"),
-        description=f"HighErrorRatio: share of 5xx answers over {RATE_WINDOW} above slo.maxErrorRatio.",
+        description=f"HighErrorRatio: share of failed answers over {RATE_WINDOW} (5xx, and 429 unless "
+        "objectives.shedLoadIsError is false) above slo.maxErrorRatio.",
     )
     queue_saturation: QueueAlert = Field(
         QueueAlert(for_="5m", severity="warning"),
@@ -189,7 +193,7 @@ class Alerts(TierAlerts):
 
     gpu_memory_high_usage: GpuMemoryAlert = Field(
         GpuMemoryAlert(for_="3m", severity="critical"),
-        description="GPUMemoryHighUsage: one GPU's memory in use above thresholdPercent "
+        description="GPUMemoryHighUsage: one GPU's share of memory in use above thresholdRatio "
         "(the reference article's alert).",
     )
     burn_rates: list[BurnRateWindow] = Field(
@@ -198,7 +202,9 @@ class Alerts(TierAlerts):
         "makes AvailabilityBudgetBurn<name> and LatencyBudgetBurn<name>.",
     )
     availability_budget_burn: bool = Field(
-        True, description="Create the availability SLO's burn-rate alerts (5xx answers; budget 1 - objective)."
+        True,
+        description="Create the availability SLO's burn-rate alerts (failed answers as HighErrorRatio counts them; "
+        "budget 1 - objective).",
     )
     latency_budget_burn: bool = Field(
         True,
@@ -251,8 +257,15 @@ class SloObjectives(StrictModel):
         None,
         gt=0,
         lt=1,
-        description="Share of requests that must not fail with 5xx; unset uses 1 - slo.maxErrorRatio, so the "
-        "release gate and the burn-rate alerts share one error budget.",
+        description="Share of requests that must not fail (5xx, and 429 unless shedLoadIsError is false); unset "
+        "uses 1 - slo.maxErrorRatio, so the release gate and the burn-rate alerts share one error budget.",
+    )
+    shed_load_is_error: bool = Field(
+        True,
+        description="Count 429 answers (a runtime's admission queue is full: it sheds load) as failures of the "
+        "availability SLO, as the Google SRE workbook counts shed load: the caller got no audio, and the load-test "
+        "gate counts them too. false leaves them out of HighErrorRatio and the availability burn-rate alerts (for "
+        "clients that take 429 as back-pressure and retry); QueueSaturation still warns as the queue fills.",
     )
     latency_objective: float = Field(
         0.95,

@@ -47,9 +47,11 @@ class AdapterOptions(StrictModel):
     """Where prometheus-adapter runs, so the rules ConfigMap lands where it can mount it."""
 
     namespace: DnsLabel = Field("monitoring", description="Namespace of the prometheus-adapter release.")
-    config_map: DnsLabel = Field(
-        "prometheus-adapter-voxdeploy",
-        description="Name of the rules ConfigMap (key config.yaml); point the chart's `rules.existing` at it.",
+    config_map: DnsLabel | None = Field(
+        None,
+        description="Name of the rules ConfigMap (key config.yaml) the chart's `rules.existing` points at; unset: "
+        "voxdeploy-adapter.<namespace>.<cloud.name>, so stacks sharing the adapter's namespace never own one object. "
+        "A name set here must be unique among those stacks.",
     )
 
 

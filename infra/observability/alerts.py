@@ -24,6 +24,7 @@ from voxdeploy.infra.observability.recording import (
     LATENCY_P95,
     RTF_P95,
     error_ratio,
+    failures,
     latency_sli_bound,
     slow_ratio,
 )
@@ -82,15 +83,15 @@ def gpu_memory_high_usage(scope: RuntimeScope, config: DeploymentConfig) -> Iter
     if not scope.gpu:
         return
     settings = config.observability.alerts.gpu_memory_high_usage
-    threshold = number(settings.threshold_percent)
+    threshold = settings.threshold_ratio
     metric = catalog.GPU_MEMORY_USED.name
     yield AlertRule(
         f"{scope.prefix}GPUMemoryHighUsage",
         settings,
-        f"{aggregate('max', (*GROUPING, 'pod', 'gpu'), f'{metric}{scope.selector}')} > {threshold}",
-        f"GPU memory above {threshold}%",
-        f"GPU {{{{ $labels.gpu }}}} of pod {POD} ({WHERE}) has {value('%.1f')}% of its memory in use "
-        f"(threshold {threshold}%); the next long request or larger batch may fail with CUDA out of memory.",
+        f"{aggregate('max', (*GROUPING, 'pod', 'gpu'), f'{metric}{scope.selector}')} > {number(threshold)}",
+        f"GPU memory above {percent(threshold)}",
+        f"GPU {{{{ $labels.gpu }}}} of pod {POD} ({WHERE}) has {PERCENT} of its memory in use "
+        f"(threshold {percent(threshold)}); the next long request or larger batch may fail with CUDA out of memory.",
         concern=scope.tier,
     )
 
@@ -119,8 +120,8 @@ def high_error_ratio(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[
         f"{scope.prefix}HighErrorRatio",
         scope.alerts.high_error_ratio,
         f"{error_ratio(RATE_WINDOW)}{scope.selector} > {number(target)}",
-        f"5xx error ratio above {percent(target)}",
-        f"{PERCENT} of the requests to {WHERE} failed with 5xx over the last {RATE_WINDOW} "
+        f"{failures(config)} error ratio above {percent(target)}",
+        f"{PERCENT} of the requests to {WHERE} failed with {failures(config)} over the last {RATE_WINDOW} "
         f"(target at most {percent(target)}).",
         concern=scope.tier,
     )
@@ -180,7 +181,7 @@ def burn_rate_alerts(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[
             "availability",
             error_ratio,
             availability_budget(config),
-            "failed with 5xx",
+            f"failed with {failures(config)}",
         ),
         (alerts.latency_budget_burn, "Latency", "latency", slow_ratio, latency_budget(config), _slower_than(config)),
     )

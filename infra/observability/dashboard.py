@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.builders import meta
@@ -19,7 +20,7 @@ from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.observability import external, router
 from voxdeploy.infra.observability.panel import Panel, Query
 from voxdeploy.infra.observability.promql import aggregate, histogram_quantile, selector, sum_rate, target_labels
-from voxdeploy.infra.observability.recording import LATENCY_P95, QPS, RTF_P95, error_ratio
+from voxdeploy.infra.observability.recording import LATENCY_P95, QPS, RTF_P95, error_ratio, failures
 from voxdeploy.infra.observability.rules import COMPONENT
 from voxdeploy.infra.observability.scope import RuntimeScope, edge_scope
 from voxdeploy.infra.observability.watch import Watch, watches
@@ -47,6 +48,11 @@ def _quantiles(metric: catalog.Metric, config: DeploymentConfig, recorded_p95: s
         Query("p95", f"{recorded_p95}{selector(labels)}"),
         Query("p99", histogram_quantile(0.99, metric, labels, RATE_WINDOW, ())),
     )
+
+
+def _per_pod(operator: str, metric: catalog.Metric, sel: str) -> str:
+    """A gauge aggregated per pod: vLLM's series carry one line per stage and replica inside each pod."""
+    return aggregate(operator, ("pod",), f"{metric.name}{sel}")
 
 
 def cloud_panels(config: DeploymentConfig) -> list[Panel]:
@@ -98,16 +104,38 @@ def cloud_panels(config: DeploymentConfig) -> list[Panel]:
             ),
         ),
         Panel(
+            "Engine queue (vLLM-Omni)",
+            "short",
+            "Inside the engine, per pod: requests waiting in vLLM-Omni's orchestrator and in vLLM's scheduler, and "
+            "those running; the engine's own series, served through the runtime's /metrics, so they are absent "
+            "while the engine's /metrics does not answer (engine metrics up 0).",
+            (
+                Query("{{pod}} waiting (orchestrator)", _per_pod("sum", engine_catalog.OMNI_REQUESTS_WAITING, sel)),
+                Query("{{pod}} waiting (scheduler)", _per_pod("sum", engine_catalog.VLLM_REQUESTS_WAITING, sel)),
+                Query("{{pod}} running", _per_pod("sum", engine_catalog.VLLM_REQUESTS_RUNNING, sel)),
+                Query("{{pod}} engine metrics up", _per_pod("max", catalog.ENGINE_METRICS_UP, sel)),
+            ),
+        ),
+        Panel(
+            "Engine KV-cache use",
+            "percentunit",
+            "Share of the engine's KV cache in use, per pod (vLLM's kv_cache_usage_perc, 0 to 1): near 1, new "
+            "requests wait in the engine's queue however few the runtime admits.",
+            (Query("{{pod}}", _per_pod("max", engine_catalog.VLLM_KV_CACHE_USAGE, sel)),),
+        ),
+        Panel(
             "Errors by code",
             "reqps",
-            "Failed requests per second by status: 4xx are bad input or load shedding (429), 5xx are ours.",
+            f"Failed requests per second by status: 429 is load shed (queue full), other 4xx bad input, 5xx ours; "
+            f"{failures(config)} spend the availability budget.",
             (Query("{{code}}", sum_rate(requests, labels, RATE_WINDOW, ("code",), code="4..|5..")),),
         ),
         Panel(
-            "5xx error ratio",
+            "Error ratio",
             "percentunit",
-            "Share of requests answered 5xx; the line is slo.maxErrorRatio.",
-            (Query("5xx", f"{error_ratio(RATE_WINDOW)}{sel}"),),
+            f"Share of requests answered {failures(config)}, as the availability SLO counts them; the line is "
+            "slo.maxErrorRatio.",
+            (Query("errors", f"{error_ratio(RATE_WINDOW)}{sel}"),),
             config.slo.max_error_ratio,
         ),
         Panel(
@@ -121,10 +149,10 @@ def cloud_panels(config: DeploymentConfig) -> list[Panel]:
         ),
         Panel(
             "GPU memory used",
-            "percent",
-            "GPU memory in use per pod and GPU (NVML); the line is the GPUMemoryHighUsage threshold.",
+            "percentunit",
+            "Share of GPU memory in use per pod and GPU (NVML); the line is the GPUMemoryHighUsage threshold.",
             (Query("{{pod}} gpu {{gpu}}", aggregate("max", ("pod", "gpu"), f"{catalog.GPU_MEMORY_USED.name}{sel}")),),
-            config.observability.alerts.gpu_memory_high_usage.threshold_percent,
+            config.observability.alerts.gpu_memory_high_usage.threshold_ratio,
         ),
         Panel(
             "Audio generated",
@@ -161,9 +189,9 @@ def edge_panels(scope: RuntimeScope, config: DeploymentConfig) -> list[Panel]:
             (Query("{{service}}", f"{QPS}{sel}"),),
         ),
         Panel(
-            "Edge 5xx error ratio by pool",
+            "Edge error ratio by pool",
             "percentunit",
-            "Share of a pool's requests answered 5xx; the line is slo.maxErrorRatio.",
+            f"Share of a pool's requests answered {failures(config)}; the line is slo.maxErrorRatio.",
             (Query("{{service}}", f"{error_ratio(RATE_WINDOW)}{sel}"),),
             config.slo.max_error_ratio,
         ),
@@ -302,21 +330,31 @@ def dashboard(config: DeploymentConfig) -> dict[str, object]:
 
 
 def dashboard_file(config: DeploymentConfig) -> str:
-    """ConfigMap key of the dashboard JSON."""
-    return f"voxdeploy-{config.environment}.json"
+    """ConfigMap key of the dashboard JSON, named per stack like the uid.
+
+    The sidecar writes the keys of every ConfigMap of a folder into one directory: a key named after the
+    environment alone let two environments of one name (in two namespaces) overwrite each other's dashboard.
+    """
+    return f"{meta.shared_name(config, 'dashboard', _name(config))}.json"
 
 
 def dashboard_config_map(config: DeploymentConfig) -> dict[str, object]:
-    """The dashboard where the Grafana sidecar finds it: its label, its folder annotation."""
+    """The dashboard where the Grafana sidecar finds it: its label, its folder annotation.
+
+    Beside the service it is named like the stack's other objects; in a namespace the sidecar watches for
+    several stacks (`dashboard.namespace`) it takes a name no other stack renders.
+    """
     settings = config.observability.dashboard
     name = _name(config)
+    namespace = settings.namespace or config.namespace
+    shared = namespace != config.namespace
     labels = {**meta.labels(config, name, COMPONENT), **settings.labels}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": f"{name}-dashboard",
-            "namespace": settings.namespace or config.namespace,
+            "name": meta.shared_name(config, "dashboard", name) if shared else f"{name}-dashboard",
+            "namespace": namespace,
             "labels": labels,
             "annotations": {settings.folder_annotation: settings.folder},
         },

@@ -39,6 +39,17 @@ def sum_rate(series: str, labels: Mapping[str, str], window: str, grouping: Sequ
     return aggregate("sum", grouping, f"rate({series}{selector(labels, **regex)}[{window}])")
 
 
+def ratio(part: str, whole: str) -> str:
+    """`part / whole` as a share that reads 0 when nothing went wrong and is absent, not NaN, without traffic.
+
+    A counter of failures has no series until the first failure, so a plain division answers nothing at all
+    on a healthy service (a panel's "No data", a recording rule that looks broken): `or 0 * whole` gives the
+    groups without failures a 0. With no traffic the share is undefined: `whole > 0` leaves it out instead of
+    recording 0/0 = NaN. Both sides must be aggregated by the same labels.
+    """
+    return f"({part} or 0 * {whole}) / ({whole} > 0)"
+
+
 def histogram_quantile(
     quantile: float, metric: Metric, labels: Mapping[str, str], window: str, grouping: Sequence[str], **regex: str
 ) -> str:

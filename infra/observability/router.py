@@ -13,7 +13,15 @@ from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.observability.alerts import PERCENT, WHERE, AlertRule, percent, value
 from voxdeploy.infra.observability.panel import Panel, Query
-from voxdeploy.infra.observability.promql import GROUPING, aggregate, histogram_quantile, number, selector, sum_rate
+from voxdeploy.infra.observability.promql import (
+    GROUPING,
+    aggregate,
+    histogram_quantile,
+    number,
+    ratio,
+    selector,
+    sum_rate,
+)
 from voxdeploy.infra.observability.recording import record
 
 QPS = f"service:{catalog.ROUTER_REQUESTS.name}:rate{RATE_WINDOW}"
@@ -40,8 +48,8 @@ def recording_rules(config: DeploymentConfig) -> list[dict[str, object]]:
     unavailable = _requests(config, tier=catalog.ROUTER_SELF, code=catalog.ROUTER_UNAVAILABLE)
     return [
         record(QPS, _requests(config)),
-        record(UNAVAILABLE_RATIO, f"{unavailable} / {_requests(config)}"),
-        record(FALLBACK_RATIO, f"{sum_rate(fallbacks, labels, RATE_WINDOW, GROUPING)} / {_requests(config)}"),
+        record(UNAVAILABLE_RATIO, ratio(unavailable, _requests(config))),
+        record(FALLBACK_RATIO, ratio(sum_rate(fallbacks, labels, RATE_WINDOW, GROUPING), _requests(config))),
         record(UPSTREAM_P95, histogram_quantile(0.95, catalog.ROUTER_UPSTREAM_LATENCY, labels, RATE_WINDOW, BY_TIER)),
     ]
 

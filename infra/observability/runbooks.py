@@ -16,7 +16,7 @@ from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.templating import render
 from voxdeploy.infra.observability.alerts import availability_budget, latency_budget
-from voxdeploy.infra.observability.recording import latency_sli_bound
+from voxdeploy.infra.observability.recording import failures, latency_sli_bound
 from voxdeploy.infra.observability.scope import edge_scope
 from voxdeploy.infra.observability.watch import Watch, alert_rules, watches
 
@@ -57,6 +57,7 @@ def _context(config: DeploymentConfig) -> dict[str, object]:
         "availability_budget": availability_budget(config),
         "latency_budget": latency_budget(config),
         "latency_bound": latency_sli_bound(config),
+        "failures": failures(config),
         "watched": {watch.concern: _watched(watch) for watch in watches(config)},
         "settings_path": SETTINGS,
         "edge": edge_scope(config),

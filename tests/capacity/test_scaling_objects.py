@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from collections.abc import Callable
 
 import jsonschema
@@ -13,9 +14,9 @@ import pytest
 import yaml
 
 from tests.support.schemas import KUBERNETES_VERSION, strict
-from tests.support.stacks import REPO, STACKS_DIR
+from tests.support.stacks import REPO, STACKS, STACKS_DIR
 from voxdeploy.contracts import metrics as catalog
-from voxdeploy.infra.builders import cloud, scaling
+from voxdeploy.infra.builders import build_objects, cloud, scaling
 from voxdeploy.infra.config import DeploymentConfig, load_stack
 from voxdeploy.infra.config.scaling_signal import AdapterOptions, KedaOptions, ScalingSignal
 
@@ -121,10 +122,54 @@ def test_adapter_rules_read_only_catalogue_series() -> None:
 
 
 def test_adapter_rules_are_the_same_for_every_stack() -> None:
-    """One adapter serves a cluster: stacks sharing it must not fight over its ConfigMap's content."""
+    """One adapter serves a cluster and mounts one stack's copy: that copy must serve every stack's HPA."""
     signal = ScalingSignal(metric="inFlight", backend="hpaCustom")
     dev = load_stack("dev", STACKS_DIR).config
     assert objects(signal, dev)[1]["data"] == objects(signal)[1]["data"]
+
+
+def shared_monitoring(config: DeploymentConfig) -> DeploymentConfig:
+    """The stack scaled through prometheus-adapter, its dashboard in the shared `monitoring` namespace too."""
+    data = config.model_dump(by_alias=True)
+    data["cloud"]["autoscaling"]["signal"] = {"metric": "inFlight", "backend": "hpaCustom"}
+    data["observability"]["dashboard"]["namespace"] = "monitoring"
+    return DeploymentConfig.model_validate(data)
+
+
+def shared_objects(configs: list[DeploymentConfig]) -> list[tuple[object, ...]]:
+    """(apiVersion, kind, namespace, name) of every object more than one of the stacks renders."""
+    keys = Counter(
+        (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        for config in configs
+        for obj in build_objects(config)
+    )
+    return [key for key, count in keys.items() if count > 1]
+
+
+def test_stacks_sharing_a_cluster_or_a_namespace_own_no_object_together() -> None:
+    """Each stack (Pulumi stack, GitOps app) owns its objects alone; one it shared would be overwritten by the
+    other, or deleted with it. Every bundled stack in one cluster; then prod and a second prod environment in
+    the same namespace (a different tier name, the namespace created once)."""
+    every = [shared_monitoring(load_stack(stack, STACKS_DIR).config) for stack in STACKS]
+    monitoring = [
+        obj for config in every for obj in build_objects(config) if obj["metadata"].get("namespace") == "monitoring"
+    ]
+    assert {obj["kind"] for obj in monitoring} == {"ConfigMap"} and len(monitoring) > len(STACKS), "adapter + dashboard"
+    assert shared_objects(every) == []
+    second = prod().model_dump(by_alias=True)
+    second["cloud"]["name"] = "voxcpm-eu"
+    eu = DeploymentConfig.model_validate({**second, "environment": "prod-eu", "createNamespace": False})
+    assert eu.namespace == prod().namespace
+    assert shared_objects([shared_monitoring(prod()), shared_monitoring(eu)]) == []
+
+
+def test_the_adapter_config_map_is_named_after_the_stack_unless_named() -> None:
+    signal = ScalingSignal(metric="inFlight", backend="hpaCustom")
+    config = prod()
+    (_, config_map) = objects(signal, config)
+    assert config_map["metadata"]["name"] == f"voxdeploy-adapter.{config.namespace}.{config.cloud.name}"
+    named = signal.model_copy(update={"adapter": AdapterOptions(config_map="voxdeploy-rules")})
+    assert objects(named, config)[1]["metadata"]["name"] == "voxdeploy-rules"
 
 
 def test_cpu_is_not_a_prometheus_signal() -> None:

@@ -9,6 +9,7 @@ import json
 
 from tests.support.observability import config_named
 from tests.support.promql_names import series_names
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability import external, objects, router
@@ -47,6 +48,9 @@ def test_dashboard_namespace_folder_and_labels_come_from_config() -> None:
     )
     metadata = dashboard_config_map(config)["metadata"]
     assert metadata["namespace"] == "monitoring"
+    assert metadata["name"] == "voxdeploy-dashboard.voxcpm.voxcpm", (
+        "a name no other stack renders in a shared namespace"
+    )
     assert metadata["labels"]["dash"] == "yes" and "grafana_dashboard" not in metadata["labels"]
     assert metadata["annotations"] == {"k8s-sidecar-target-directory": "Speech"}
 
@@ -88,10 +92,10 @@ def test_panels_cover_what_the_issue_lists() -> None:
     } <= titles
 
 
-def test_queries_read_only_catalogue_recorded_and_named_external_series(config: DeploymentConfig) -> None:
+def test_queries_read_only_catalogue_pinned_engine_recorded_and_named_external_series(config: DeploymentConfig) -> None:
     recorded = {str(rule["record"]) for rule in recording_rules(config)}
     used = {name for panel in panels(config) for query in panel.queries for name in series_names(query.expr)}
-    assert used - recorded - CATALOGUE_SERIES - external.NAMES == set()
+    assert used - recorded - CATALOGUE_SERIES - engine_catalog.ENGINE_SERIES - external.NAMES == set()
 
 
 def test_slo_lines_follow_the_stack() -> None:

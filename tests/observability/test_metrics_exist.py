@@ -4,6 +4,8 @@ A sim runtime on 127.0.0.1 serves one request and its /metrics must hold every r
 and dashboard use (cloud and edge alike: the edge runtime is the same process over llama.cpp). Without
 NVML it exports no GPU series (by design), so the GPU half is checked on /metrics captured from the same
 runtime on an H100 (fixtures/), whose real GPU series must also fire GPUMemoryHighUsage under promtool.
+The engine's own names (vLLM's queue and KV cache) must be pinned in contracts/engine_metrics.py and are
+checked on a vllm-omni runtime over a stand-in engine that serves them, as the simulator serves none.
 A router (`voxdeploy serve --router`) in front of a sim runtime, with a fallback on the way, must export
 every name the router's rules and dashboard row read.
 """
@@ -19,6 +21,8 @@ from tests.support.alert_cases import Case, Series, pod_labels, unit_tests
 from tests.support.observability import CLOUD_CONFIG_NAMES, CONFIG_NAMES, config_named, run_unit_tests
 from tests.support.processes import free_port
 from tests.support.promql_names import series_names
+from tests.support.upstream import vllm_omni_standin_args
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability import external, router
@@ -31,6 +35,8 @@ from voxdeploy.infra.observability.watch import alert_rules, recording_rules, ro
 
 H100_METRICS = Path(__file__).parent / "fixtures" / "h100-runtime-metrics.txt"
 ROUTER_SERIES = {series for metric in catalog.ROUTER_METRICS for series in metric.series}
+ENGINE_EXPOSITION_SERIES = engine_catalog.ENGINE_SERIES | set(catalog.ENGINE_METRICS_UP.series)
+"""What only a runtime over an engine that serves metrics of its own exports (vllm-omni, not the simulator)."""
 SPEECH = {"model": "openbmb/VoxCPM2", "input": "Hello there.", "voice": "default"}
 
 
@@ -75,7 +81,7 @@ def router_used_names() -> set[str]:
 
 
 def assert_all_exported(samples: dict[str, set[str]], absent_by_design: set[str]) -> None:
-    assert used_names() - ROUTER_SERIES - set(samples) - absent_by_design == set()
+    assert used_names() - ROUTER_SERIES - ENGINE_EXPOSITION_SERIES - set(samples) - absent_by_design == set()
     for name in CLOUD_CONFIG_NAMES:
         bound = le_value(latency_sli_bound(config_named(name)))
         assert bound in samples[catalog.REQUEST_LATENCY.series[0]], f"the latency SLO reads le={bound!r}"
@@ -104,6 +110,20 @@ def test_a_live_router_exports_every_series_its_rules_and_dashboard_read(serve) 
     assert used - set(samples) == set()
 
 
+def test_the_engine_names_they_read_are_pinned_to_the_engine_version() -> None:
+    namespaces = tuple(namespace for exposition in engine_catalog.EXPOSITIONS for namespace in exposition.namespaces)
+    read = {name for name in used_names() if name.startswith(namespaces)}
+    assert read, "the dashboard reads the engine's queue and KV-cache use"
+    assert read <= engine_catalog.ENGINE_SERIES, "pin an engine name in contracts/engine_metrics.py before using it"
+
+
+def test_a_live_vllm_omni_runtime_exports_every_engine_series_they_read(serve) -> None:
+    """The runtime over a stand-in engine serving an exposition with vLLM-Omni 0.30's own names."""
+    runtime = serve(*vllm_omni_standin_args(free_port()))
+    samples = exported(httpx.get(runtime.url + "/metrics", timeout=10).text)
+    assert (used_names() & ENGINE_EXPOSITION_SERIES) - set(samples) == set()
+
+
 def test_a_runtime_on_an_h100_exports_them_all_gpu_included() -> None:
     assert_all_exported(exported(H100_METRICS.read_text()), absent_by_design=set())
 
@@ -114,7 +134,8 @@ def test_gpu_memory_alert_fires_on_the_h100s_own_series(promtool: str, tmp_path:
         f for f in text_string_to_metric_families(H100_METRICS.read_text()) if f.name == catalog.GPU_MEMORY_USED.name
     ]
     (sample,) = family.samples
-    assert sample.value > config.observability.alerts.gpu_memory_high_usage.threshold_percent
+    assert 0 < sample.value <= 1, "a 0-1 ratio, as the name's _ratio says"
+    assert sample.value > config.observability.alerts.gpu_memory_high_usage.threshold_ratio
     labels = {**pod_labels(config), **sample.labels}
     case = Case(
         firing=(Series(sample.name, labels, (sample.value,)),),

@@ -7,7 +7,7 @@ import typing
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from voxdeploy.infra.config import DeploymentConfig
+from voxdeploy.infra.config import ConfigError, DeploymentConfig, parse_config
 from voxdeploy.infra.config.observability import Observability
 
 
@@ -41,7 +41,8 @@ def test_alerts_take_prometheus_duration_syntax_under_for() -> None:
     [
         {"highInferenceLatency": {"for": "5 minutes", "severity": "warning"}},
         {"highInferenceLatency": {"for": "5m", "severity": "page"}},
-        {"gpuMemoryHighUsage": {"for": "3m", "severity": "critical", "thresholdPercent": 120}},
+        {"gpuMemoryHighUsage": {"for": "3m", "severity": "critical", "thresholdRatio": 90}},
+        {"gpuMemoryHighUsage": {"for": "3m", "severity": "critical", "thresholdRatio": 1}},
         {"queueSaturation": {"for": "5m", "severity": "warning", "thresholdRatio": 0}},
         {"highInferenceLatency": {"for": "5m", "severity": "warning", "threshold": 3}},
     ],
@@ -49,3 +50,16 @@ def test_alerts_take_prometheus_duration_syntax_under_for() -> None:
 def test_bad_alert_settings_are_refused(alerts: dict) -> None:
     with pytest.raises(ValidationError):
         DeploymentConfig.model_validate({"observability": {"alerts": alerts}})
+
+
+def test_the_gpu_threshold_is_a_ratio_and_the_old_percent_key_points_at_it() -> None:
+    def error(settings: dict) -> str:
+        alert = {"for": "3m", "severity": "critical", **settings}
+        with pytest.raises(ConfigError) as raised:
+            parse_config({"observability": {"alerts": {"gpuMemoryHighUsage": alert}}}, "stack")
+        return str(raised.value)
+
+    path = "observability.alerts.gpuMemoryHighUsage"
+    old, out_of_range = error({"thresholdPercent": 90}), error({"thresholdRatio": 90})
+    assert f"{path}.thresholdPercent = 90: unknown key; did you mean 'thresholdRatio'?" in old
+    assert f"{path}.thresholdRatio = 90: Input should be less than 1" in out_of_range

@@ -22,10 +22,11 @@ import yaml
 
 from tests.support.observability import CONFIG_NAMES, binary, config_named
 from tests.support.processes import Served, free_port, start_serve, wait_until
+from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability.dashboard import panels
 from voxdeploy.infra.observability.promql import selector, target_labels
-from voxdeploy.infra.observability.recording import LATENCY_P95, QPS
+from voxdeploy.infra.observability.recording import LATENCY_P95, QPS, error_ratio
 from voxdeploy.infra.observability.rules import rule_file
 
 SCRAPE = "1s"
@@ -174,6 +175,21 @@ def test_recording_rules_produce_the_environments_series(monitored: Monitored) -
     sel = selector(target_labels(monitored.config))
     for name in (QPS, LATENCY_P95):
         wait_until(lambda n=name: monitored.query(f"{n}{sel}")["data"]["result"] != [], 30, f"{name} to be recorded")
+
+
+def test_the_error_ratio_of_a_healthy_service_is_0_not_missing(monitored: Monitored) -> None:
+    """Every request answered 200, so no failure series exists at all: the ratio must still read 0."""
+    assert monitored.codes and set(monitored.codes) == {200}
+    expr = f"{error_ratio(RATE_WINDOW)}{selector(target_labels(monitored.config))}"
+    result: list[dict] = []
+
+    def recorded() -> bool:
+        result[:] = monitored.query(expr)["data"]["result"]
+        return result != []
+
+    wait_until(recorded, 30, f"{expr} to be recorded")
+    (sample,) = result
+    assert float(sample["value"][1]) == 0.0
 
 
 def test_every_dashboard_query_is_accepted(monitored: Monitored) -> None:

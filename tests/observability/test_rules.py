@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from tests.support.observability import run_promtool
 from tests.support.promql_names import series_names
+from tests.support.schemas import validate_object
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders import build_groups, build_objects, meta, workloads
 from voxdeploy.infra.config import DeploymentConfig
@@ -23,33 +24,7 @@ from voxdeploy.infra.observability.rules import prometheus_rule, rule_file, rule
 from voxdeploy.infra.observability.scrape import scrape_configs, service_monitor
 from voxdeploy.infra.observability.watch import alert_rules, recording_rules, watch_of, watches
 
-CRDS = Path(__file__).parent / "crds"
 CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
-
-
-def crd_schema(plural: str) -> dict:
-    """A CRD's openAPIV3Schema, made strict: unknown fields are errors (the API server would drop them)."""
-
-    def strict(node: object) -> None:
-        if isinstance(node, dict):
-            open_ended = "additionalProperties" in node or node.get("x-kubernetes-preserve-unknown-fields")
-            if "properties" in node and not open_ended:
-                node["additionalProperties"] = False
-            if isinstance(node.get("pattern"), str):  # Go's RE2 takes `^(?i)`; Python wants flags first
-                node["pattern"] = node["pattern"].replace("^(?i)", "(?i)^")
-            for value in node.values():
-                strict(value)
-        elif isinstance(node, list):
-            for value in node:
-                strict(value)
-
-    schema = yaml.safe_load((CRDS / f"{plural}.v1.schema.yaml").read_text())
-    strict(schema)
-    return schema
-
-
-def validate_against_crd(obj: dict, plural: str) -> None:
-    jsonschema.Draft7Validator(crd_schema(plural)).validate(obj)
 
 
 def rule_exprs(config: DeploymentConfig) -> list[str]:
@@ -117,7 +92,7 @@ def test_defaults_follow_the_issue() -> None:
     rules = {rule["alert"]: rule for rule in rule_groups(DeploymentConfig())[1]["rules"]}
     latency, memory = rules["HighInferenceLatency"], rules["GPUMemoryHighUsage"]
     assert latency["expr"].endswith(" > 2") and latency["for"] == "5m" and latency["labels"]["severity"] == "warning"
-    assert memory["expr"].endswith(" > 90") and memory["for"] == "3m" and memory["labels"]["severity"] == "critical"
+    assert memory["expr"].endswith(" > 0.9") and memory["for"] == "3m" and memory["labels"]["severity"] == "critical"
     fast, slow = rules["AvailabilityBudgetBurnFast"]["expr"], rules["AvailabilityBudgetBurnSlow"]["expr"]
     assert "ratio_rate1h" in fast and "ratio_rate5m" in fast and "(14.4 * 0.01)" in fast
     assert "ratio_rate6h" in slow and "ratio_rate30m" in slow and "(6 * 0.01)" in slow
@@ -194,7 +169,7 @@ def test_burn_rate_window_names_are_distinct() -> None:
 def test_prometheus_rules_carry_the_rule_file_and_match_their_crd(config: DeploymentConfig) -> None:
     objs = [prometheus_rule(config, watch) for watch in watches(config)]
     for obj in objs:
-        validate_against_crd(obj, "prometheusrules")
+        validate_object(obj)
     assert [group for obj in objs for group in obj["spec"]["groups"]] == rule_file(config)["groups"]
 
 
@@ -211,7 +186,7 @@ def test_service_monitors_select_exactly_their_services_and_match_their_crd(conf
     services = [obj for obj in build_objects(config) if obj["kind"] == "Service"]
     for watch in watches(config):
         obj = service_monitor(config, watch)
-        validate_against_crd(obj, "servicemonitors")
+        validate_object(obj)
         chosen = [svc for svc in services if selects(obj["spec"]["selector"], svc["metadata"]["labels"])]
         assert sorted(svc["metadata"]["name"] for svc in chosen) == sorted(watch.services)
         assert obj["spec"]["namespaceSelector"]["matchNames"] == [config.namespace]
@@ -225,7 +200,7 @@ def test_crd_validation_catches_a_typo() -> None:
     obj = prometheus_rule(config, watch_of(config, "cloud"))
     obj["spec"]["groups"][0]["rules"][0]["recrod"] = "x"
     with pytest.raises(jsonschema.ValidationError):
-        validate_against_crd(obj, "prometheusrules")
+        validate_object(obj)
 
 
 def test_selector_labels_reach_the_operator_objects() -> None:

@@ -221,10 +221,10 @@ def high_real_time_factor(scope: RuntimeScope, config: DeploymentConfig) -> Case
 
 
 def gpu_memory_high_usage(scope: RuntimeScope, config: DeploymentConfig) -> Case:
-    threshold = config.observability.alerts.gpu_memory_high_usage.threshold_percent
+    threshold = config.observability.alerts.gpu_memory_high_usage.threshold_ratio
     labels = {**scope_pod_labels(scope), "gpu": "0"}
     name = catalog.GPU_MEMORY_USED.name
-    high = halfway_above(threshold, 100.0)
+    high = halfway_above(threshold)
     return Case(
         firing=(gauge(name, labels, high), gauge(name, {**labels, "gpu": "1"}, threshold / 2)),
         active_from=0,

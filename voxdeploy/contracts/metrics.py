@@ -69,13 +69,20 @@ QUEUE_CAPACITY = Metric(
     f"{PREFIX}_queue_capacity", "gauge", "Most requests that may wait before new ones get 429.", ("engine",)
 )
 ENGINE_RESTARTS = Metric(
-    f"{PREFIX}_engine_restarts", "counter", "Times the engine process died and was restarted.", ("engine",)
+    f"{PREFIX}_engine_restarts", "counter", "Times the engine process died or hung and was restarted.", ("engine",)
 )
 ENGINE_READY = Metric(f"{PREFIX}_engine_ready", "gauge", "1 when the engine is loaded and serving.", ("engine",))
-GPU_MEMORY_USED = Metric(
-    f"{PREFIX}_gpu_memory_used_percent",
+ENGINE_METRICS_UP = Metric(
+    f"{PREFIX}_engine_metrics_up",
     "gauge",
-    "GPU memory in use, percent of total, per GPU (NVML; absent where no NVIDIA GPU is visible).",
+    "1 when the engine's own /metrics answered this scrape and its series are included; 0 when it did not "
+    "answer in time or sent an exposition that does not parse (absent where the engine serves none).",
+    ("engine",),
+)
+GPU_MEMORY_USED = Metric(
+    f"{PREFIX}_gpu_memory_used_ratio",
+    "gauge",
+    "Share of GPU memory in use, 0 to 1, per GPU (NVML; absent where no NVIDIA GPU is visible).",
     ("gpu",),
 )
 ROUTER_REQUESTS = Metric(
@@ -128,6 +135,7 @@ CATALOGUE: tuple[Metric, ...] = (
     QUEUE_CAPACITY,
     ENGINE_RESTARTS,
     ENGINE_READY,
+    ENGINE_METRICS_UP,
     GPU_MEMORY_USED,
     *ROUTER_METRICS,
 )
