@@ -42,3 +42,10 @@ def mutated(base: str, path: str, value: object) -> dict:
     else:
         node[rest[-1]] = value
     return document
+
+
+def with_secret(source: str, base: str = "prod", **extra: object) -> dict:
+    """A copy of stack `base` whose pods read HF_TOKEN from a Secret, and `secrets` set to source plus extra."""
+    document = mutated(base, "cloud.pod.modelCache.hfTokenSecret", {"name": "hf-token", "key": "token"})
+    document["config"]["voxdeploy:secrets"] = {"source": source, **extra}
+    return document
