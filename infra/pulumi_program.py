@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import re
 import typing
+from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi.runtime import config as pulumi_config
+import yaml
 
 from voxdeploy.infra.builders import Group, KubeObject, build_groups
+from voxdeploy.infra.builders.crds import required_crds
 from voxdeploy.infra.builders.secrets import hf_token_metadata
-from voxdeploy.infra.config import PROJECT, DeploymentConfig, config_from_keys, parse_config
-from voxdeploy.infra.config.loader import split_secrets
+from voxdeploy.infra.config import PROJECT, ConfigError, DeploymentConfig, config_from_keys, parse_config
+from voxdeploy.infra.config.errors import ConfigIssue
+from voxdeploy.infra.config.secrets import SECRET_VALUE_KEYS
 from voxdeploy.infra.render import file_name
 
 TYPED_KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
@@ -40,11 +43,22 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def resource_options(obj: KubeObject, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Parented under its concern; a Deployment with a progress deadline is awaited exactly that long, since
+    pulumi-kubernetes otherwise gives up after 10 minutes on GPU pods allowed far longer to start."""
+    spec = obj.get("spec")
+    deadline = spec.get("progressDeadlineSeconds") if isinstance(spec, dict) else None
+    if obj["kind"] != "Deployment" or deadline is None:
+        return pulumi.ResourceOptions(parent=parent)
+    wait = f"{deadline}s"
+    return pulumi.ResourceOptions(parent=parent, custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait))
+
+
 def register(obj: KubeObject, parent: pulumi.Resource) -> pulumi.CustomResource:
     """One Kubernetes object as its pulumi-kubernetes resource, named as in the rendered file."""
     api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
     logical_name = file_name(obj).removesuffix(".yaml")
-    opts = pulumi.ResourceOptions(parent=parent)
+    opts = resource_options(obj, parent)
     body: dict[str, typing.Any] = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind")}
     resource_class = TYPED_KINDS.get((api_version, kind))
     if resource_class is None:
@@ -54,7 +68,7 @@ def register(obj: KubeObject, parent: pulumi.Resource) -> pulumi.CustomResource:
 
 
 def managed_secrets(
-    config: DeploymentConfig, values: dict[str, object], opts: pulumi.ResourceOptions
+    config: DeploymentConfig, values: typing.Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
 ) -> list[pulumi.Resource]:
     """With secrets.source pulumi, the Secret the pods reference, its value kept secret in Pulumi's state."""
     reference = config.cloud.pod.model_cache.hf_token_secret
@@ -66,7 +80,7 @@ def managed_secrets(
             f"secret-{reference.name}",
             metadata=typing.cast(k8s.meta.v1.ObjectMetaArgsDict, metadata),
             type="Opaque",
-            string_data={reference.key: pulumi.Output.secret(str(values["hfToken"]))},
+            string_data={reference.key: pulumi.Output.secret(values["hfToken"])},
             opts=opts,
         )
     ]
@@ -81,25 +95,43 @@ class Concern(pulumi.ComponentResource):
         self.register_outputs({"objects": [file_name(obj) for obj in group.objects]})
 
 
+def crd_preflight(objects: typing.Sequence[KubeObject], opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    """Read every CustomResourceDefinition the custom resources need, so a cluster without an operator fails at
+    preview with the CRD's name ('scaledobjects.keda.sh ... not found') rather than halfway through `up`."""
+    return [
+        k8s.apiextensions.v1.CustomResourceDefinition.get(f"crd-{name}", name, opts=opts)
+        for name in required_crds(objects)
+    ]
+
+
 class Environment(pulumi.ComponentResource):
-    """A whole environment; the namespace group is created before everything that lives in it."""
+    """A whole environment. The namespace comes first; then the Secrets and the CRDs the rest needs, so no pod
+    starts before the Secret it reads exists and no custom resource is sent to a cluster that lacks its kind."""
 
     def __init__(
         self,
         name: str,
         config: DeploymentConfig,
-        secrets: dict[str, object] | None = None,
+        secrets: typing.Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{PROJECT}:index:Environment", name, None, opts)
-        self.concerns: list[Concern] = []
-        first: list[pulumi.Resource] = []
-        for group in build_groups(config):
-            concern = Concern(group, pulumi.ResourceOptions(parent=self, depends_on=first))
-            self.concerns.append(concern)
+        groups = build_groups(config)
+        objects = [obj for group in groups for obj in group.objects]
+        self.crds = crd_preflight(objects, pulumi.ResourceOptions(parent=self))
+        self.concerns: list[Concern] = [
+            Concern(group, pulumi.ResourceOptions(parent=self)) for group in groups if group.concern == "namespace"
+        ]
+        before: list[pulumi.Resource] = list(self.concerns)
+        self.secrets = managed_secrets(config, secrets or {}, pulumi.ResourceOptions(parent=self, depends_on=before))
+        before += self.secrets
+        for group in groups:
             if group.concern == "namespace":
-                first = [concern]
-        self.secrets = managed_secrets(config, secrets or {}, pulumi.ResourceOptions(parent=self, depends_on=first))
+                continue
+            concern = Concern(group, pulumi.ResourceOptions(parent=self, depends_on=[*before, *self.crds]))
+            self.concerns.append(concern)
+            if group.concern == "secrets":
+                before.append(concern)
         cloud = config.cloud
         self.namespace = config.namespace
         self.service = cloud.name if cloud.enabled else None
@@ -128,22 +160,49 @@ def decode_pulumi_value(key: str, value: object) -> object:
         return value
 
 
-def config_from_pulumi() -> tuple[DeploymentConfig, dict[str, object]]:
+CONFIG_KEYS: tuple[str, ...] = tuple(field.alias or name for name, field in DeploymentConfig.model_fields.items())
+"""The stack keys the program reads (`voxdeploy:<key>`): the config model's top-level fields."""
+
+
+def unknown_stack_keys(stack_file: Path) -> list[str]:
+    """`voxdeploy:` keys of the stack file that the program would not read: pulumi.Config can only be asked for
+    keys by name, so a misspelt key would otherwise be dropped without a word."""
+    if not stack_file.is_file():
+        return []
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    keys = config_from_keys((document.get("config") or {}) if isinstance(document, dict) else {})
+    return sorted(set(keys) - set(CONFIG_KEYS) - set(SECRET_VALUE_KEYS))
+
+
+def config_from_pulumi() -> tuple[DeploymentConfig, dict[str, pulumi.Output[str]]]:
     """(config, secret values) as the Pulumi engine passes them, through the same checks as the CLI.
 
-    Values Pulumi marks secret are split off before validation: they reach only `managed_secrets`.
+    Read through the public pulumi.Config, key by key; secret values stay Pulumi secrets (Outputs) and reach only
+    `managed_secrets`, so no plain value of one exists in the program.
     """
-    raw = {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
-    keys = {key: decode_pulumi_value(key, value) for key, value in raw.items()}
-    secret_keys = {key.rpartition(":")[2] for key in raw if pulumi_config.is_config_secret(key)}
-    document, secrets = split_secrets(config_from_keys(keys), lambda name, _: name in secret_keys)
-    return parse_config(document, f"pulumi stack {pulumi.get_stack()}", secrets), secrets
+    source = f"pulumi stack {pulumi.get_stack()}"
+    unknown = unknown_stack_keys(Path(f"Pulumi.{pulumi.get_stack()}.yaml"))
+    if unknown:
+        raise ConfigError(
+            source,
+            [
+                ConfigIssue(key, "(set)", f"not a key of this project; valid keys: {', '.join(CONFIG_KEYS)}")
+                for key in unknown
+            ],
+        )
+    stack = pulumi.Config(PROJECT)
+    document = {key: decode_pulumi_value(key, value) for key in CONFIG_KEYS if (value := stack.get(key)) is not None}
+    secrets = {key: token for key in SECRET_VALUE_KEYS if (token := stack.get_secret(key)) is not None}
+    return parse_config(document, source, secrets), secrets
 
 
-def main(config: DeploymentConfig | None = None, secrets: dict[str, object] | None = None) -> Environment:
+def main(
+    config: DeploymentConfig | None = None, secrets: typing.Mapping[str, pulumi.Input[str]] | None = None
+) -> Environment:
     """Entry of `pulumi up`: build the environment and export where it can be reached."""
     if config is None:
-        config, secrets = config_from_pulumi()
+        config, from_stack = config_from_pulumi()
+        secrets = from_stack
     environment = Environment(config.environment, config, secrets)
     pulumi.export("namespace", environment.namespace)
     pulumi.export("service", environment.service)

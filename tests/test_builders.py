@@ -8,14 +8,16 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.support.schemas import KUBERNETES_VERSION
-from tests.support.stacks import STACKS, STACKS_DIR, mutated
+from tests.support.schemas import KUBERNETES_VERSION, is_custom_resource
+from tests.support.stacks import STACKS, STACKS_DIR, mutated, read_stack_file
 from tests.support.upstream import voxcpm2_deploy_stages
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.config import ConfigError, load_stack, parse_config
 from voxdeploy.infra.config.cloud import DEPLOY_FILE
+
+PROD_REVISION = read_stack_file("prod")["config"]["voxdeploy:cloud"]["engine"]["revision"]
 
 
 def objects_of(stack: str) -> list[dict]:
@@ -30,12 +32,6 @@ def by_kind(objects: list[dict], kind: str) -> dict:
 
 def pod_specs(objects: list[dict]) -> list[dict]:
     return [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "DaemonSet")]
-
-
-def is_custom_resource(obj: dict) -> bool:
-    """CRD kinds (OpenYurt, prometheus-operator) have no bundled schema; their own tests check them."""
-    group = str(obj["apiVersion"]).rpartition("/")[0]
-    return "." in group and not group.endswith(".k8s.io")
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -96,15 +92,16 @@ def test_prod_deployment_sizing_and_probes() -> None:
     hpa = by_kind(objects, "HorizontalPodAutoscaler")["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
     assert hpa["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
-    assert by_kind(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    assert by_kind(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
 
 
 def test_engine_command_carries_the_engine_config() -> None:
     config_map = next(o for o in objects_of("prod") if o["kind"] == "ConfigMap" and "runtime.yaml" in o["data"])
     settings = yaml.safe_load(config_map["data"]["runtime.yaml"])
     command = settings["engine"]["command"]
-    assert command[:4] == ["vllm", "serve", MODEL_ID, "--omni"]
+    assert command[:4] == ["vllm", "serve", f"/models/{MODEL_ID}/{PROD_REVISION}", "--omni"]
     flags = dict(itertools.pairwise(command[4:]))
+    assert flags["--served-model-name"] == MODEL_ID, "clients still name the model by its hub id"
     assert flags["--tensor-parallel-size"] == "1"
     assert flags["--max-num-seqs"] == "256"
     assert flags["--max-num-batched-tokens"] == "512"
@@ -152,7 +149,8 @@ def test_optional_objects_follow_their_switches(write_stack) -> None:
     cloud = document["config"]["voxdeploy:cloud"]
     cloud["replicas"] = 3
     cloud["networkPolicy"] = {"enabled": False}
-    cloud["pod"]["modelCache"] = {"mode": "none"}
+    cloud["pod"]["modelCache"] = {"mode": "image"}
+    cloud["engine"]["model"] = "/opt/models/VoxCPM2"
     config = load_stack(str(write_stack(document))).config
     objects = build_objects(config)
     kinds = [o["kind"] for o in objects]
@@ -166,7 +164,7 @@ def test_optional_objects_follow_their_switches(write_stack) -> None:
 def test_secret_token_is_a_reference_never_a_value() -> None:
     config = parse_config({"cloud": {"pod": {"modelCache": {"hfTokenSecret": {"name": "hf", "key": "token"}}}}}, "x")
     deployment = next(o for o in build_objects(config) if o["kind"] == "Deployment")
-    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = deployment["spec"]["template"]["spec"]["initContainers"][0]["env"]
     token = next(e for e in env if e["name"] == "HF_TOKEN")
     assert token == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
 
@@ -251,3 +249,13 @@ def test_a_grace_period_shorter_than_a_request_is_refused(write_stack) -> None:
         load_stack(str(path), STACKS_DIR)
     (issue,) = [i for i in raised.value.issues if i.path == "cloud.pod.terminationGracePeriodSeconds"]
     assert "must be >= 315" in issue.message and "requestTimeoutSeconds (300 s)" in issue.message
+
+
+@pytest.mark.parametrize("stack", ["prod", "edge"])
+def test_the_runtime_restarts_a_hung_engine_after_the_window_liveness_would_give_the_pod(stack: str) -> None:
+    objects = objects_of(stack)
+    config_map = next(o for o in objects if o["kind"] == "ConfigMap" and "runtime.yaml" in o["data"])
+    engine = yaml.safe_load(config_map["data"]["runtime.yaml"])["engine"]
+    pod = next(o for o in objects if o["kind"] in ("Deployment", "DaemonSet"))["spec"]["template"]["spec"]
+    liveness = pod["containers"][0]["livenessProbe"]
+    assert engine["hangTimeoutSeconds"] == liveness["periodSeconds"] * liveness["failureThreshold"]

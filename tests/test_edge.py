@@ -11,6 +11,7 @@ import yaml
 
 from tests.support.schemas import strict
 from tests.support.stacks import REPO, STACKS_DIR, read_stack_file
+from tests.support.upstream import assert_hf_download_takes
 from voxdeploy.contracts.router import RouterSettings
 from voxdeploy.contracts.runtime import RuntimeConfig
 from voxdeploy.infra.builders import build_objects
@@ -137,6 +138,60 @@ def test_misfit_pools_are_refused(write_stack, pool: dict, path: str, words: str
         load_stack(str(write_stack(edge_doc(**pool))))
     issue = next(i for i in caught.value.issues if i.path == path)
     assert words in issue.message, issue
+
+
+@pytest.mark.parametrize(
+    ("weights", "path", "words"),
+    [
+        ({"source": "download", "revision": "a" * 40}, "edge.pools[0].weights.repository", "repository"),
+        ({"source": "download", "repository": "me/gguf"}, "edge.pools[0].weights.revision", "40-hex commit"),
+        ({"source": "download", "repository": "me/gguf", "revision": "main"}, "edge.pools[0].weights.revision", "40"),
+        ({"source": "pvc"}, "edge.pools[0].weights.claim", "existing claim"),
+        ({"source": "nfs"}, "edge.pools[0].weights.source", "'image', 'download' or 'pvc'"),
+    ],
+)
+def test_weight_sources_need_their_settings(write_stack, weights: dict, path: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_stack(str(write_stack(edge_doc(weights=weights))))
+    issue = next(i for i in caught.value.issues if i.path == path)
+    assert words in issue.message, issue
+
+
+def pool_objects(write_stack, weights: dict) -> list[dict]:
+    return build_objects(load_stack(str(write_stack(edge_doc(weights=weights)))).config)
+
+
+def pool_pod(write_stack, weights: dict) -> dict:
+    return named(pool_objects(write_stack, weights), "DaemonSet", "edge-p")["spec"]["template"]["spec"]
+
+
+def test_baked_weights_need_no_volume_and_no_network(write_stack) -> None:
+    pod = pool_pod(write_stack, {"source": "image"})
+    assert "initContainers" not in pod
+    assert "models" not in {v["name"] for v in pod["volumes"]}
+    assert not any(m["name"] == "models" for m in pod["containers"][0]["volumeMounts"])
+
+
+def test_a_download_fetches_the_pools_two_files_once_per_pod_onto_the_node(write_stack) -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    weights = {"source": "download", "repository": "site/voxcpm2-gguf", "revision": commit}
+    objs = pool_objects(write_stack, weights)
+    pod = named(objs, "DaemonSet", "edge-p")["spec"]["template"]["spec"]
+    init = pod["initContainers"][0]
+    assert_hf_download_takes(init["command"])
+    server = settings_of(named(objs, "ConfigMap", "edge-p-runtime"))["engine"]["command"]
+    files = [server[server.index("--voxcpm2-base-lm") + 1], server[server.index("--voxcpm2-acoustic") + 1]]
+    local_dir = init["command"][init["command"].index("--local-dir") + 1]
+    assert [f"{local_dir}/{name}" for name in init["command"][3:5]] == files
+    assert init["command"][init["command"].index("--revision") + 1] == commit
+    volume = next(v for v in pod["volumes"] if v["name"] == "models")
+    assert "emptyDir" in volume, "node-local: it outlives engine restarts and needs no network volume"
+
+
+def test_a_site_claim_is_mounted_read_only(write_stack) -> None:
+    pod = pool_pod(write_stack, {"source": "pvc", "claim": "site-gguf"})
+    volume = next(v for v in pod["volumes"] if v["name"] == "models")
+    assert volume["persistentVolumeClaim"] == {"claimName": "site-gguf", "readOnly": True}
 
 
 def test_duplicate_pool_names_are_refused(write_stack) -> None:

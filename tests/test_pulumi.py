@@ -87,7 +87,7 @@ def test_prod_registers_gpu_pods_hpa_and_pdb() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     hpa = inputs["HorizontalPodAutoscaler"]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2.0, 10.0)
-    assert inputs["PodDisruptionBudget"]["spec"]["minAvailable"] == 1.0
+    assert inputs["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1.0
     assert inputs["Deployment"]["metadata"]["labels"]["app.kubernetes.io/instance"] == "voxcpm-prod"
     environment = result["environment"]
     assert environment.endpoint == "http://voxcpm.voxcpm.svc.cluster.local:8000"

@@ -20,6 +20,8 @@ COMPONENT = "cloud-inference"
 CACHE_DIR = "/var/cache/voxdeploy"
 PRELOAD_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 """The weight download is network-bound: a small, fixed allowance keeps it off the GPU pod's budget."""
+ROLLOUT_MARGIN_SECONDS = 120
+"""Slack past a pod's startup budget before its rollout is called stuck: readiness needs a few probe periods."""
 
 
 def identity(config: DeploymentConfig) -> Component:
@@ -39,6 +41,7 @@ def runtime_settings(cloud: CloudTier) -> RuntimeConfig:
         port=cloud.engine.port,
         model=cloud.engine.served_model_name or cloud.engine.model,
         startup_timeout_seconds=cloud.pod.probes.max_startup_seconds,
+        hang_timeout_seconds=cloud.pod.probes.liveness_window_seconds,
     )
     return RuntimeConfig(engine=engine, server=cloud.server)
 
@@ -100,23 +103,30 @@ def _volumes(config: DeploymentConfig) -> tuple[list[dict[str, object]], list[di
         volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": model_claim_name(config)}})
     elif cache.mode == "emptyDir":
         volumes.append({"name": "models", "emptyDir": {"sizeLimit": cache.empty_dir_size}})
-    if cache.mode != "none":
+    if cache.mode != "image":
         mounts.append({"name": "models", "mountPath": cache.mount_path})
     return volumes, mounts
 
 
-def _env(config: DeploymentConfig) -> list[dict[str, object]]:
+HUB_OFFLINE: list[dict[str, object]] = [{"name": "HF_HUB_OFFLINE", "value": "1"}]
+"""The serving container never calls the hub: the weights are in a plain directory before it starts, and a hub
+outage or rate limit must not stall a restart (huggingface_hub reads HF_HUB_OFFLINE at import)."""
+
+
+def _env(config: DeploymentConfig, *, download: bool) -> list[dict[str, object]]:
+    """The download's environment (hub token, hub online) or the serving container's (hub offline, no token)."""
     pod = config.cloud.pod
-    hf_home = f"{pod.model_cache.mount_path}/hf" if pod.model_cache.mode != "none" else f"{CACHE_DIR}/hf"
     env: list[dict[str, object]] = [
         {"name": "HOME", "value": "/tmp"},
         {"name": "XDG_CACHE_HOME", "value": CACHE_DIR},
-        {"name": "HF_HOME", "value": hf_home},
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "HF_HOME", "value": f"{CACHE_DIR}/hf"},
     ]
     token = pod.model_cache.hf_token_secret
-    if token is not None:
+    if download and token is not None:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": token.name, "key": token.key}}})
+    if not download:
+        env.extend(HUB_OFFLINE)
+        env.append({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
     env.extend({"name": key, "value": value} for key, value in sorted(pod.env.items()))
     return env
 
@@ -130,19 +140,33 @@ def _resources(cloud: CloudTier) -> dict[str, object]:
     }
 
 
+def download_command(cloud: CloudTier) -> list[str]:
+    """`hf download` of the model's revision into the directory `vllm serve` loads (huggingface_hub's CLI; a
+    re-run on a shared volume skips files already there)."""
+    engine = cloud.engine
+    return [
+        "hf",
+        "download",
+        engine.model,
+        "--revision",
+        engine.revision or "main",
+        "--local-dir",
+        cloud.model_path,
+    ]
+
+
 def _init_containers(config: DeploymentConfig, mounts: list[dict[str, object]]) -> list[dict[str, object]]:
     """Download weights before the engine starts, so a slow hub shows as Init, not as a failing probe."""
     cloud = config.cloud
-    cache = cloud.pod.model_cache
-    if cache.mode == "none" or not cache.preload or cloud.engine.model.startswith("/"):
+    if not cloud.engine.from_hub:
         return []
     return [
         {
-            "name": "preload-model",
+            "name": "download-model",
             "image": cloud.pod.image.reference,
             "imagePullPolicy": cloud.pod.image.pull_policy,
-            "command": ["hf", "download", cloud.engine.model],
-            "env": _env(config),
+            "command": ["timeout", str(cloud.pod.model_cache.max_download_seconds), *download_command(cloud)],
+            "env": _env(config, download=True),
             "resources": copy.deepcopy(PRELOAD_RESOURCES),
             "securityContext": workloads.container_security_context(),
             "volumeMounts": [dict(m) for m in mounts if m["name"] in ("tmp", "cache", "models")],
@@ -156,7 +180,13 @@ def deployment(config: DeploymentConfig) -> KubeObject:
     c = identity(config)
     volumes, mounts = _volumes(config)
     container = workloads.runtime_container(
-        pod.image, workloads.serve_args(), cloud.server.port, _resources(cloud), pod.probes, mounts, _env(config)
+        pod.image,
+        workloads.serve_args(),
+        cloud.server.port,
+        _resources(cloud),
+        pod.probes,
+        mounts,
+        _env(config, download=False),
     )
     pod_spec: dict[str, object] = {"terminationGracePeriodSeconds": cloud.grace_period_seconds}
     init = _init_containers(config, mounts)
@@ -165,6 +195,8 @@ def deployment(config: DeploymentConfig) -> KubeObject:
     pod_spec.update({"containers": [container], "volumes": volumes})
     if pod.node_selector:
         pod_spec["nodeSelector"] = dict(pod.node_selector)
+    if pod.gpu_products:
+        pod_spec["affinity"] = gpu_product_affinity(pod.gpu_product_label, pod.gpu_products)
     if pod.tolerations:
         pod_spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in pod.tolerations]
     if pod.topology_spread.enabled:
@@ -180,8 +212,31 @@ def deployment(config: DeploymentConfig) -> KubeObject:
     if pod.priority_class_name is not None:
         pod_spec["priorityClassName"] = pod.priority_class_name
     template = workloads.pod_template(c, cloud.name, pod_spec, runtime_config_map(config))
-    # A GPU pod cannot double up on its node: surge one at a time and never drop below the count.
-    return workloads.deployment(config, c, template, None if cloud.autoscaling.enabled else cloud.replicas)
+    return workloads.deployment(
+        config,
+        c,
+        template,
+        None if cloud.autoscaling.enabled else cloud.replicas,
+        max_surge=cloud.rollout.max_surge,
+        progress_deadline_seconds=progress_deadline_seconds(cloud),
+    )
+
+
+def gpu_product_affinity(label: str, products: list[str]) -> dict[str, object]:
+    """Only nodes whose card is one of `products`: the KV cache and batch size are sized for that card's memory."""
+    expression = {"key": label, "operator": "In", "values": list(products)}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [expression]}]
+            }
+        }
+    }
+
+
+def progress_deadline_seconds(cloud: CloudTier) -> int:
+    """When Kubernetes marks a rollout failed (default 600 s): past the longest start a new pod may take."""
+    return cloud.startup_budget_seconds + ROLLOUT_MARGIN_SECONDS
 
 
 def service(config: DeploymentConfig) -> KubeObject:
@@ -211,7 +266,7 @@ def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
 
 def disruption_budget(config: DeploymentConfig) -> list[KubeObject]:
     budget = config.cloud.disruption_budget
-    return [workloads.disruption_budget(config, identity(config), budget.min_available)] if budget.enabled else []
+    return [workloads.disruption_budget(config, identity(config), budget.spec)] if budget.enabled else []
 
 
 def network_policy(config: DeploymentConfig) -> list[KubeObject]:

@@ -44,6 +44,7 @@ def runtime_settings(config: DeploymentConfig, pool: EdgePool) -> RuntimeConfig:
         kind="llamacpp",
         port=edge.engine_port,
         startup_timeout_seconds=EDGE_PROBES.max_startup_seconds,
+        hang_timeout_seconds=EDGE_PROBES.liveness_window_seconds,
         command=llamacpp_command(pool, device_of(config, pool).cores, edge.engine_port),
     )
     return RuntimeConfig(engine=engine, server=edge.server)
@@ -91,27 +92,66 @@ def _tolerations(pool: EdgePool) -> list[dict[str, object]]:
     return own + link + [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations]
 
 
+def download_command(pool: EdgePool) -> list[str]:
+    """`hf download` of exactly the pool's two files at its pinned commit into the directory the server reads."""
+    weights = pool.weights
+    return [
+        "hf",
+        "download",
+        str(weights.repository),
+        pool.base_lm_file(),
+        pool.acoustic_file(),
+        "--revision",
+        str(weights.revision),
+        "--local-dir",
+        EDGE_MODEL_DIR,
+    ]
+
+
+def _weights(pool: EdgePool) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(volumes, serving mounts) for the pool's weights; image mode needs neither: the files are in the image."""
+    weights = pool.weights
+    if weights.source == "image":
+        return [], []
+    mount: dict[str, object] = {"name": "models", "mountPath": EDGE_MODEL_DIR, "readOnly": True}
+    if weights.source == "pvc":
+        return [{"name": "models", "persistentVolumeClaim": {"claimName": weights.claim, "readOnly": True}}], [mount]
+    return [{"name": "models", "emptyDir": {"sizeLimit": weights.scratch_size}}], [mount]
+
+
+def _download(pool: EdgePool) -> list[dict[str, object]]:
+    """The init container of download mode: the pool's own image, which carries huggingface_hub's CLI."""
+    if pool.weights.source != "download":
+        return []
+    return [
+        {
+            "name": "download-weights",
+            "image": pool.image.reference,
+            "imagePullPolicy": pool.image.pull_policy,
+            "command": download_command(pool),
+            "env": [{"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": "/tmp/hf"}],
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "securityContext": workloads.container_security_context(),
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "models", "mountPath": EDGE_MODEL_DIR}],
+        }
+    ]
+
+
 def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
     """Settings, workload and Service of one pool."""
     c = pool_identity(config, pool)
     device = device_of(config, pool)
     settings = workloads.settings_config_map(config, c, runtime_settings(config, pool).model_dump(mode="json"))
     settings_volume, settings_mount = workloads.settings_volume(c)
-    mounts: list[dict[str, object]] = [
-        settings_mount,
-        {"name": "tmp", "mountPath": "/tmp"},
-        {"name": "models", "mountPath": EDGE_MODEL_DIR, "readOnly": True},
-    ]
-    volumes = [
-        settings_volume,
-        {"name": "tmp", "emptyDir": {}},
-        {"name": "models", "persistentVolumeClaim": {"claimName": pool.model_claim, "readOnly": True}},
-    ]
+    weight_volumes, weight_mounts = _weights(pool)
+    mounts: list[dict[str, object]] = [settings_mount, {"name": "tmp", "mountPath": "/tmp"}, *weight_mounts]
+    volumes = [settings_volume, {"name": "tmp", "emptyDir": {}}, *weight_volumes]
     container = workloads.runtime_container(
         pool.image, workloads.serve_args(), config.edge.server.port, _resources(config, pool), EDGE_PROBES, mounts
     )
     pod_spec: dict[str, object] = {
         "terminationGracePeriodSeconds": grace_period_seconds(config.edge.server.request_timeout_seconds),
+        **({"initContainers": _download(pool)} if pool.weights.source == "download" else {}),
         "containers": [container],
         "volumes": volumes,
         "nodeSelector": {POOL_LABEL: pool.name, "kubernetes.io/arch": device.architecture, **pool.node_selector},

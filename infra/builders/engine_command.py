@@ -15,6 +15,7 @@ def vllm_omni_command(cloud: CloudTier) -> list[str]:
     return render_lines(
         "engines/vllm-omni.args.j2",
         engine=cloud.engine,
+        model_path=cloud.model_path,
         log_level=cloud.server.log_level,
         startup_seconds=cloud.pod.probes.max_startup_seconds,
     )

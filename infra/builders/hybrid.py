@@ -83,6 +83,6 @@ def router_objects(config: DeploymentConfig) -> list[KubeObject]:
         workloads.deployment(config, c, template, None, max_surge="25%"),
         workloads.service(config, c, router.server.port),
         workloads.cpu_autoscaler(config, c, router.min_replicas, router.max_replicas, 70),
-        workloads.disruption_budget(config, c, router.min_replicas - 1),
+        workloads.disruption_budget(config, c, {"minAvailable": router.min_replicas - 1}),
         workloads.network_policy(config, c, router.server.port, list(config.cloud.network_policy.ingress_namespaces)),
     ]

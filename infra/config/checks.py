@@ -10,7 +10,14 @@ import re
 from collections.abc import Callable, Iterator
 
 from voxdeploy.infra.config.base import parse_quantity
-from voxdeploy.infra.config.cloud import DRAIN_MARGIN_SECONDS, PRE_STOP_SECONDS, Image, grace_period_seconds
+from voxdeploy.infra.config.cloud import (
+    DRAIN_MARGIN_SECONDS,
+    PINNED_REVISION,
+    PRE_STOP_SECONDS,
+    SHARED_ACCESS_MODES,
+    Image,
+    grace_period_seconds,
+)
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import model_files_gib
 from voxdeploy.infra.config.errors import ConfigIssue
@@ -105,12 +112,20 @@ def disruption_budget_allows_drains(config: DeploymentConfig) -> Iterator[Config
     cloud = config.cloud
     budget = cloud.disruption_budget
     fewest = cloud.replica_range[0]
-    if budget.enabled and budget.min_available >= fewest:
+    if not budget.enabled:
+        return
+    if budget.min_available is not None and budget.min_available >= fewest:
         yield ConfigIssue(
             "cloud.disruptionBudget.minAvailable",
             budget.min_available,
             f"must be < the fewest replicas ({fewest}), or no node could ever be drained; "
-            "lower it, raise the replicas, or set cloud.disruptionBudget.enabled: false",
+            "use maxUnavailable: 1, raise the replicas, or set cloud.disruptionBudget.enabled: false",
+        )
+    if budget.max_unavailable == 0:
+        yield ConfigIssue(
+            "cloud.disruptionBudget.maxUnavailable",
+            0,
+            "must be >= 1, or no node could ever be drained; or set cloud.disruptionBudget.enabled: false",
         )
 
 
@@ -161,18 +176,77 @@ def image_is_pinned(config: DeploymentConfig) -> Iterator[ConfigIssue]:
 def shared_cache_is_shareable(config: DeploymentConfig) -> Iterator[ConfigIssue]:
     cloud = config.cloud
     cache = cloud.pod.model_cache
-    if (
-        cache.mode == "pvc"
-        and cache.pvc.existing_claim is None
-        and cache.pvc.access_mode == "ReadWriteOnce"
-        and cloud.replica_range[1] > 1
-    ):
+    if cache.mode != "pvc" or cache.pvc.existing_claim is not None:
+        return
+    if cache.pvc.access_mode == "ReadWriteOnce" and cloud.replica_range[1] > 1:
         yield ConfigIssue(
             "cloud.pod.modelCache.pvc.accessMode",
             cache.pvc.access_mode,
             f"a ReadWriteOnce volume cannot be mounted by {cloud.replica_range[1]} replicas on different nodes; "
-            "use ReadWriteMany or ReadOnlyMany, or modelCache.mode: emptyDir",
+            "use ReadWriteMany with a storageClassName, or modelCache.mode: emptyDir",
         )
+    if cache.pvc.access_mode in SHARED_ACCESS_MODES and cache.pvc.storage_class_name is None:
+        yield ConfigIssue(
+            "cloud.pod.modelCache.pvc.storageClassName",
+            None,
+            f"a {cache.pvc.access_mode} claim needs a class that supports it: the default classes of EKS (gp2/gp3, "
+            "EBS), GKE (standard-rwo, PD) and AKS (managed-csi, Azure Disk) are ReadWriteOnce only, so the claim and "
+            "every GPU pod would stay Pending; name a shared-filesystem class (EFS, Filestore, Azure Files, NFS), or "
+            "use modelCache.mode: emptyDir (per-pod) or image (weights baked in)",
+        )
+
+
+def weights_have_a_source(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """Image mode downloads nothing, so the model must be a path in the image; and prod loads one fixed revision."""
+    cloud = config.cloud
+    if not cloud.enabled:
+        return
+    engine = cloud.engine
+    if cloud.pod.model_cache.mode == "image" and engine.from_hub:
+        yield ConfigIssue(
+            "cloud.engine.model",
+            engine.model,
+            "with cloud.pod.modelCache.mode image the weights are baked into the image: set the absolute path they "
+            "were copied to (e.g. /opt/models/VoxCPM2), or use mode pvc or emptyDir to download them",
+        )
+    if config.stage == "prod" and engine.from_hub and not engine.pins_revision:
+        yield ConfigIssue(
+            "cloud.engine.revision",
+            engine.revision,
+            "must be a 40-hex Hugging Face commit id when stage is prod: a branch or tag can move between two "
+            "replicas' downloads, so they would serve different weights",
+        )
+
+
+def kv_cache_has_a_card_to_fit(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """A KV cache sized in GiB is sized for a card: in prod, name the cards, or a pod lands on a smaller one and
+    dies at load with CUDA out of memory."""
+    cloud = config.cloud
+    kv = cloud.engine.kv_cache_memory_gib
+    if cloud.enabled and config.stage == "prod" and kv is not None and not cloud.pod.gpu_products:
+        yield ConfigIssue(
+            "cloud.pod.gpuProducts",
+            [],
+            f"cloud.engine.kvCacheMemoryGib is {kv:g} GiB: name the GPU models it fits (as "
+            f"{cloud.pod.gpu_product_label} labels them, e.g. NVIDIA-H100-80GB-HBM3) so no pod lands on a smaller card",
+        )
+
+
+def edge_weights_have_a_source(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """Each weight source needs its own settings; a download pins a commit so two nodes never differ."""
+    if not config.edge.enabled:
+        return
+    for index, pool in enumerate(config.edge.pools):
+        weights, path = pool.weights, f"edge.pools[{index}].weights"
+        if weights.source == "download":
+            if weights.repository is None:
+                yield ConfigIssue(f"{path}.repository", None, "source download needs the repository holding the GGUFs")
+            if weights.revision is None or PINNED_REVISION.fullmatch(weights.revision) is None:
+                yield ConfigIssue(
+                    f"{path}.revision", weights.revision, "source download needs the repository's 40-hex commit id"
+                )
+        if weights.source == "pvc" and weights.claim is None:
+            yield ConfigIssue(f"{path}.claim", None, "source pvc needs the name of the existing claim")
 
 
 def labels_are_valid(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -343,6 +417,9 @@ CHECKS: tuple[Check, ...] = (
     distinct_ports,
     image_is_pinned,
     shared_cache_is_shareable,
+    weights_have_a_source,
+    edge_weights_have_a_source,
+    kv_cache_has_a_card_to_fit,
     labels_are_valid,
     edge_pools_fit_their_devices,
     hybrid_router_has_somewhere_to_send,

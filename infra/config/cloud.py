@@ -7,10 +7,11 @@ scaled to one GPU; the prod stack sets the reference article's high-concurrency 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.model import MODEL_ID, VLLM_OMNI_PORT
@@ -47,11 +48,29 @@ class VoxCPM2DeployFile:
 
 DEPLOY_FILE = VoxCPM2DeployFile()
 
+SURGE_PERCENT = re.compile(r"([1-9][0-9]?|100)%")
+
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+"""The node label NVIDIA's GPU Feature Discovery (GPU Operator) sets to the card's model, e.g. NVIDIA-H100-80GB-HBM3."""
+
+PINNED_REVISION = re.compile(r"[0-9a-f]{40}")
+"""A Hugging Face commit id: the only revision that cannot change under running replicas."""
+
+NODE_PROVISION_SECONDS = 600
+"""Time before a new pod's first container starts: a GPU node added by the cluster autoscaler (minutes) and a
+CUDA runtime image of several GB pulled onto it. Counted in the rollout's progress deadline."""
+
 
 class VllmOmniEngine(StrictModel):
     """Arguments of `vllm serve <model> --omni`, rendered by templates/engines/vllm-omni.args.j2."""
 
     model: str = Field(MODEL_ID, min_length=1, description="Hugging Face model id or local path of the checkpoint.")
+    revision: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$",
+        description="Hugging Face revision of `model` the pods download (a 40-hex commit pins it; prod requires "
+        "one, since a branch moves under running replicas); unset: main.",
+    )
     served_model_name: str | None = Field(None, description="Name clients send as `model`; defaults to the model id.")
     tensor_parallel_size: int = Field(
         1,
@@ -107,6 +126,16 @@ class VllmOmniEngine(StrictModel):
     def captures_cuda_graphs(self) -> bool:
         """Whether the engine runs with CUDA graphs: the stack's choice, else the deploy file's."""
         return not DEPLOY_FILE.enforce_eager if self.cuda_graphs is None else self.cuda_graphs
+
+    @property
+    def from_hub(self) -> bool:
+        """Whether `model` is a hub id the pods download, rather than a path already inside the pod."""
+        return not self.model.startswith("/")
+
+    @property
+    def pins_revision(self) -> bool:
+        """Whether every replica loads the same weights: a commit, not a branch or tag that can move."""
+        return self.revision is not None and PINNED_REVISION.fullmatch(self.revision) is not None
 
 
 class Image(StrictModel):
@@ -184,29 +213,43 @@ class PersistentCache(StrictModel):
     """A PersistentVolumeClaim holding downloaded weights across pod restarts."""
 
     size: Quantity = Field("50Gi", description="Requested volume size.")
-    storage_class_name: str | None = Field(None, description="StorageClass; unset uses the cluster default.")
+    storage_class_name: str | None = Field(
+        None,
+        description="StorageClass of the claim. Required for ReadWriteMany/ReadOnlyMany: the default classes of "
+        "EKS, GKE and AKS are block storage (ReadWriteOnce only), so a shared claim without a class stays Pending.",
+    )
     access_mode: Literal["ReadWriteMany", "ReadWriteOnce", "ReadOnlyMany"] = Field(
         "ReadWriteMany", description="ReadWriteMany lets every replica share one download."
     )
     existing_claim: DnsLabel | None = Field(None, description="Use this existing claim instead of creating one.")
 
 
-class ModelCache(StrictModel):
-    """Where weights live: loading VoxCPM2 from the hub at every start is slow and rate-limited."""
+CacheMode = Literal["pvc", "emptyDir", "image"]
+SHARED_ACCESS_MODES = ("ReadWriteMany", "ReadOnlyMany")
 
-    mode: Literal["pvc", "emptyDir", "none"] = Field(
+
+class ModelCache(StrictModel):
+    """Where weights live. A hub model is downloaded by an init container into the cache at a pinned revision and
+    served from that directory with the Hugging Face hub offline, so a serving pod never reaches the hub."""
+
+    mode: CacheMode = Field(
         "emptyDir",
-        description="pvc: shared volume; emptyDir: per-pod scratch; none: the engine downloads into its cache.",
+        description="pvc: one volume the replicas share (ReadWriteMany needs a storageClassName); emptyDir: a "
+        "per-pod cache, downloaded at every pod start; image: the weights are baked into the image at "
+        "cloud.engine.model (an absolute path), nothing is downloaded.",
     )
     mount_path: str = Field("/models", pattern=r"^/[^:]*$", description="Where the cache is mounted in the pod.")
-    preload: bool = Field(
-        True,
-        description="Download the weights in an init container before the engine starts (shorter, visible startup).",
-    )
     empty_dir_size: Quantity = Field("40Gi", description="sizeLimit of the emptyDir in emptyDir mode.")
     pvc: PersistentCache = Field(PersistentCache(), description="The claim in pvc mode.")
     hf_token_secret: SecretKeyRef | None = Field(
-        None, description="Secret key holding a Hugging Face token (HF_TOKEN)."
+        None, description="Secret key holding a Hugging Face token (HF_TOKEN), read by the download only."
+    )
+    max_download_seconds: int = Field(
+        1800,
+        ge=60,
+        le=14400,
+        description="Longest weight download tolerated; with probes.maxStartupSeconds it sizes the rollout's "
+        "progress deadline and Pulumi's wait.",
     )
 
 
@@ -220,6 +263,12 @@ class Probes(StrictModel):
     liveness_failure_threshold: int = Field(3, ge=1, description="Failed /health checks before a restart.")
     readiness_failure_threshold: int = Field(2, ge=1, description="Failed /ready checks before traffic stops.")
 
+    @property
+    def liveness_window_seconds(self) -> int:
+        """How long the kubelet lets /health fail before a restart; the runtime restarts a hung engine after as
+        long, so a hung engine costs what a hung pod would, without losing the pod."""
+        return self.period_seconds * self.liveness_failure_threshold
+
 
 class Pod(StrictModel):
     """Everything about the serving pod that is not the engine's own arguments."""
@@ -229,6 +278,16 @@ class Pod(StrictModel):
         None, ge=0, le=16, description="GPUs per pod; defaults to the engine's tensorParallelSize."
     )
     gpu_resource_name: str = Field("nvidia.com/gpu", min_length=1, description="Extended resource name of the GPU.")
+    gpu_products: list[str] = Field(
+        [],
+        description="GPU models the pods may land on, as the node label gpuProductLabel names them (NVIDIA GPU "
+        "Feature Discovery: e.g. NVIDIA-H100-80GB-HBM3); unset: any card, whatever its memory.",
+    )
+    gpu_product_label: str = Field(
+        GPU_PRODUCT_LABEL,
+        min_length=1,
+        description="Node label holding the GPU model (GKE: cloud.google.com/gke-accelerator).",
+    )
     resources: Resources = Field(Resources(), description="CPU and memory requests and limits.")
     node_selector: dict[str, str] = Field({}, description="Node labels the pod must land on.")
     tolerations: list[Toleration] = Field(
@@ -283,10 +342,29 @@ class Autoscaling(StrictModel):
 
 
 class DisruptionBudget(StrictModel):
-    """PodDisruptionBudget so node drains keep serving."""
+    """PodDisruptionBudget so node drains keep serving. maxUnavailable scales with the fleet: at 10 replicas
+    `minAvailable: 1` would let a drain take nine 20-minute-start GPU pods at once; `maxUnavailable: 1` takes one."""
 
     enabled: bool = Field(True, description="Create a PodDisruptionBudget.")
-    min_available: int = Field(1, ge=0, description="Pods that must stay up during voluntary disruptions.")
+    max_unavailable: int | None = Field(
+        None, ge=0, description="Most pods a voluntary disruption may take at once; 1 when neither bound is set."
+    )
+    min_available: int | None = Field(
+        None, ge=0, description="Pods that must stay up during voluntary disruptions (instead of maxUnavailable)."
+    )
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> DisruptionBudget:
+        if self.max_unavailable is not None and self.min_available is not None:
+            raise ValueError("set either maxUnavailable or minAvailable, not both (Kubernetes accepts one per budget)")
+        return self
+
+    @property
+    def spec(self) -> dict[str, int]:
+        """The budget's bound as its spec field: maxUnavailable 1 unless the stack says otherwise."""
+        if self.min_available is not None:
+            return {"minAvailable": self.min_available}
+        return {"maxUnavailable": 1 if self.max_unavailable is None else self.max_unavailable}
 
 
 class NetworkPolicyConfig(StrictModel):
@@ -296,6 +374,29 @@ class NetworkPolicyConfig(StrictModel):
     ingress_namespaces: list[DnsLabel] = Field(
         ["monitoring"], description="Namespaces (besides this one) allowed to reach the API and /metrics."
     )
+
+
+class Rollout(StrictModel):
+    """How a new version replaces the old: GPU pods take up to probes.maxStartupSeconds (plus the download) to
+    become ready, so one-at-a-time replacement of 10 replicas would take hours."""
+
+    max_surge: int | str = Field(
+        "25%",
+        union_mode="left_to_right",
+        description="Extra pods during a rollout, a count or a percentage of the replicas (Kubernetes' default "
+        "25%); each needs a free GPU. Old pods leave only as new ones are ready (maxUnavailable 0).",
+    )
+
+    @field_validator("max_surge")
+    @classmethod
+    def _makes_room(cls, value: int | str) -> int | str:
+        valid = value >= 1 if isinstance(value, int) else SURGE_PERCENT.fullmatch(value) is not None
+        if not valid:
+            raise ValueError(
+                "must be a count >= 1 or a percentage from 1% to 100%: with maxUnavailable 0 a rollout needs room "
+                "for at least one new pod"
+            )
+        return value
 
 
 class ServiceAccountConfig(StrictModel):
@@ -322,6 +423,7 @@ class CloudTier(StrictModel):
     replicas: int = Field(1, ge=0, le=1000, description="Replicas when autoscaling is disabled.")
     autoscaling: Autoscaling = Field(Autoscaling(), description="Horizontal autoscaling.")
     disruption_budget: DisruptionBudget = Field(DisruptionBudget(), description="PodDisruptionBudget.")
+    rollout: Rollout = Field(Rollout(), description="Rolling update of the Deployment.")
     network_policy: NetworkPolicyConfig = Field(NetworkPolicyConfig(), description="NetworkPolicy.")
     service_account: ServiceAccountConfig = Field(ServiceAccountConfig(), description="ServiceAccount.")
     service: ServiceConfig = Field(ServiceConfig(), description="Service.")
@@ -331,6 +433,21 @@ class CloudTier(StrictModel):
         """terminationGracePeriodSeconds of the cloud pods: the stack's, else the least that drains a request."""
         explicit = self.pod.termination_grace_period_seconds
         return grace_period_seconds(self.server.request_timeout_seconds) if explicit is None else explicit
+
+    @property
+    def model_path(self) -> str:
+        """What `vllm serve` loads: the download directory of the model's revision in the cache, or the stack's own
+        path. A plain directory (not the hub cache) means the engine never resolves a revision or calls the hub."""
+        engine = self.engine
+        if not engine.from_hub:
+            return engine.model
+        return f"{self.pod.model_cache.mount_path}/{engine.model}/{engine.revision or 'main'}"
+
+    @property
+    def startup_budget_seconds(self) -> int:
+        """Longest time from a pod's creation to Ready: a node and the image, the download, then the load."""
+        download = self.pod.model_cache.max_download_seconds if self.engine.from_hub else 0
+        return NODE_PROVISION_SECONDS + download + self.pod.probes.max_startup_seconds
 
     @property
     def gpus_per_pod(self) -> int:

@@ -17,7 +17,7 @@ from pydantic import Field
 from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.model import LLAMACPP_PORT
 from voxdeploy.contracts.runtime import RuntimeServer
-from voxdeploy.infra.config.base import DnsLabel
+from voxdeploy.infra.config.base import DnsLabel, Quantity
 from voxdeploy.infra.config.cloud import Image, Toleration
 
 Quantization = Literal["Q4_0", "Q4_K_M", "Q5_K_M", "Q8_0", "F16"]
@@ -65,6 +65,24 @@ def model_files_gib(quantization: str) -> float:
     return gb * 1e9 / 2**30
 
 
+class EdgeWeights(StrictModel):
+    """Where a pool's two GGUF files come from. An edge site's uplink drops: a pod restarted during an outage must
+    still find its weights on the node, so nothing here reads them from a network volume at start."""
+
+    source: Literal["image", "download", "pvc"] = Field(
+        "image",
+        description="image: baked into the pool's image at /models (runtime/Dockerfile target edge-weights), "
+        "nothing fetched; download: an init container fetches them once per pod into node-local scratch "
+        "(they survive engine restarts, not pod replacement); pvc: an existing claim the site provides.",
+    )
+    repository: str | None = Field(
+        None, min_length=1, description="download: Hugging Face repository (or mirror, via HF_ENDPOINT) holding them."
+    )
+    revision: str | None = Field(None, description="download: the repository's commit (40 hex), so every node agrees.")
+    claim: DnsLabel | None = Field(None, description="pvc: the existing claim holding them (mounted read-only).")
+    scratch_size: Quantity = Field("12Gi", description="download: sizeLimit of the node-local scratch volume.")
+
+
 class EdgePool(StrictModel):
     """A set of nodes of one device running one configuration of the edge runtime."""
 
@@ -88,7 +106,7 @@ class EdgePool(StrictModel):
     image_architectures: list[Architecture] = Field(
         ["amd64", "arm64"], min_length=1, description="Architectures the image is published for."
     )
-    model_claim: DnsLabel = Field("voxcpm2-gguf", description="Existing PVC holding the GGUF files (read-only).")
+    weights: EdgeWeights = Field(EdgeWeights(), description="Where the GGUF files come from.")
     memory_headroom: float = Field(0.2, ge=0, le=0.9, description="Share of device memory kept free.")
     runtime_overhead_gib: float = Field(
         2.0, ge=0, description="Working memory beyond the files (buffers, KV cache, the Python runtime)."

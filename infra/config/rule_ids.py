@@ -20,6 +20,8 @@ IMAGE_DIGEST = "image-digest"
 PDB_MIN_REPLICAS = "pdb-min-replicas"
 GPU_TOLERATION = "gpu-toleration"
 GPU_QUOTA = "gpu-quota"
+PROMETHEUS_SELECTOR = "prometheus-selector"
+REFERENCES = "references"
 
 RULE_IDS: tuple[str, ...] = (
     PSS_HOST_NAMESPACES,
@@ -38,6 +40,8 @@ RULE_IDS: tuple[str, ...] = (
     PDB_MIN_REPLICAS,
     GPU_TOLERATION,
     GPU_QUOTA,
+    PROMETHEUS_SELECTOR,
+    REFERENCES,
 )
 """Every rule a stack can waive or re-grade, in report order; infra/policy/rules.py implements exactly these
 (it raises at import otherwise)."""

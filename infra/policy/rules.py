@@ -1,14 +1,16 @@
 """Every policy rule, in report order: id, default severity and check (a stack re-grades with policy.severities).
 
-Errors are what would fail in the cluster or break an SLO (pods refused by Pod Security, Pending GPU pods,
+Errors are what would fail in the cluster or break an SLO (pods refused by Pod Security, Pending GPU pods, names
+that point at nothing,
 hung drains, scale-ups refused by the quota, unsized or unprobed pods, moving images); a warning is a
-hardening the stack should adopt (a digest in prod).
+hardening the stack should adopt (a digest in prod), or something that silently does nothing until fixed
+(rules no Prometheus selects).
 """
 
 from __future__ import annotations
 
 from voxdeploy.infra.config import rule_ids as ids
-from voxdeploy.infra.policy import capacity, containers, pod_security
+from voxdeploy.infra.policy import capacity, containers, monitoring, pod_security, references
 from voxdeploy.infra.policy.violations import Rule
 
 RULES: tuple[Rule, ...] = (
@@ -28,6 +30,8 @@ RULES: tuple[Rule, ...] = (
     Rule(ids.PDB_MIN_REPLICAS, "error", capacity.pdb_min_replicas),
     Rule(ids.GPU_TOLERATION, "error", capacity.gpu_toleration),
     Rule(ids.GPU_QUOTA, "error", capacity.gpu_quota),
+    Rule(ids.PROMETHEUS_SELECTOR, "warning", monitoring.selector_labels),
+    Rule(ids.REFERENCES, "error", references.references_resolve),
 )
 
 if tuple(rule.id for rule in RULES) != ids.RULE_IDS:

@@ -74,6 +74,12 @@ OBJECT_CASES = [
     ),
     ObjectCase("pdb-min-replicas", "spec.minAvailable", 2, 1, kind="PodDisruptionBudget"),
     ObjectCase("gpu-toleration", f"{POD}.tolerations", DELETE, [GPU_TOLERATION]),
+    ObjectCase("references", f"{POD}.serviceAccountName", "nobody", "voxcpm"),
+    ObjectCase("references", f"{POD}.volumes.0.configMap.name", "voxcpm-settings", "voxcpm-runtime"),
+    ObjectCase("references", "spec.ports.0.targetPort", "metrics", "http", kind="Service"),
+    ObjectCase("references", "spec.selector", {"app": "other"}, {"app.kubernetes.io/name": "voxcpm"}, kind="Service"),
+    ObjectCase("references", "spec.endpoints.0.port", "web", "http", kind="ServiceMonitor"),
+    ObjectCase("references", "spec.scaleTargetRef.name", "vox", "voxcpm", kind="HorizontalPodAutoscaler"),
     # An edge pod pinned to its own pool (whose taint it tolerates) needs no GPU toleration; unpinned, it does.
     ObjectCase(
         "gpu-toleration",
@@ -97,6 +103,8 @@ class StackCase:
     broken: object
     fixed: object
     severity: str = "error"
+    objects: tuple[str, ...] = ("Deployment/voxcpm",)
+    """Kind/name of each object the broken stack is reported on."""
 
 
 DIGEST = "sha256:" + "ab" * 32
@@ -104,6 +112,15 @@ STACK_CASES = [
     StackCase("image-tag", "staging", "cloud.pod.image.tag", "latest", "0.1.0"),
     StackCase("image-digest", "prod", "cloud.pod.image.digest", None, DIGEST, severity="warning"),
     StackCase("gpu-quota", "prod", "policy", {"gpuQuota": 8}, {"gpuQuota": 10}),
+    StackCase(
+        "prometheus-selector",
+        "prod",
+        "observability.selectorLabels",
+        {},
+        {"release": "monitoring"},
+        severity="warning",
+        objects=("PrometheusRule/voxcpm", "ServiceMonitor/voxcpm"),
+    ),
 ]
 
 
@@ -144,7 +161,8 @@ def test_a_broken_object_trips_its_rule_and_the_fix_clears_it(case: ObjectCase) 
 def test_a_broken_stack_trips_its_rule_and_the_fix_clears_it(case: StackCase) -> None:
     config, objects = built(case.stack, case.key, case.broken)
     found = of_rule(evaluate(config, objects), case.rule)
-    assert [(v.object, v.severity) for v in found] == [(f"Deployment/{config.namespace}/voxcpm", case.severity)]
+    expected = [(f"{ref.split('/')[0]}/{config.namespace}/{ref.split('/')[1]}", case.severity) for ref in case.objects]
+    assert sorted((v.object, v.severity) for v in found) == sorted(expected)
     config, objects = built(case.stack, case.key, case.fixed)
     assert of_rule(evaluate(config, objects), case.rule) == []
 
@@ -216,7 +234,7 @@ def test_a_keda_scaled_object_bounds_replicas_like_an_hpa() -> None:
         }
     )
     found = {v.rule: v for v in evaluate(config, objects) if v.severity == "error"}
-    assert set(found) == {"gpu-quota", "pdb-min-replicas"}
+    assert set(found) == {"gpu-quota"}, "maxUnavailable 1 still lets a drain evict the one pod a minimum of 1 leaves"
     assert "12 pods (ScaledObject/voxcpm/voxcpm) x 1 GPU = 12" in found["gpu-quota"].message
 
 

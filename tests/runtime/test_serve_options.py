@@ -30,7 +30,8 @@ def rendered_runtime_file(tmp_path: Path, stack: str = "prod") -> Path:
 def test_the_pods_settings_file_is_what_serve_reads(tmp_path: Path) -> None:
     config = options("--config", str(rendered_runtime_file(tmp_path)))
     assert isinstance(config.engine, ProcessEngine) and config.engine.kind == "vllm-omni"
-    assert config.engine.command[:4] == ["vllm", "serve", "openbmb/VoxCPM2", "--omni"]
+    cloud = load_stack("prod", STACKS_DIR).config.cloud
+    assert config.engine.command[:4] == ["vllm", "serve", cloud.model_path, "--omni"]
     assert config.engine.startup_timeout_seconds == 1200
     assert (config.host, config.server.port, config.server.max_concurrent_requests) == ("0.0.0.0", 8000, 100)
 

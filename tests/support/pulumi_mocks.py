@@ -15,8 +15,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.reads: list[pulumi.runtime.MockResourceArgs] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        """Created resources go to `resources`; `Resource.get` reads of existing ones (an id given) to `reads`."""
+        if args.resource_id:
+            self.reads.append(args)
+            return args.resource_id, {}
         self.resources.append(args)
         return f"{args.name}-id", args.inputs
 

@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from voxdeploy.infra.builders import build_objects
+    from voxdeploy.infra.builders.crds import required_crds
     from voxdeploy.infra.render import (
         ARGOCD_FILE,
         FLUX_FILE,
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.flux:
         delivery[FLUX_FILE] = flux_kustomization(stack.name, repo_path, args.flux_source)
-    files = with_delivery(render_files(build_objects(stack.config), stack.name), stack.name, delivery)
+    objects = build_objects(stack.config)
+    files = with_delivery(render_files(objects, stack.name), stack.name, delivery)
     if args.check:
         drift = differences(files, out)
         for line in drift:
@@ -81,4 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED if drift else EXIT_OK
     written = write_directory(files, out)
     print(f"wrote {len(written)} files to {out}/ (kubectl kustomize {out} | kubectl apply -f -)")
+    crds = required_crds(objects)
+    if crds:
+        print(f"needs CRDs installed first: {', '.join(crds)} (check: kubectl get crd {' '.join(crds)})")
     return EXIT_OK
