@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import kubernetes_validate
 import pytest
@@ -13,6 +14,7 @@ from tests.support.stacks import STACKS, STACKS_DIR, mutated, read_stack_file
 from tests.support.upstream import voxcpm2_deploy_stages
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
+from voxdeploy.infra.builders.cloud import runtime_settings
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.config import ConfigError, load_stack, parse_config
 from voxdeploy.infra.config.cloud import DEPLOY_FILE
@@ -259,3 +261,19 @@ def test_the_runtime_restarts_a_hung_engine_after_the_window_liveness_would_give
     pod = next(o for o in objects if o["kind"] in ("Deployment", "DaemonSet"))["spec"]["template"]["spec"]
     liveness = pod["containers"][0]["livenessProbe"]
     assert engine["hangTimeoutSeconds"] == liveness["periodSeconds"] * liveness["failureThreshold"]
+
+
+def test_a_sharded_stage_gets_its_devices_and_parallelism_in_one_override(write_stack) -> None:
+    """The deploy file pins stage 0 to devices "0": TP 2 runs only when the stage's own devices say 0,1."""
+    document = mutated("prod", "cloud.engine.tensorParallelSize", 2)
+    document["config"]["voxdeploy:cloud"]["engine"]["stageDevices"] = "0,1"
+    document["config"]["voxdeploy:cloud"]["pod"]["gpusPerPod"] = 2
+    config = load_stack(str(write_stack(document))).config
+    command = runtime_settings(config.cloud).engine.command
+    overrides = json.loads(command[command.index("--stage-overrides") + 1])
+    assert overrides == {"0": {"kv_cache_memory_bytes": 24 * 1024**3, "devices": "0,1", "tensor_parallel_size": 2}}
+    assert upstream_stage()["devices"] == "0", "the upstream value this overrides"
+    duplicated = mutated("prod", "cloud.engine.tensorParallelSize", 2)
+    duplicated["config"]["voxdeploy:cloud"]["engine"]["stageDevices"] = "0,0"
+    with pytest.raises(ConfigError, match=r"cloud\.engine\.stageDevices"):
+        load_stack(str(write_stack(duplicated)))

@@ -77,6 +77,8 @@ INVALID = [
     ("prod", "cloud.engine.gpuMemoryUtilization", 1.5, "cloud.engine.gpuMemoryUtilization", "less than or equal to 1"),
     ("prod", "cloud.engine.gpuMemoryUtilization", 0, "cloud.engine.gpuMemoryUtilization", "greater than 0"),
     ("prod", "cloud.engine.tensorParallelSize", 2, "cloud.engine.tensorParallelSize", "vllm-omni issue 5003"),
+    ("prod", "cloud.engine.stageDevices", "0,1", "cloud.engine.stageDevices", "must list 1 distinct devices"),
+    ("prod", "cloud.engine.stageDevices", "gpu0", "cloud.engine.stageDevices", "should match pattern"),
     ("dev", "cloud.pod.gpusPerPod", 0, "cloud.pod.gpusPerPod", "needs CUDA"),
     (
         "prod",

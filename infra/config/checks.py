@@ -70,11 +70,25 @@ VOXCPM2_ONE_DEVICE_PER_STAGE = (
 
 
 def voxcpm2_is_not_sharded(config: DeploymentConfig) -> Iterator[ConfigIssue]:
-    """The reference article's TP 2 is a command vLLM-Omni rejects for VoxCPM2: refuse it before a pod does."""
+    """The reference article's TP 2 is a command vLLM-Omni rejects for VoxCPM2: refuse it before a pod does,
+    unless the stage's own devices are given, one per shard (what vllm-omni PR 5742 checks)."""
     cloud = config.cloud
-    if cloud.enabled and cloud.engine.tensor_parallel_size > 1:
+    engine = cloud.engine
+    tp = engine.tensor_parallel_size
+    if not cloud.enabled or (tp == 1 and engine.stage_devices is None):
+        return
+    devices = engine.stage_devices.split(",") if engine.stage_devices is not None else []
+    if tp > 1 and not devices:
         yield ConfigIssue(
-            "cloud.engine.tensorParallelSize", cloud.engine.tensor_parallel_size, VOXCPM2_ONE_DEVICE_PER_STAGE
+            "cloud.engine.tensorParallelSize",
+            tp,
+            VOXCPM2_ONE_DEVICE_PER_STAGE + f", or give stage 0 its {tp} devices in cloud.engine.stageDevices",
+        )
+    elif len(set(devices)) != len(devices) or len(devices) != tp:
+        yield ConfigIssue(
+            "cloud.engine.stageDevices",
+            engine.stage_devices,
+            f"must list {tp} distinct devices, one per tensor-parallel shard (cloud.engine.tensorParallelSize {tp})",
         )
 
 

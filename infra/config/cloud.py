@@ -111,6 +111,13 @@ class VllmOmniEngine(StrictModel):
         f"{DEPLOY_FILE.kv_cache_memory_bytes / 1024**3:g} GiB, sized for about 8 sequences: raise it with "
         "maxNumSeqs (rendered as --stage-overrides for stage 0).",
     )
+    stage_devices: str | None = Field(
+        None,
+        pattern=r"^[0-9]+(,[0-9]+)*$",
+        description='Devices of VoxCPM2\'s one stage (the deploy file\'s `devices`, "0"), e.g. "0,1": needed for '
+        "tensorParallelSize > 1, one per shard (rendered with the stage's tensor_parallel_size as "
+        "--stage-overrides). Unverified on hardware by this project: upstream runs VoxCPM2 on one device.",
+    )
     deploy_config: str | None = Field(
         None, description="vLLM-Omni --deploy-config file; unset uses the model's bundled deploy/voxcpm2.yaml."
     )
@@ -126,6 +133,18 @@ class VllmOmniEngine(StrictModel):
     def captures_cuda_graphs(self) -> bool:
         """Whether the engine runs with CUDA graphs: the stack's choice, else the deploy file's."""
         return not DEPLOY_FILE.enforce_eager if self.cuda_graphs is None else self.cuda_graphs
+
+    @property
+    def stage_overrides(self) -> dict[str, dict[str, object]] | None:
+        """vLLM-Omni's --stage-overrides for stage 0: the stack's KV cache and, when sharded, its devices with the
+        matching tensor parallelism (a top-level --tensor-parallel-size alone meets the deploy file's one device
+        and fails); None when the deploy file's values stand."""
+        stage: dict[str, object] = {}
+        if self.kv_cache_memory_gib is not None:
+            stage["kv_cache_memory_bytes"] = int(self.kv_cache_memory_gib * 1024**3)
+        if self.stage_devices is not None:
+            stage |= {"devices": self.stage_devices, "tensor_parallel_size": self.tensor_parallel_size}
+        return {"0": stage} if stage else None
 
     @property
     def from_hub(self) -> bool:
