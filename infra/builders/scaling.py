@@ -1,15 +1,18 @@
 """Autoscaling on a load signal: a KEDA ScaledObject, or an HPA on custom metrics plus prometheus-adapter rules.
 
-Pure functions like every builder. Queries are built from the metric catalogue's names and select the
-tier's pods by the target labels every rule and panel uses (`namespace`, `service`), so a scaler can never
-watch a series the runtime does not export.
+Pure functions like every builder. Queries are built from the metric catalogue's names (and, for engineQueue,
+the engine series pinned in contracts/engine_metrics.py, which the runtime forwards) and select the tier's pods
+by the target labels every rule and panel uses (`namespace`, `service`), so a scaler can never watch a series
+the runtime does not export.
 """
 
 from __future__ import annotations
 
 import yaml
 
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
+from voxdeploy.contracts.metrics import Metric
 from voxdeploy.infra.builders import meta, workloads
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -18,6 +21,9 @@ from voxdeploy.infra.observability.promql import aggregate, histogram_quantile, 
 
 QUEUED_OR_IN_FLIGHT = f"{catalog.QUEUED.name}_with_in_flight"
 """Per-pod custom metric the adapter serves for the queued signal: requests waiting plus being synthesized."""
+ENGINE_WAITING_OR_RUNNING = "vllm_omni_requests_waiting_with_running"
+"""Per-pod custom metric the adapter serves for the engineQueue signal: vLLM-Omni's requests waiting plus running
+(no colon: the name is a path segment of the custom metrics API)."""
 RTF_P95 = f"{catalog.REAL_TIME_FACTOR.name}_p95"
 """External metric the adapter serves for the p95Rtf signal."""
 KEDA_TRANSFER_HPA = "scaledobject.keda.sh/transfer-hpa-ownership"
@@ -37,15 +43,26 @@ def prometheus_query(config: DeploymentConfig, signal: ScalingSignal) -> str:
     `queued` counts requests being synthesized too: the queue alone reads 0 whenever pods keep up, which
     would scale to minReplicas and back in a loop; the sum is the demand, and unlike in-flight (capped by
     the runtime's slots) it keeps growing with an overload, so one decision can add enough pods.
+
+    `engineQueue` adds running to waiting for the same reason: vLLM-Omni's queue is empty whenever the engine
+    keeps up, which by design (maxNumSeqs >= maxConcurrentRequests) is until its KV cache fills. It is the
+    engine's own count of what it holds, so it is capped by the runtime's slots like in-flight; the runtime's
+    admission queue in front of it is invisible to it. Its series are per pod (`model_name` only), so the sum
+    over the tier needs no care for vLLM's per-stage series.
     """
     labels = target_labels(config)
     if signal.metric == "p95Rtf":
         return histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, signal.rtf_window, ())
-    in_flight = aggregate("sum", (), f"{catalog.IN_FLIGHT.name}{selector(labels)}")
+
+    def total(metric: Metric) -> str:
+        return aggregate("sum", (), f"{metric.name}{selector(labels)}")
+
     if signal.metric == "inFlight":
-        return in_flight
+        return total(catalog.IN_FLIGHT)
     if signal.metric == "queued":
-        return f"{in_flight} + {aggregate('sum', (), f'{catalog.QUEUED.name}{selector(labels)}')}"
+        return f"{total(catalog.IN_FLIGHT)} + {total(catalog.QUEUED)}"
+    if signal.metric == "engineQueue":
+        return f"{total(engine_catalog.OMNI_REQUESTS_WAITING)} + {total(engine_catalog.OMNI_REQUESTS_RUNNING)}"
     raise ValueError(f"{signal.metric} is not read from Prometheus")
 
 
@@ -111,7 +128,11 @@ def hpa_metric(config: DeploymentConfig, signal: ScalingSignal) -> dict[str, obj
                 "target": {"type": "Value", "value": target},
             },
         }
-    name = {"inFlight": catalog.IN_FLIGHT.name, "queued": QUEUED_OR_IN_FLIGHT}[signal.metric]
+    name = {
+        "inFlight": catalog.IN_FLIGHT.name,
+        "queued": QUEUED_OR_IN_FLIGHT,
+        "engineQueue": ENGINE_WAITING_OR_RUNNING,
+    }[signal.metric]
     return {
         "type": "Pods",
         "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}},
@@ -152,6 +173,7 @@ def adapter_rules(signal: ScalingSignal) -> dict[str, object]:
     one stack's file serves them all; only the p95Rtf window is the rendering stack's own.
     """
     in_flight, queued = catalog.IN_FLIGHT.name, catalog.QUEUED.name
+    waiting, running = engine_catalog.OMNI_REQUESTS_WAITING.name, engine_catalog.OMNI_REQUESTS_RUNNING.name
     (rtf_bucket, *_) = catalog.REAL_TIME_FACTOR.series
     return {
         "rules": [
@@ -161,6 +183,12 @@ def adapter_rules(signal: ScalingSignal) -> dict[str, object]:
                 QUEUED_OR_IN_FLIGHT,
                 f"sum(<<.Series>>{{<<.LabelMatchers>>}} + on (namespace, pod) "
                 f"{in_flight}{{<<.LabelMatchers>>}}) by (<<.GroupBy>>)",
+            ),
+            _pod_rule(
+                waiting,
+                ENGINE_WAITING_OR_RUNNING,
+                f"sum(<<.Series>>{{<<.LabelMatchers>>}} + on (namespace, pod) "
+                f"{running}{{<<.LabelMatchers>>}}) by (<<.GroupBy>>)",
             ),
         ],
         "externalRules": [

@@ -394,11 +394,12 @@ def scaling_signal_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
             f"({scaling.min_replicas}..{scaling.max_replicas})",
         )
     slots = config.cloud.server.max_concurrent_requests
-    if signal.metric == "inFlight" and signal.target is not None and signal.target > slots:
+    if signal.metric in ("inFlight", "engineQueue") and signal.target is not None and signal.target > slots:
+        where = "in flight" if signal.metric == "inFlight" else "in its engine (the runtime sends no more)"
         yield ConfigIssue(
             f"{at}.target",
             signal.target,
-            f"a pod never has more than cloud.server.maxConcurrentRequests ({slots}) in flight, "
+            f"a pod never has more than cloud.server.maxConcurrentRequests ({slots}) {where}, "
             f"so it would never scale out; use at most {slots}",
         )
     if signal.metric == "p95Rtf" and signal.target is not None and signal.target >= config.slo.p95_rtf:

@@ -17,7 +17,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from voxdeploy.contracts.base import StrictModel
-from voxdeploy.contracts.metrics import RATE_WINDOW
+from voxdeploy.contracts.engine_metrics import VLLM_KV_CACHE_USAGE
+from voxdeploy.contracts.metrics import ENGINE_METRICS_UP, RATE_WINDOW
 from voxdeploy.infra.config.base import DnsLabel
 
 PROMETHEUS_DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
@@ -47,6 +48,17 @@ class GpuMemoryAlert(Alert):
         gt=0,
         lt=1,
         description="Share of one GPU's memory in use that alerts, between 0 and 1 (0.9: 90%).",
+    )
+
+
+class KvCacheAlert(Alert):
+    """EngineKvCacheSaturated: vLLM's KV cache in one pod is nearly full (cloud tier only: vLLM-Omni's own series)."""
+
+    threshold_ratio: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description=f"Share of one pod's engine KV cache in use ({VLLM_KV_CACHE_USAGE.name}, 0 to 1) that alerts.",
     )
 
 
@@ -195,6 +207,17 @@ class Alerts(TierAlerts):
         GpuMemoryAlert(for_="3m", severity="critical"),
         description="GPUMemoryHighUsage: one GPU's share of memory in use above thresholdRatio "
         "(the reference article's alert).",
+    )
+    engine_kv_cache_saturated: KvCacheAlert = Field(
+        KvCacheAlert(for_="5m", severity="warning"),
+        description="EngineKvCacheSaturated: a pod's vLLM KV cache above thresholdRatio; new sequences wait inside "
+        "the engine, or running ones are preempted and recomputed (vLLM-Omni's own series, forwarded by the runtime).",
+    )
+    engine_metrics_down: Alert = Field(
+        Alert(for_="10m", severity="warning"),
+        description="EngineMetricsDown: a ready pod's runtime cannot read its engine's own /metrics "
+        f"({ENGINE_METRICS_UP.name} 0), so the engine panels, EngineKvCacheSaturated and the engineQueue "
+        "scaling signal go blind for it.",
     )
     burn_rates: list[BurnRateWindow] = Field(
         list(BURN_RATE_WINDOWS),

@@ -2,7 +2,9 @@
 
 CPU is a poor signal for GPU inference: the GPU saturates while the CPU idles, so a CPU HPA never adds the
 pod that would have kept the real-time factor down. The runtime's own gauges (requests in flight, requests
-queued) and its RTF histogram say how loaded a pod really is; KEDA or prometheus-adapter hand them to the HPA.
+queued) and its RTF histogram say how loaded a pod really is, and so does the engine's own backlog (vLLM-Omni's
+requests waiting and running, forwarded on the runtime's /metrics), what vLLM deployments usually scale on;
+KEDA or prometheus-adapter hand them to the HPA.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config.base import DnsLabel
 from voxdeploy.infra.config.observability import Duration
 
-SignalMetric = Literal["cpu", "inFlight", "queued", "p95Rtf"]
+SignalMetric = Literal["cpu", "inFlight", "queued", "engineQueue", "p95Rtf"]
 SignalBackend = Literal["keda", "hpaCustom"]
 
 TARGET_SHARE = 0.8
@@ -61,7 +63,9 @@ class ScalingSignal(StrictModel):
     metric: SignalMetric = Field(
         "cpu",
         description="cpu: HPA on CPU utilization (the reference article's); inFlight: requests being synthesized "
-        "per pod; queued: requests per pod waiting or being synthesized; p95Rtf: the service's p95 real-time factor.",
+        "per pod; queued: requests per pod waiting or being synthesized; engineQueue: requests per pod waiting or "
+        "running inside the engine (vLLM-Omni's own series, the cloud tier's engine); p95Rtf: the service's p95 "
+        "real-time factor.",
     )
     backend: SignalBackend = Field(
         "keda",
@@ -71,8 +75,9 @@ class ScalingSignal(StrictModel):
     target: float | None = Field(
         None,
         gt=0,
-        description="Value the autoscaler holds: per pod for inFlight and queued, the service's value for p95Rtf. "
-        "Unset: 80% of cloud.server.maxConcurrentRequests (inFlight, queued) or of slo.p95Rtf (p95Rtf); "
+        description="Value the autoscaler holds: per pod for inFlight, queued and engineQueue, the service's value "
+        "for p95Rtf. Unset: 80% of cloud.server.maxConcurrentRequests (inFlight, queued, engineQueue: the most the "
+        "runtime lets into the engine at once, which cloud.engine.maxNumSeqs must hold) or of slo.p95Rtf (p95Rtf); "
         "`voxdeploy plan` suggests one from measured capacity.",
     )
     rtf_window: Duration = Field(
@@ -84,7 +89,11 @@ class ScalingSignal(StrictModel):
     adapter: AdapterOptions = Field(AdapterOptions(), description="prometheus-adapter options (backend hpaCustom).")
 
     def target_value(self, max_concurrent_requests: int, slo_p95_rtf: float) -> float:
-        """The target in force: the configured one, else a share of the limit the signal runs into."""
+        """The target in force: the configured one, else a share of the limit the signal runs into.
+
+        engineQueue runs into the runtime's slots, not the engine's maxNumSeqs: the engine only ever holds what the
+        runtime sent it, so a share of a larger maxNumSeqs could sit above anything a pod reads and never scale out.
+        """
         if self.target is not None:
             return self.target
         if self.metric == "cpu":

@@ -3,9 +3,9 @@
 A scope is the cloud tier or the edge pools (scope.py): the same function makes HighErrorRatio for the
 cloud and EdgeHighErrorRatio for the pools, with each tier's thresholds and settings. Thresholds that
 are release targets come from `config.slo`, the rest from `config.observability.alerts`. An alert that
-is switched off, or cannot apply to a scope (no NVML GPU, no autoscaler, no queue, pods that may be
-absent by design), is left out. Annotations are Prometheus templates: `$labels` name what is affected
-and `$value` says how bad it is.
+is switched off, or cannot apply to a scope (no NVML GPU, no engine series of its own, no autoscaler, no
+queue, pods that may be absent by design), is left out. Annotations are Prometheus templates: `$labels`
+name what is affected and `$value` says how bad it is.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -92,6 +93,45 @@ def gpu_memory_high_usage(scope: RuntimeScope, config: DeploymentConfig) -> Iter
         f"GPU memory above {percent(threshold)}",
         f"GPU {{{{ $labels.gpu }}}} of pod {POD} ({WHERE}) has {PERCENT} of its memory in use "
         f"(threshold {percent(threshold)}); the next long request or larger batch may fail with CUDA out of memory.",
+        concern=scope.tier,
+    )
+
+
+def engine_kv_cache_saturated(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    """The fullest stage of a pod: vLLM reports KV-cache use per stage and replica, and one full stage stalls all."""
+    if scope.exposition is None or engine_catalog.VLLM_KV_CACHE_USAGE not in scope.exposition.pinned:
+        return
+    settings = config.observability.alerts.engine_kv_cache_saturated
+    threshold = settings.threshold_ratio
+    usage = f"{engine_catalog.VLLM_KV_CACHE_USAGE.name}{scope.selector}"
+    yield AlertRule(
+        f"{scope.prefix}EngineKvCacheSaturated",
+        settings,
+        f"{aggregate('max', (*GROUPING, 'pod'), usage)} > {number(threshold)}",
+        f"engine KV cache above {percent(threshold)}",
+        f"The engine of pod {POD} ({WHERE}) has {PERCENT} of its KV cache in use (threshold {percent(threshold)}): "
+        "new sequences wait inside the engine, or running ones are preempted and recomputed.",
+        concern=scope.tier,
+    )
+
+
+def engine_metrics_down(scope: RuntimeScope, config: DeploymentConfig) -> Iterator[AlertRule]:
+    """A ready pod only: while the engine loads its /metrics does not answer yet, which is no fault."""
+    if scope.exposition is None:
+        return
+    settings = config.observability.alerts.engine_metrics_down
+    keep = (*GROUPING, "pod")
+    up = catalog.ENGINE_METRICS_UP.name
+    down = aggregate("max", keep, f"{up}{scope.selector} == 0")
+    ready = aggregate("max", keep, f"{catalog.ENGINE_READY.name}{scope.selector} == 1")
+    yield AlertRule(
+        f"{scope.prefix}EngineMetricsDown",
+        settings,
+        f"{down} and on ({', '.join(keep)}) {ready}",
+        "engine's own metrics unavailable on a ready pod",
+        f"The runtime of pod {POD} ({WHERE}) is ready but has not read its engine's /metrics for {settings.for_} "
+        f"({up} = {value('%.0f')}): the engine panels, the KV-cache alert and an engineQueue autoscaler are blind "
+        "to that pod.",
         concern=scope.tier,
     )
 
@@ -277,6 +317,8 @@ Builder = Callable[[RuntimeScope, DeploymentConfig], Iterator[AlertRule]]
 BUILDERS: tuple[Builder, ...] = (
     high_inference_latency,
     gpu_memory_high_usage,
+    engine_kv_cache_saturated,
+    engine_metrics_down,
     high_real_time_factor,
     high_error_ratio,
     burn_rate_alerts,

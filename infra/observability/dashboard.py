@@ -120,8 +120,10 @@ def cloud_panels(config: DeploymentConfig) -> list[Panel]:
             "Engine KV-cache use",
             "percentunit",
             "Share of the engine's KV cache in use, per pod (vLLM's kv_cache_usage_perc, 0 to 1): near 1, new "
-            "requests wait in the engine's queue however few the runtime admits.",
+            "requests wait in the engine's queue however few the runtime admits; the line is the "
+            "EngineKvCacheSaturated threshold.",
             (Query("{{pod}}", _per_pod("max", engine_catalog.VLLM_KV_CACHE_USAGE, sel)),),
+            config.observability.alerts.engine_kv_cache_saturated.threshold_ratio,
         ),
         Panel(
             "Errors by code",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as metrics_catalog
 from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
 from voxdeploy.infra.builders import cloud, edge, hybrid, meta
@@ -51,6 +52,7 @@ def _context(config: DeploymentConfig) -> dict[str, object]:
     return {
         "config": config,
         "metrics": metrics_catalog,
+        "engine_metrics": engine_catalog,
         "sample_rate": VOXCPM2_SAMPLE_RATE,
         "selector": ",".join(f"{key}={value}" for key, value in selector.items()),
         "vllm_command": shlex.join(vllm_omni_command(config.cloud)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from voxdeploy.contracts.engine_metrics import VLLM_OMNI, EngineExposition
 from voxdeploy.infra.builders import edge
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import EdgePool
@@ -55,6 +56,9 @@ class RuntimeScope:
     """Burn-rate alerts watch the availability and latency SLOs here (the Service clients meet)."""
     always_running: bool
     """Pods are always expected, so no series at all is an outage (absent()), not an empty tier."""
+    exposition: EngineExposition | None
+    """The engine's own series the runtime forwards (vLLM-Omni's queue and KV cache); None where its engine
+    serves none (llama-tts-server), so no alert reads engine series there."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -98,6 +102,7 @@ def cloud_scope(config: DeploymentConfig) -> RuntimeScope:
         autoscaler=cloud.name if cloud.autoscaling.enabled else None,
         slo_budgets=True,
         always_running=cloud.replica_range[0] > 0,
+        exposition=VLLM_OMNI,  # the engine builders.cloud.runtime_settings runs
     )
 
 
@@ -133,6 +138,7 @@ def edge_scope(config: DeploymentConfig) -> RuntimeScope | None:
         autoscaler=None,
         slo_budgets=False,
         always_running=False,  # a pool has as many pods as nodes have joined it, which may be none yet
+        exposition=None,  # llamacpp's llama-tts-server serves no /metrics (contracts/engine_metrics.py)
     )
 
 

@@ -34,5 +34,6 @@ def test_stack_keys_are_camel_case_and_strict() -> None:
 def test_default_targets_sit_below_the_limit_they_run_into() -> None:
     assert ScalingSignal(metric="inFlight").target_value(100, 0.15) == 80
     assert ScalingSignal(metric="queued").target_value(100, 0.15) == 80
+    assert ScalingSignal(metric="engineQueue").target_value(100, 0.15) == 80, "the runtime's slots, not maxNumSeqs"
     assert ScalingSignal(metric="p95Rtf").target_value(100, 0.15) == pytest.approx(0.12)
     assert ScalingSignal(metric="inFlight", target=41).target_value(100, 0.15) == 41

@@ -1,5 +1,6 @@
 """The load-signal autoscalers: KEDA ScaledObject against KEDA's CRD schema, the custom-metrics HPA against
-Kubernetes' own, and prometheus-adapter rules that name only series the runtime exports."""
+Kubernetes' own, and prometheus-adapter rules that name only series the runtime exports (its own, and the
+engine's pinned ones it forwards); promtool's PromQL engine answers each query with the load it must read."""
 
 from __future__ import annotations
 
@@ -7,22 +8,28 @@ import copy
 import re
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
+from tests.support.alert_cases import Series, gauge, scraped
+from tests.support.observability import binary, run_unit_tests
 from tests.support.schemas import KUBERNETES_VERSION, strict
 from tests.support.stacks import REPO, STACKS, STACKS_DIR
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders import build_objects, cloud, scaling
 from voxdeploy.infra.config import DeploymentConfig, load_stack
 from voxdeploy.infra.config.scaling_signal import AdapterOptions, KedaOptions, ScalingSignal
+from voxdeploy.infra.observability.promql import target_labels
 
 KEDA_SCHEMA = strict(yaml.safe_load((REPO / "tests/fixtures/crds/keda-scaledobject-v1alpha1.yaml").read_text()))
-CATALOGUE_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series}
-SIGNALS = ("inFlight", "queued", "p95Rtf")
+EXPORTED_SERIES = {series for metric in catalog.CATALOGUE for series in metric.series} | engine_catalog.ENGINE_SERIES
+"""What a runtime's /metrics serves: the catalogue, and on vLLM-Omni the engine's pinned series it forwards."""
+SIGNALS = ("inFlight", "queued", "engineQueue", "p95Rtf")
 
 
 def prod() -> DeploymentConfig:
@@ -51,7 +58,7 @@ def test_scaled_object_validates_against_kedas_schema(metric: str) -> None:
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "prometheus"
     assert trigger["metadata"]["ignoreNullValues"] == "false"
-    assert series_in(trigger["metadata"]["query"]) <= CATALOGUE_SERIES
+    assert series_in(trigger["metadata"]["query"]) <= EXPORTED_SERIES
 
 
 def test_scaled_object_targets_and_queries() -> None:
@@ -68,6 +75,12 @@ def test_scaled_object_targets_and_queries() -> None:
     assert rtf["metadata"]["query"].endswith("[1m])))")
     (queued,) = objects(ScalingSignal(metric="queued"))[0]["spec"]["triggers"]
     assert series_in(queued["metadata"]["query"]) == {"voxdeploy_requests_in_flight", "voxdeploy_requests_queued"}
+    (engine,) = objects(ScalingSignal(metric="engineQueue"))[0]["spec"]["triggers"]
+    assert (engine["metricType"], engine["metadata"]["threshold"]) == ("AverageValue", "80")  # the runtime's slots
+    assert engine["metadata"]["query"] == (
+        'sum (vllm_omni:num_requests_waiting{namespace="voxcpm",service="voxcpm"}) + '
+        'sum (vllm_omni:num_requests_running{namespace="voxcpm",service="voxcpm"})'
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,11 +127,12 @@ def test_adapter_rules_read_only_catalogue_series() -> None:
     assert (config_map["metadata"]["namespace"], config_map["metadata"]["name"]) == ("observability", "rules")
     document = yaml.safe_load(config_map["data"]["config.yaml"])
     rules = document["rules"] + document["externalRules"]
-    assert len(rules) == 3
+    assert len(rules) == 4
     for rule in rules:
         read = series_in(rule["seriesQuery"]) | series_in(rule["metricsQuery"])
-        read |= set(re.findall(r"\^(\w+)\$", rule["name"]["matches"]))
-        assert read and read <= CATALOGUE_SERIES, rule
+        read |= set(re.findall(r"\^([\w:]+)\$", rule["name"]["matches"]))
+        assert read and read <= EXPORTED_SERIES, rule
+        assert ":" not in rule["name"]["as"], "an API path segment"
 
 
 def test_adapter_rules_are_the_same_for_every_stack() -> None:
@@ -177,3 +191,75 @@ def test_cpu_is_not_a_prometheus_signal() -> None:
         ScalingSignal().target_value(100, 0.15)
     with pytest.raises(ValueError, match="not read from Prometheus"):
         scaling.prometheus_query(prod(), ScalingSignal())
+
+
+LOAD = {"voxcpm-a": (3.0, 8.0), "voxcpm-b": (0.0, 5.0)}
+"""Per pod: requests waiting and running, as the runtime (queued, in flight) and the engine (waiting, running)
+report them."""
+
+
+def scraped_load(config: DeploymentConfig) -> list[Series]:
+    """The tier's pods under LOAD, with decoys every query must leave out: another namespace's pod, and vLLM's
+    per-stage scheduler series, which count the same requests again."""
+    namespace, service = target_labels(config)["namespace"], target_labels(config)["service"]
+    series = []
+    for where, pods in ((namespace, LOAD), (f"{namespace}-other", {"other-a": (100.0, 100.0)})):
+        for pod, (waiting, running) in pods.items():
+            target = scraped(where, service, pod)
+            runtime, engine = {**target, "engine": "vllm-omni"}, {**target, "model_name": "openbmb/VoxCPM2"}
+            stage = {**engine, "stage": "0", "replica": "0"}
+            series += [
+                gauge(catalog.QUEUED.name, runtime, waiting),
+                gauge(catalog.IN_FLIGHT.name, runtime, running),
+                gauge(engine_catalog.OMNI_REQUESTS_WAITING.name, engine, waiting),
+                gauge(engine_catalog.OMNI_REQUESTS_RUNNING.name, engine, running),
+                gauge(engine_catalog.VLLM_REQUESTS_WAITING.name, stage, waiting),
+                gauge(engine_catalog.VLLM_REQUESTS_RUNNING.name, stage, running),
+            ]
+    return series
+
+
+PER_POD = {
+    "inFlight": {pod: running for pod, (_, running) in LOAD.items()},
+    "queued": {pod: waiting + running for pod, (waiting, running) in LOAD.items()},
+    "engineQueue": {pod: waiting + running for pod, (waiting, running) in LOAD.items()},
+}
+"""What each per-pod signal must read for each pod of LOAD."""
+
+
+def adapter_query(rule: dict, namespace: str, pods: list[str]) -> str:
+    """A rule's metricsQuery as prometheus-adapter expands it for an HPA's Pods metric over the given pods."""
+    (series,) = re.findall(r"\^([\w:]+)\$", rule["name"]["matches"])
+    matchers = f'namespace="{namespace}",pod=~"{"|".join(pods)}"'
+    query = rule["metricsQuery"]
+    return query.replace("<<.Series>>", series).replace("<<.LabelMatchers>>", matchers).replace("<<.GroupBy>>", "pod")
+
+
+@pytest.mark.parametrize("metric", PER_POD)
+def test_both_backends_read_the_load_from_the_scraped_series(metric: str, tmp_path: Path) -> None:
+    """KEDA's query answers the tier's total (KEDA divides by the replicas, AverageValue); the adapter's rule,
+    expanded as the adapter does, answers each pod's own value for the HPA's Pods metric."""
+    config = prod()
+    signal = ScalingSignal(metric=metric)
+    served = scaling.hpa_metric(config, signal)["pods"]["metric"]["name"]
+    (rule,) = [rule for rule in scaling.adapter_rules(signal)["rules"] if rule["name"]["as"] == served]
+    per_pod = PER_POD[metric]
+    checks = [
+        {
+            "expr": scaling.prometheus_query(config, signal),
+            "eval_time": "0m",
+            "exp_samples": [{"labels": "{}", "value": sum(per_pod.values())}],
+        },
+        {
+            "expr": adapter_query(rule, config.namespace, list(per_pod)),
+            "eval_time": "0m",
+            "exp_samples": [{"labels": f'{{pod="{pod}"}}', "value": value} for pod, value in per_pod.items()],
+        },
+    ]
+    test = {
+        "name": f"{metric} over prod's pods",
+        "interval": "1m",
+        "input_series": [s.promtool(0) for s in scraped_load(config)],
+        "promql_expr_test": checks,
+    }
+    assert "SUCCESS" in run_unit_tests(binary("promtool"), config, [test], tmp_path)

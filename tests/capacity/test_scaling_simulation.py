@@ -1,5 +1,5 @@
-"""A step in load on prod's cloud tier: scaling on in-flight or queued requests adds GPU pods before the RTF
-target is breached; scaling on CPU never does, because the GPU saturates while the CPU idles."""
+"""A step in load on prod's cloud tier: scaling on in-flight, queued or engine-queued requests adds GPU pods
+before the RTF target is breached; scaling on CPU never does, because the GPU saturates while the CPU idles."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def run(metric: str, load: StepLoad, seconds: int = 3600) -> Outcome:
         "cpu": scaling.cpu_target_percent / 100,
         "inFlight": plan.in_flight_target,
         "queued": plan.in_flight_target,
+        "engineQueue": plan.in_flight_target,
         "p95Rtf": ScalingSignal(metric="p95Rtf").target_value(server.max_concurrent_requests, rtf_slo),
     }
     controller = ControllerModel(
@@ -46,7 +47,7 @@ def run(metric: str, load: StepLoad, seconds: int = 3600) -> Outcome:
     return simulate(pod, controller, load, seconds, rtf_slo)
 
 
-@pytest.mark.parametrize("metric", ["inFlight", "queued"])
+@pytest.mark.parametrize("metric", ["inFlight", "queued", "engineQueue"])
 def test_load_signals_scale_out_before_the_rtf_target_is_breached(metric: str) -> None:
     outcome = run(metric, RAMPED)
     breach = outcome.first_breach

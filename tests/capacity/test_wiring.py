@@ -40,6 +40,7 @@ def test_a_load_signal_replaces_the_cpu_hpa() -> None:
     [
         ({"metric": "inFlight", "keda": {"fallbackReplicas": 11}}, "cloud.autoscaling.signal.keda.fallbackReplicas"),
         ({"metric": "inFlight", "target": 101}, "cloud.autoscaling.signal.target"),
+        ({"metric": "engineQueue", "target": 101}, "cloud.autoscaling.signal.target"),
         ({"metric": "p95Rtf", "target": 0.15}, "cloud.autoscaling.signal.target"),
     ],
 )

@@ -8,7 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support.observability import CONFIG_NAMES, config_named
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
+from voxdeploy.infra.builders.cloud import runtime_settings as cloud_runtime
+from voxdeploy.infra.builders.edge import runtime_settings as pool_runtime
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.config.observability import TierAlerts
 from voxdeploy.infra.observability import router
@@ -25,8 +28,10 @@ CLOUD_ONLY = {
     "AvailabilityBudgetBurnSlow",
     "LatencyBudgetBurnFast",
     "LatencyBudgetBurnSlow",
+    "EngineKvCacheSaturated",
+    "EngineMetricsDown",
 }
-"""Alerts that need NVML GPUs, an HPA, pods always expected or the service's SLO budgets."""
+"""Alerts that need NVML GPUs, an HPA, pods always expected, the service's SLO budgets or the engine's own series."""
 
 
 def alerts_of(config: DeploymentConfig, concern: str) -> dict[str, object]:
@@ -45,6 +50,24 @@ def test_edge_pools_get_the_engine_independent_alerts_only(name: str) -> None:
         "EdgeRuntimeTargetDown",
     }
     assert not {f"Edge{cloud}" for cloud in CLOUD_ONLY} & set(edge)
+
+
+def test_engine_alerts_follow_the_engine_each_tier_runs() -> None:
+    """The scopes name the exposition of the engine their runtime is configured with: vLLM-Omni's in the cloud,
+    none for the edge pools' llamacpp (llama-tts-server serves no /metrics)."""
+    config = config_named("hybrid")
+    exposing = {exposition.engine: exposition for exposition in engine_catalog.EXPOSITIONS}
+    assert cloud_scope(config).exposition is exposing[cloud_runtime(config.cloud).engine.kind]
+    assert edge_scope(config).exposition is None
+    assert not {pool_runtime(config, pool).engine.kind for pool in config.edge.pools} & set(exposing)
+    alerts = alerts_of(config, "cloud")
+    assert alerts["EngineKvCacheSaturated"].expr == (
+        f"max by (namespace, service, pod) ({engine_catalog.VLLM_KV_CACHE_USAGE.name}"
+        f'{{namespace="{config.namespace}",service="{config.cloud.name}"}}) > 0.95'
+    )
+    assert alerts["EngineMetricsDown"].expr.endswith(
+        f"({catalog.ENGINE_READY.name}{cloud_scope(config).selector} == 1)"
+    )
 
 
 def test_edge_target_down_waits_longer_than_the_clouds_and_is_configurable() -> None:
@@ -183,6 +206,8 @@ def test_router_self_answers_are_the_runtimes_own_label() -> None:
         {"edge": {"highRealTimeFactor": {"for": "10m", "severity": "warning", "tolerance": 0}}},
         {"edge": {"highInferenceLatency": {"for": "10m", "severity": "warning", "thresholdSeconds": -1}}},
         {"edge": {"targetDown": {"for": "30m", "severity": "page"}}},
+        {"engineKvCacheSaturated": {"for": "5m", "severity": "warning", "thresholdRatio": 1}},
+        {"edge": {"engineKvCacheSaturated": {"for": "5m", "severity": "warning"}}},
     ],
 )
 def test_bad_edge_and_router_settings_are_refused(alerts: dict) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from voxdeploy.contracts import engine_metrics as engine_catalog
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders.hybrid import router_settings
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -234,6 +235,40 @@ def gpu_memory_high_usage(scope: RuntimeScope, config: DeploymentConfig) -> Case
     )
 
 
+def engine_kv_cache_saturated(scope: RuntimeScope, config: DeploymentConfig) -> Case:
+    """Labels as vLLM-Omni exposes them, forwarded by the runtime; the pod's fullest stage decides."""
+    threshold = config.observability.alerts.engine_kv_cache_saturated.threshold_ratio
+    pod = scope_pod_labels(scope)
+    name = engine_catalog.VLLM_KV_CACHE_USAGE.name
+
+    def stage(n: int, usage: float) -> Series:
+        return gauge(name, {**pod, "model_name": "openbmb/VoxCPM2", "stage": str(n), "replica": "0"}, usage)
+
+    high = halfway_above(threshold)
+    return Case(
+        firing=(stage(0, high), stage(1, threshold / 2)),
+        active_from=0,
+        labels={**alert_labels(scope), "pod": pod["pod"]},
+        value=high,
+        quiet=(Quiet("every stage under the threshold", (stage(0, threshold / 2), stage(1, threshold / 2))),),
+    )
+
+
+def engine_metrics_down(scope: RuntimeScope, config: DeploymentConfig) -> Case:
+    labels = runtime_labels(scope)
+
+    def pod(up: float, ready: float) -> tuple[Series, ...]:
+        return (gauge(catalog.ENGINE_METRICS_UP.name, labels, up), gauge(catalog.ENGINE_READY.name, labels, ready))
+
+    return Case(
+        firing=pod(up=0, ready=1),
+        active_from=0,
+        labels={**alert_labels(scope), "pod": labels["pod"]},
+        value=0,
+        quiet=(Quiet("engine still loading", pod(up=0, ready=0)), Quiet("engine metrics read", pod(up=1, ready=1))),
+    )
+
+
 def _requests(
     scope: RuntimeScope, config: DeploymentConfig, per_minute: Sequence[tuple[float, float]]
 ) -> tuple[Series, ...]:
@@ -412,6 +447,8 @@ def metrics_absent(scope: RuntimeScope, config: DeploymentConfig) -> Case:
 RUNTIME_CASES: dict[str, Callable[[RuntimeScope, DeploymentConfig], Case]] = {
     "HighInferenceLatency": high_inference_latency,
     "GPUMemoryHighUsage": gpu_memory_high_usage,
+    "EngineKvCacheSaturated": engine_kv_cache_saturated,
+    "EngineMetricsDown": engine_metrics_down,
     "HighRealTimeFactor": high_real_time_factor,
     "HighErrorRatio": high_error_ratio,
     "AvailabilityBudgetBurnFast": availability_burn_fast,

@@ -52,7 +52,7 @@ class ControllerModel:
 
     metric: SignalMetric
     target: float
-    """cpu: utilization as a fraction (0.7); inFlight, queued: per pod; p95Rtf: the service's RTF."""
+    """cpu: utilization as a fraction (0.7); inFlight, queued, engineQueue: per pod; p95Rtf: the service's RTF."""
     min_replicas: int
     max_replicas: int
     scale_up: ScalingPolicy
@@ -140,6 +140,8 @@ def _proposal(controller: ControllerModel, scraped: _Scraped, current: int, read
 
     Per-pod signals divide their total by the per-pod target (KEDA's AverageValue, the HPA's Pods metric);
     CPU utilization scales the ready pods and the p95 RTF (a Value) the current ones by metric / target.
+    engineQueue (the engine's waiting + running) reads what inFlight reads: the engine holds exactly what the
+    runtime admitted into it, and this model has no KV-cache limit that would keep requests waiting inside.
     """
     metric, target = controller.metric, controller.target
     if metric == "cpu":
