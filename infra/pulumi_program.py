@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
-from voxdeploy.infra.builders import Group, KubeObject, build_groups
+from voxdeploy.infra.builders import Group, KubeObject, build_groups, meta
 from voxdeploy.infra.builders.crds import required_crds
 from voxdeploy.infra.builders.secrets import hf_token_metadata
 from voxdeploy.infra.config import PROJECT, ConfigError, DeploymentConfig, config_from_keys, parse_config
+from voxdeploy.infra.config.access_checks import auth_secrets, router_key
 from voxdeploy.infra.config.errors import ConfigIssue
+from voxdeploy.infra.config.safe_yaml import read_yaml_file
 from voxdeploy.infra.config.secrets import SECRET_VALUE_KEYS
 from voxdeploy.infra.render import file_name
 
@@ -35,6 +36,7 @@ TYPED_KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
 }
 """Built-in kinds the builders emit; anything else is treated as a custom resource."""
 
@@ -70,20 +72,51 @@ def register(obj: KubeObject, parent: pulumi.Resource) -> pulumi.CustomResource:
 def managed_secrets(
     config: DeploymentConfig, values: typing.Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
 ) -> list[pulumi.Resource]:
-    """With secrets.source pulumi, the Secret the pods reference, its value kept secret in Pulumi's state."""
-    reference = config.cloud.pod.model_cache.hf_token_secret
-    if config.secrets.source != "pulumi" or reference is None or "hfToken" not in values:
+    """With secrets.source pulumi, the Secrets the pods reference whose values the stack holds, kept secret in
+    Pulumi's state: the HF token, the API keys (a JSON object, key name -> key) and the router's own key."""
+    if config.secrets.source != "pulumi":
         return []
-    metadata = hf_token_metadata(config)
-    return [
-        k8s.core.v1.Secret(
-            f"secret-{reference.name}",
-            metadata=typing.cast(k8s.meta.v1.ObjectMetaArgsDict, metadata),
-            type="Opaque",
-            string_data={reference.key: pulumi.Output.secret(values["hfToken"])},
-            opts=opts,
+    made: list[pulumi.Resource] = []
+
+    def secret(
+        name: str, metadata: dict[str, object], data: pulumi.Input[typing.Mapping[str, pulumi.Input[str]]]
+    ) -> None:
+        made.append(
+            k8s.core.v1.Secret(
+                f"secret-{name}",
+                metadata=typing.cast(k8s.meta.v1.ObjectMetaArgsDict, metadata),
+                type="Opaque",
+                string_data=data,
+                opts=opts,
+            )
         )
-    ]
+
+    reference = config.cloud.pod.model_cache.hf_token_secret
+    if reference is not None and "hfToken" in values:
+        secret(reference.name, hf_token_metadata(config), {reference.key: pulumi.Output.secret(values["hfToken"])})
+    own = router_key(config)
+    for name, value_key in auth_secrets(config).items():
+        if value_key not in values:
+            continue  # the Secret exists out of band
+        metadata = meta.metadata(config, name, meta.labels(config, name, "secrets"))
+        value = pulumi.Output.secret(values[value_key])
+        if value_key == "routerKey" and own is not None:
+            secret(name, metadata, {own.key: value})
+        else:
+            secret(name, metadata, value.apply(api_keys_data))
+    return made
+
+
+def api_keys_data(text: str) -> dict[str, str]:
+    """The apiKeys Pulumi secret (a JSON object, key name -> key) as the Secret's data; a ValueError naming what is
+    wrong and never a key."""
+    try:
+        keys = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("the Pulumi secret apiKeys must be a JSON object, key name -> key") from None
+    if not isinstance(keys, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
+        raise ValueError("the Pulumi secret apiKeys must be a JSON object of strings, key name -> key")
+    return keys
 
 
 class Concern(pulumi.ComponentResource):
@@ -169,8 +202,8 @@ def unknown_stack_keys(stack_file: Path) -> list[str]:
     keys by name, so a misspelt key would otherwise be dropped without a word."""
     if not stack_file.is_file():
         return []
-    document = yaml.safe_load(stack_file.read_text()) or {}
-    keys = config_from_keys((document.get("config") or {}) if isinstance(document, dict) else {})
+    document = read_yaml_file(stack_file) or {}
+    keys = config_from_keys((document.get("config") or {}) if isinstance(document, dict) else {}, str(stack_file))
     return sorted(set(keys) - set(CONFIG_KEYS) - set(SECRET_VALUE_KEYS))
 
 

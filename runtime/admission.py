@@ -43,7 +43,8 @@ class Admission:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
-            self._running += 1
+        # only now: a wait cancelled (the client left, the request timed out) took no slot and must count none
+        self._running += 1
         try:
             yield
         finally:

@@ -1,7 +1,9 @@
 """The speech request as clients send it: OpenAI's fields, vLLM-Omni's extras, VoxCPM's parameters.
 
 One client talks to OpenAI, vLLM-Omni or voxdeploy unchanged; what we cannot honour is refused with
-a 400 that names the field, never silently ignored.
+a 400 that names the field, never silently ignored. Types are strict (a JSON `"stream": "yes"` or
+`"seed": true` is refused, not coerced): the OpenAI SDK sends numbers and booleans as JSON ones.
+Multipart text parts are all strings, so they are read by one documented rule first (`form_value`).
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Literal
+import types
+from typing import Annotated, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
 from voxdeploy.runtime.audio import RESPONSE_FORMATS
@@ -23,18 +27,21 @@ _DATA_URI = re.compile(r"^data:(?P<mime>[\w/+.-]+)?(;[\w=.-]+)*;base64,(?P<data>
 class VoiceRef(BaseModel):
     """OpenAI's newer `voice: {"id": ...}` form."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(min_length=1, max_length=128)
+
+
+VoiceName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 class SpeechRequest(BaseModel):
     """Body of POST /v1/audio/speech (JSON, or the same fields as multipart form parts)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
 
     input: str = Field(min_length=1, description="Text to speak.")
     model: str | None = Field(None, description="Model name; any value is accepted by a single-model runtime.")
-    voice: str | VoiceRef = Field("default", description="Voice name.")
+    voice: VoiceName | VoiceRef = Field("default", description='Voice name, or `{"id": name}`.')
     response_format: str = Field("wav", description=f"One of {', '.join(RESPONSE_FORMATS)}.")
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 0.25 to 4.0.")
     stream: bool = Field(False, description="Send audio as it is generated.")
@@ -92,13 +99,64 @@ def decode_base64_audio(text: str) -> bytes:
         raise ValueError("not valid base64") from None
 
 
+_UNION_MEMBERS = frozenset({"str", "constrained-str", VoiceRef.__name__})
+"""Names pydantic puts in an error's location for the member of a union (`voice`) it tried."""
+_MEMBER_MISMATCH = frozenset({"string_type", "model_type"})
+"""Errors saying only that a value is not of some union member's type: the member it was meant for says more."""
+
+
 def first_error(err: ValidationError) -> tuple[str, str]:
-    """(param, message) of the first validation problem, phrased for an API client."""
-    error = err.errors(include_url=False)[0]
-    param = ".".join(str(part) for part in error["loc"]) or "body"
+    """(param, message) of the first validation problem, phrased for an API client; `param` is the field."""
+    errors = err.errors(include_url=False)
+    field = errors[0]["loc"][:1]
+    same_field = [e for e in errors if e["loc"][:1] == field]
+    error = next((e for e in same_field if e["type"] not in _MEMBER_MISMATCH), errors[0])
+    path = ".".join(str(part) for part in error["loc"] if part not in _UNION_MEMBERS) or "body"
+    param = str(error["loc"][0]) if error["loc"] else "body"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = f"unknown field {param!r}"
+        message = f"unknown field {path!r}"
     elif error["type"] == "missing":
-        message = f"{param!r} is required"
-    return param, f"{param}: {message}"
+        message = f"{path!r} is required"
+    return param, f"{path}: {message}"
+
+
+def _union_members(annotation: object) -> tuple[object, ...]:
+    members = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    return tuple(get_args(m)[0] if get_origin(m) is Annotated else m for m in members)
+
+
+def _text_kinds(annotation: object) -> tuple[bool, bool]:
+    """(takes a string, takes an object) of a field's type."""
+    members = _union_members(annotation)
+    text = any(m is str or get_origin(m) is Literal for m in members)
+    mapping = any(get_origin(m) is dict or (isinstance(m, type) and issubclass(m, BaseModel)) for m in members)
+    return text, mapping
+
+
+_FORM_KINDS = {name: _text_kinds(field.annotation) for name, field in SpeechRequest.model_fields.items()}
+MULTIPART_TEXT_FIELDS = frozenset(name for name, (text, _) in _FORM_KINDS.items() if text)
+"""Fields whose multipart part is taken as the text it holds (so a part cannot make them null: leave it out)."""
+
+
+def form_value(name: str, text: str) -> object:
+    """The value of a multipart text part, by the one rule the API documents: a field that takes text gets the
+    part as it is (`input=Hello`), except that a field taking an object too reads a part starting with `{` as
+    JSON (`voice={"id": "narrator"}`); any other field reads the part as a JSON value (`speed=1.5`,
+    `stream=true`, `seed=42`, `extra_params={...}`), so `stream=yes` is refused as it is in a JSON body.
+    JSON is parsed as the JSON body is: depth-limited, no lone surrogates, no NaN. ValueError says what is wrong."""
+    takes_text, takes_object = _FORM_KINDS.get(name, (True, False))  # an unknown field: the model refuses it
+    if takes_text and not (takes_object and text.lstrip().startswith("{")):
+        return text
+    try:
+        return parse_json(text.encode())
+    except ValueError as err:
+        kind = "a JSON object" if takes_object else "a JSON value (a number, true or false)"
+        raise ValueError(f"must be {kind}: {err}") from None
+
+
+def parse_json(data: bytes) -> object:
+    """A JSON document, strictly: nesting beyond pydantic-core's limit (200), a lone UTF-16 surrogate (`"\\ud800"`),
+    invalid UTF-8, NaN or Infinity, or an integer too long for Python to convert are ValueErrors (the standard
+    library's parser raises RecursionError on deep nesting and returns lone surrogates, which fail later)."""
+    return pydantic_core.from_json(data, allow_inf_nan=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TypeVar
@@ -12,10 +13,22 @@ from typing import TypeVar
 import uvicorn
 from starlette.applications import Starlette
 
-from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig, RuntimeServer, SimEngine, VoxcpmEngine
+from voxdeploy.contracts.runtime import (
+    LogFormat,
+    ProcessEngine,
+    RuntimeConfig,
+    RuntimeServer,
+    SimEngine,
+    VoxcpmEngine,
+)
 from voxdeploy.runtime.engines.base import Engine
+from voxdeploy.runtime.logs import configure_logging
+from voxdeploy.runtime.metrics_port import listening_sockets
+from voxdeploy.runtime.protocol import GuardedHttpToolsProtocol
 from voxdeploy.runtime.server import Runtime, runtime_app
 from voxdeploy.runtime.service import Service
+
+log = logging.getLogger("voxdeploy.app")
 
 S = TypeVar("S", SimEngine, ProcessEngine, VoxcpmEngine)
 
@@ -64,12 +77,17 @@ def build_engine(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> Engine
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn drains on SIGTERM already; this also turns /ready false the moment the signal lands, and
-    exits 0 after a clean drain (uvicorn re-raises the signal, which reads as a crash to supervisors)."""
+    """Drains the way a pod behind a Service must. On SIGTERM /ready turns 503 at once while the listener stays
+    open and requests are still served for `drain_delay` seconds, the time the endpoint removal takes to reach every
+    proxy (refusing connections at SIGTERM fails the requests still routed here); then uvicorn stops accepting and
+    finishes what is in flight. A second signal, or SIGINT (a person at a terminal), skips the delay. Exits 0 after
+    a clean drain (uvicorn re-raises the signal, which reads as a crash to supervisors)."""
 
-    def __init__(self, config: uvicorn.Config, service: Service) -> None:
+    def __init__(self, config: uvicorn.Config, service: Service, drain_delay: float) -> None:
         super().__init__(config)
         self.service = service
+        self.drain_delay = drain_delay
+        self._stop_at: float | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -83,30 +101,44 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.service.drain()
+        if sig == signal.SIGTERM and self._stop_at is None and self.drain_delay > 0:
+            self._stop_at = time.monotonic() + self.drain_delay
+            log.info(
+                "SIGTERM: /ready is 503; serving %g s more while endpoints are removed, then draining", self.drain_delay
+            )
+            return
         super().handle_exit(sig, frame)
 
+    async def on_tick(self, counter: int) -> bool:
+        if self._stop_at is not None and time.monotonic() >= self._stop_at:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
-def run_server(app: Starlette, service: Service, host: str, server: RuntimeServer) -> None:
-    """Serve an app (runtime or router) until SIGTERM/SIGINT; in-flight requests get up to the request
-    timeout to finish. The service behind the app drains the moment the signal lands."""
+
+def run_server(
+    app: Starlette, service: Service, host: str, server: RuntimeServer, log_format: LogFormat = "text"
+) -> None:
+    """Serve an app (runtime or router) until SIGTERM/SIGINT, with the connection limits of protocol.py; after the
+    drain delay, in-flight requests get up to the request timeout to finish. The service behind the app drains
+    (/ready 503) the moment the signal lands. Every line goes out in `log_format` (logs.py): uvicorn's log_config is
+    left unset so its loggers reach that handler, and its access log is off (the app writes its own)."""
     level = server.log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    DrainingServer(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=server.port,
-            log_level=level.lower(),
-            access_log=False,
-            timeout_graceful_shutdown=int(server.request_timeout_seconds) + 1,
-            http="httptools",
-            loop="uvloop",
-            lifespan="on",
-        ),
-        service,
-    ).run()
+    configure_logging(level, log_format)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=server.port,
+        log_config=None,
+        log_level=level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(server.request_timeout_seconds) + 1,
+        http=GuardedHttpToolsProtocol.bind(server),
+        loop="uvloop",
+        lifespan="on",
+    )
+    DrainingServer(config, service, server.drain_delay_seconds).run(sockets=listening_sockets(config, server))
 
 
-def serve(config: RuntimeConfig, sim_load_seconds: float = 0.0) -> None:
+def serve(config: RuntimeConfig, sim_load_seconds: float = 0.0, log_format: LogFormat = "text") -> None:
     runtime = Runtime(config, build_engine(config, sim_load_seconds))
-    run_server(runtime_app(runtime), runtime, config.host, config.server)
+    run_server(runtime_app(runtime), runtime, config.host, config.server, log_format)

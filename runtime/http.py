@@ -1,29 +1,29 @@
 """HTTP plumbing shared by the speech runtime (server.py) and the hybrid router (router/app.py).
 
-OpenAI-style JSON errors, the body size limit and the speech request parser (so the router validates
-exactly as a runtime does), admission slot entry (no room is a 429), racing work against the client
-leaving and the request timeout, and a streaming response that always releases what its request held.
+OpenAI-style JSON errors (also for unknown routes, wrong methods and unhandled exceptions), the body size
+limit (chunked bodies included) and the speech request parser (so the router validates exactly as a runtime
+does), admission slot entry (no room is a 429), racing work against the client leaving and the request
+timeout, and a streaming response that always releases what its request held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
 from voxdeploy.runtime.admission import Admission, QueueFull
-from voxdeploy.runtime.api import SpeechRequest, decode_base64_audio, first_error
+from voxdeploy.runtime.api import SpeechRequest, decode_base64_audio, first_error, form_value, parse_json
 
 T = TypeVar("T")
 
@@ -59,6 +59,57 @@ class ApiError(Exception):
         return JSONResponse({"error": self.error()}, status_code=self.status, headers=headers)
 
 
+def routing_error_handlers() -> dict[Any, ExceptionHandler]:
+    """Starlette exception handlers for what routing refuses: an unknown route (404) or method (405, with Allow),
+    in the OpenAI error shape of every other refusal rather than Starlette's plain text."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        path = request.scope["path"][:200]
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            message = f"no route {request.method} {path}; the API is described at /openapi.json"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {path}; use {headers.get('Allow', 'another method')}"
+        else:
+            message = exc.detail
+        error = ApiError(exc.status_code, message).error()
+        return JSONResponse({"error": error}, status_code=exc.status_code, headers=headers)
+
+    return {HTTPException: http_error}
+
+
+class LastResort:
+    """ASGI middleware for an exception nothing handled: counted by `on_unhandled` (so error alerts see it) and
+    answered with a JSON 500, then re-raised for uvicorn to log. One that strikes after the response started is
+    only re-raised (uvicorn breaks the connection off): a GuardedStream's cleanup records that request's outcome,
+    and counting it here too would count it twice (Starlette's handler for Exception runs in both cases)."""
+
+    def __init__(self, app: ASGIApp, on_unhandled: Callable[[], None]) -> None:
+        self.app = app
+        self.on_unhandled = on_unhandled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            if not started:
+                self.on_unhandled()
+                failure = ApiError(500, "internal error; the server's log has the details", None, "server_error")
+                await failure.response()(scope, receive, send)
+            raise
+
+
 async def enter_slot(admission: Admission) -> AbstractAsyncContextManager[None]:
     """A held admission slot (the caller exits it); no slot and no room to wait is a 429, never a hang."""
     slot = admission.slot()
@@ -81,6 +132,22 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}", "body")
 
 
+def _limited(request: Request, limit: int) -> Request:
+    """The request again, its body cut off with a 413 as soon as more than `limit` bytes arrived, whatever
+    Content-Length said (a chunked body declares none) and whoever reads it (the multipart parser)."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise ApiError(413, f"request body is over the {limit}-byte limit", "body")
+        return message
+
+    return Request(request.scope, receive)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing early (413) when it is larger than allowed, whatever Content-Length claims."""
     _check_declared_length(request, limit)
@@ -101,8 +168,8 @@ async def parse_speech(request: Request, limit: int) -> tuple[SpeechRequest, byt
     if content_type == "application/json":
         body = await read_body(request, limit)
         try:
-            fields = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as err:
+            fields = parse_json(body)
+        except ValueError as err:
             raise ApiError(400, f"malformed JSON body: {err}", "body") from None
         if not isinstance(fields, dict):
             raise ApiError(400, f"the JSON body must be an object, not {type(fields).__name__}", "body")
@@ -130,25 +197,26 @@ async def parse_speech(request: Request, limit: int) -> tuple[SpeechRequest, byt
 
 
 async def _multipart_fields(request: Request, limit: int) -> tuple[dict[str, object], bytes | None]:
+    """The fields of a multipart body, each text part read by api.form_value's rule; ref_audio may be a file."""
     _check_declared_length(request, limit)
     try:
-        form = await request.form(max_files=1, max_fields=64, max_part_size=limit)
+        form = await _limited(request, limit).form(max_files=1, max_fields=64, max_part_size=limit)
     except (MultiPartException, HTTPException) as err:
         raise ApiError(400, f"malformed multipart body: {getattr(err, 'detail', err)}", "body") from None
     fields: dict[str, object] = {}
     reference: bytes | None = None
     for key, value in form.multi_items():
+        if key in fields or (key == "ref_audio" and reference is not None):
+            raise ApiError(400, f"{key} given more than once; send each field once", key)
         if isinstance(value, UploadFile):
             if key != "ref_audio":
                 raise ApiError(400, f"unexpected file field {key!r}; only ref_audio may be a file", key)
             reference = await value.read()
-        elif key in ("extra_params", "voice") and value.startswith("{"):
-            try:
-                fields[key] = json.loads(value)
-            except ValueError:
-                raise ApiError(400, f"{key}: not valid JSON", key) from None
-        else:
-            fields[key] = value
+            continue
+        try:
+            fields[key] = form_value(key, value)
+        except ValueError as err:
+            raise ApiError(400, f"{key}: {err}", key) from None
     return fields, reference
 
 
@@ -181,7 +249,8 @@ async def unless_gone(request: Request, work: Awaitable[T], timeout: float, time
 
 
 Cleanup = Callable[[bool], Awaitable[None]]
-"""Called once with whether the stream completed: release what the request held, record the outcome."""
+"""Called once with whether the whole body was sent (False: the client left, or the body raised): release what
+the request held, record the outcome."""
 
 
 class GuardedStream(StreamingResponse):
@@ -198,11 +267,15 @@ class GuardedStream(StreamingResponse):
     ) -> None:
         super().__init__(content, status_code=status_code, headers=headers, media_type=media_type)
         self._cleanup = cleanup
+        self._sent_all = False
+
+    async def stream_response(self, send: Send) -> None:
+        # Starlette cancels this when the client leaves and returns normally: only reaching the end means sent
+        await super().stream_response(send)
+        self._sent_all = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        completed = False
         try:
             await super().__call__(scope, receive, send)
-            completed = True
         finally:
-            await self._cleanup(completed)
+            await self._cleanup(self._sent_all)

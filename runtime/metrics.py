@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -57,6 +57,28 @@ class _GpuMemory(Collector):
         yield family
 
 
+class AuthCounters:
+    """The API-key series (a runtime's and a router's alike): 401s by reason, 429s of the per-key limit by key name."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        failures, rejections = catalog.AUTH_FAILURES, catalog.KEY_REJECTIONS
+        self._failures = Counter(failures.name, failures.help, failures.labels, registry=registry)
+        self._rejections = Counter(rejections.name, rejections.help, rejections.labels, registry=registry)
+
+    def known(self, names: Iterable[str]) -> None:
+        """Start every reason and key name at 0, so a rate over them exists before the first refusal."""
+        for reason in ("missing", "invalid"):
+            self._failures.labels(reason=reason)
+        for name in names:
+            self._rejections.labels(key=name)
+
+    def refused(self, reason: str) -> None:
+        self._failures.labels(reason=reason).inc()
+
+    def limited(self, name: str) -> None:
+        self._rejections.labels(key=name).inc()
+
+
 class RuntimeMetrics:
     """The series one runtime process exports, labelled with its engine."""
 
@@ -90,6 +112,7 @@ class RuntimeMetrics:
         """The engine's own series, refreshed by each /metrics request; None where the engine serves none."""
         if self.engine_own is not None:
             self.registry.register(self.engine_own)
+        self.auth = AuthCounters(self.registry)
 
     def count_request(self, status: int) -> None:
         self._requests.labels(engine=self._engine, code=str(status)).inc()

@@ -14,7 +14,8 @@ class Service(Protocol):
     """The state behind one app: started with it, drained on SIGTERM, closed after in-flight requests ended."""
 
     def drain(self) -> None:
-        """Refuse new work from now on (/ready turns false); requests in flight carry on."""
+        """Turn /ready false: the pod is leaving its Service. Requests still arriving during the drain delay
+        (runtime/app.py DrainingServer) are served; after it no more are accepted and those in flight carry on."""
         ...
 
     async def start(self) -> None:

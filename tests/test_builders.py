@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.support.schemas import KUBERNETES_VERSION, is_custom_resource
-from tests.support.stacks import STACKS, STACKS_DIR, mutated, read_stack_file
+from tests.support.stacks import KEYED, STACKS, STACKS_DIR, mutated, read_stack_file
 from tests.support.upstream import voxcpm2_deploy_stages
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
@@ -134,8 +134,8 @@ def test_selectors_match_pod_labels_and_exclude_version(stack: str) -> None:
 
 
 def test_config_change_rolls_the_pods() -> None:
-    base = parse_config({}, "a")
-    changed = parse_config({"cloud": {"engine": {"maxModelLen": 2048}}}, "b")
+    base = parse_config({"auth": KEYED}, "a")
+    changed = parse_config({"auth": KEYED, "cloud": {"engine": {"maxModelLen": 2048}}}, "b")
     annotation = "voxdeploy.io/runtime-config-sha256"
 
     def digest(config) -> str:
@@ -143,7 +143,7 @@ def test_config_change_rolls_the_pods() -> None:
         return deployment["spec"]["template"]["metadata"]["annotations"][annotation]
 
     assert digest(base) != digest(changed)
-    assert digest(base) == digest(parse_config({}, "c"))
+    assert digest(base) == digest(parse_config({"auth": KEYED}, "c"))
 
 
 def test_optional_objects_follow_their_switches(write_stack) -> None:
@@ -164,7 +164,9 @@ def test_optional_objects_follow_their_switches(write_stack) -> None:
 
 
 def test_secret_token_is_a_reference_never_a_value() -> None:
-    config = parse_config({"cloud": {"pod": {"modelCache": {"hfTokenSecret": {"name": "hf", "key": "token"}}}}}, "x")
+    config = parse_config(
+        {"auth": KEYED, "cloud": {"pod": {"modelCache": {"hfTokenSecret": {"name": "hf", "key": "token"}}}}}, "x"
+    )
     deployment = next(o for o in build_objects(config) if o["kind"] == "Deployment")
     env = deployment["spec"]["template"]["spec"]["initContainers"][0]["env"]
     token = next(e for e in env if e["name"] == "HF_TOKEN")
@@ -202,16 +204,16 @@ def test_an_unset_field_keeps_upstreams_value_and_a_set_one_is_rendered() -> Non
     """vLLM-Omni overrides its deploy file only with flags typed on the command line: with nothing set, no flag
     may contradict the file; each field set in the stack must appear, or it would change nothing."""
     stage = upstream_stage()
-    bare = vllm_omni_command(parse_config({}, "bare").cloud)
+    bare = vllm_omni_command(parse_config({"auth": KEYED}, "bare").cloud)
     for flag, (key, value) in CONTRADICTIONS.items():
         if flag in bare:
             assert stage[key] == value, f"{flag} contradicts upstream's {key}: {stage[key]}"
     assert "--max-num-batched-tokens" not in bare
     engine = {"cudaGraphs": True, "enablePrefixCaching": True, "chunkedPrefillSize": 512}
-    chosen = vllm_omni_command(parse_config({"cloud": {"engine": engine}}, "chosen").cloud)
+    chosen = vllm_omni_command(parse_config({"auth": KEYED, "cloud": {"engine": engine}}, "chosen").cloud)
     assert {"--no-enforce-eager", "--enable-prefix-caching"} <= set(chosen)
     assert dict(itertools.pairwise(chosen))["--max-num-batched-tokens"] == "512"
-    eager = vllm_omni_command(parse_config({"cloud": {"engine": {"cudaGraphs": False}}}, "eager").cloud)
+    eager = vllm_omni_command(parse_config({"auth": KEYED, "cloud": {"engine": {"cudaGraphs": False}}}, "eager").cloud)
     assert "--enforce-eager" in eager and "--no-enforce-eager" not in eager
 
 
@@ -238,11 +240,12 @@ def test_every_pod_drains_its_longest_request_after_a_pre_stop_wait(stack: str) 
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         (mounted,) = [v["configMap"]["name"] for v in pod["volumes"] if v["name"] == "runtime-config"]
-        timeout = settings[mounted]["server"]["requestTimeoutSeconds"]
+        server = settings[mounted]["server"]
         (container,) = [c for c in pod["containers"] if c["name"] == "runtime"]
         wait = container["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert wait >= 1
-        assert pod["terminationGracePeriodSeconds"] >= wait + timeout, workload["metadata"]["name"]
+        least = wait + server["drainDelaySeconds"] + server["requestTimeoutSeconds"]
+        assert pod["terminationGracePeriodSeconds"] >= least, workload["metadata"]["name"]
 
 
 def test_a_grace_period_shorter_than_a_request_is_refused(write_stack) -> None:
@@ -250,7 +253,8 @@ def test_a_grace_period_shorter_than_a_request_is_refused(write_stack) -> None:
     with pytest.raises(ConfigError) as raised:
         load_stack(str(path), STACKS_DIR)
     (issue,) = [i for i in raised.value.issues if i.path == "cloud.pod.terminationGracePeriodSeconds"]
-    assert "must be >= 315" in issue.message and "requestTimeoutSeconds (300 s)" in issue.message
+    assert "must be >= 320" in issue.message and "requestTimeoutSeconds (300 s)" in issue.message
+    assert "drainDelaySeconds (5 s)" in issue.message
 
 
 @pytest.mark.parametrize("stack", ["prod", "edge"])

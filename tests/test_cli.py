@@ -27,7 +27,7 @@ def test_render_twice_is_byte_identical(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())
-    assert len(names) == 13
+    assert len(names) == 14
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
@@ -63,7 +63,7 @@ def test_kubectl_kustomize_builds_the_rendered_directory(tmp_path: Path) -> None
     built = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert built.returncode == 0, built.stderr
     kinds = [doc["kind"] for doc in yaml.safe_load_all(built.stdout)]
-    assert "Deployment" in kinds and "HorizontalPodAutoscaler" in kinds and len(kinds) == 12
+    assert {"Deployment", "HorizontalPodAutoscaler", "Ingress"} <= set(kinds) and len(kinds) == 13
 
 
 def test_plan_prints_objects_and_sizing() -> None:

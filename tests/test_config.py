@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support.schemas import config_models
-from tests.support.stacks import DELETE, STACKS, STACKS_DIR, mutated
+from tests.support.stacks import DELETE, KEYED, STACKS, STACKS_DIR, mutated
 from tests.support.upstream import voxcpm2_deploy_stages
 from voxdeploy.cli import EXIT_USAGE, main
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, load_stack, parse_config
@@ -48,9 +48,16 @@ def test_prod_stack_carries_the_reference_figures() -> None:
     assert (cloud.pod.resources.requests.memory, cloud.pod.resources.requests.cpu) == ("16Gi", "4")
 
 
-def test_defaults_alone_are_valid() -> None:
-    config = parse_config({}, "defaults")
+def test_defaults_with_a_keys_secret_are_valid() -> None:
+    config = parse_config({"auth": KEYED}, "defaults")
     assert config.cloud.gpus_per_pod == config.cloud.engine.tensor_parallel_size == 1
+
+
+def test_pods_never_serve_without_keys_unless_the_stack_says_so() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({}, "defaults")
+    assert [issue.path for issue in caught.value.issues] == ["auth.keysSecret"]
+    assert not parse_config({"auth": {"required": False}}, "open").auth.required
 
 
 @pytest.mark.parametrize(
@@ -147,14 +154,8 @@ def test_invalid_stack_exits_2_and_names_the_path(
     stack_file = write_stack(mutated(base, key, value))
     assert main(["validate", "--stack", str(stack_file)]) == EXIT_USAGE
     err = capsys.readouterr().err
-    line = next(
-        (
-            line
-            for line in err.splitlines()
-            if line.strip().startswith(path + " ") or line.strip().startswith(path + ":")
-        ),
-        None,
-    )
+    problems = (line.strip().split("invalid configuration: ", 1)[-1] for line in err.splitlines())
+    line = next((line for line in problems if line.startswith((path + " ", path + ":"))), None)
     assert line is not None, err
     assert words in line, err
     assert str(stack_file) in err
@@ -198,7 +199,7 @@ def test_other_namespaces_are_left_to_pulumi(write_stack) -> None:
 
 
 def test_models_are_frozen() -> None:
-    config = parse_config({}, "x")
+    config = parse_config({"auth": KEYED}, "x")
     with pytest.raises(ValidationError, match="frozen"):
         config.cloud.replicas = 3  # type: ignore[misc]
     assert typing.get_origin(DeploymentConfig.model_fields["labels"].annotation) is dict

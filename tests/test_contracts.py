@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-CONTRACTS = ["api", "base", "engine_metrics", "metrics", "model", "router", "runtime", "slo", "version"]
+CONTRACTS = ["api", "auth", "base", "engine_metrics", "metrics", "model", "router", "runtime", "slo", "version"]
 HEAVY = ("voxdeploy.infra", "voxdeploy.runtime", "voxdeploy.loadtests", "yaml", "jinja2", "numpy", "starlette")
 
 

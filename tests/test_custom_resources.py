@@ -24,6 +24,16 @@ from tests.support.stacks import REPO, STACKS, mutated, read_stack_file, with_se
 from voxdeploy.cli import main as cli
 from voxdeploy.infra.render import KUSTOMIZATION
 
+
+def routed(stack: str, route: dict) -> dict:
+    """The stack with `route` set, where it deploys a Service to route to (the edge-only stack has none)."""
+    document = read_stack_file(stack)
+    keys = document["config"]
+    if not keys.get("voxdeploy:hybrid", {}).get("enabled") and keys.get("voxdeploy:cloud", {}).get("enabled") is False:
+        return document
+    return mutated(stack, "route", route)
+
+
 OPTIONS: dict[str, Callable[[str], dict]] = {
     "as-is": read_stack_file,
     "externalSecret": lambda stack: with_secret(
@@ -31,6 +41,23 @@ OPTIONS: dict[str, Callable[[str], dict]] = {
     ),
     "keda": lambda stack: mutated(stack, "cloud.autoscaling.signal", {"metric": "inFlight", "backend": "keda"}),
     "openyurt": lambda stack: mutated(stack, "edge.orchestrator", "openyurt"),
+    "httpRoute": lambda stack: routed(
+        stack,
+        {
+            "kind": "httpRoute",
+            "hostnames": ["tts.example.com"],
+            "gateway": {"name": "public", "namespace": "gateway-infra"},
+            "tls": {"secretName": "voxcpm-tls"},
+        },
+    ),
+    "ingress": lambda stack: routed(
+        stack,
+        {
+            "kind": "ingress",
+            "hostnames": ["tts.example.com", "*.tts.example.com"],
+            "tls": {"secretName": "voxcpm-tls", "certManager": {"issuerName": "internal-ca", "issuerKind": "Issuer"}},
+        },
+    ),
 }
 """Stack document per option that switches a custom kind on (prometheus-operator objects are on by default)."""
 

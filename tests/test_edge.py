@@ -244,3 +244,31 @@ def test_stacks_dir_holds_the_issue_stacks() -> None:
 def test_router_timeout_must_outlast_its_tiers() -> None:
     with pytest.raises(ConfigError, match=r"hybrid\.server\.requestTimeoutSeconds"):
         parse_config({"hybrid": {"enabled": True, "server": {"requestTimeoutSeconds": 300}}}, "x")
+
+
+def test_a_first_byte_timeout_shorter_than_a_quiet_spell_between_checks_is_refused() -> None:
+    """A live endpoint may answer no check for an interval plus a check timeout: a shorter first-byte timeout
+    would take its long syntheses for hangs."""
+    with pytest.raises(ConfigError, match=r"hybrid\.firstByteTimeoutSeconds = 2(.0)?: must exceed .*\(3 s\)"):
+        parse_config({"hybrid": {"enabled": True, "firstByteTimeoutSeconds": 2}}, "x")
+    with pytest.raises(ConfigError, match=r"must exceed health.intervalSeconds \+ health.timeoutSeconds \(11 s\)"):
+        parse_config({"hybrid": {"enabled": True, "health": {"intervalSeconds": 10}}}, "x")
+
+
+def test_every_router_behaviour_field_of_the_stack_reaches_the_routers_settings() -> None:
+    from voxdeploy.contracts.router import RouterBehaviour
+    from voxdeploy.infra.builders.hybrid import router_settings
+    from voxdeploy.infra.builders.workloads import pod_server
+
+    document = load_stack("hybrid", STACKS_DIR).config.model_dump(mode="json")
+    document["hybrid"].update({"connectTimeoutSeconds": 1.5, "firstByteTimeoutSeconds": 7.0})
+    document["hybrid"]["health"]["maxEjectionPercent"] = 50
+    config = parse_config(document, "hybrid")
+    rendered = router_settings(config)
+    assert (rendered.connect_timeout_seconds, rendered.first_byte_timeout_seconds) == (1.5, 7.0)
+    assert rendered.health.max_ejection_percent == 50
+    for name in RouterBehaviour.model_fields:
+        wanted = getattr(config.hybrid, name)
+        if name == "server":
+            wanted = pod_server(wanted)  # a pod serves /metrics on a port of its own
+        assert getattr(rendered, name) == wanted, name

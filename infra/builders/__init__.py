@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voxdeploy.infra.builders import cloud, edge, hybrid, meta, secrets
+from voxdeploy.infra.builders import auth, cloud, edge, hybrid, meta, network, route, secrets
 from voxdeploy.infra.config.deployment import DeploymentConfig
 
 KubeObject = dict[str, object]
@@ -30,7 +30,7 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
     groups = []
     if config.create_namespace:
         groups.append(Group("namespace", (meta.namespace(config),)))
-    groups.append(Group("secrets", tuple(secrets.external_secrets(config))))
+    groups.append(Group("secrets", (*secrets.external_secrets(config), *auth.external_secrets(config))))
     if config.cloud.enabled:
         groups += [
             Group("cloud-identity", (cloud.service_account(config),)),
@@ -40,14 +40,16 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
                 (cloud.runtime_config_map(config), cloud.deployment(config), cloud.service(config)),
             ),
             Group("cloud-scaling", (*cloud.autoscaler(config), *cloud.disruption_budget(config))),
-            Group("cloud-network", tuple(cloud.network_policy(config))),
+            Group("cloud-network", tuple(network.cloud_policies(config))),
             Group("cloud-observability", tuple(observability_objects(config))),
         ]
     groups += [Group(concern, tuple(objects)) for concern, objects in edge.edge_groups(config)]
+    groups.append(Group("edge-network", tuple(network.edge_policies(config))))
     groups.append(Group("edge-observability", tuple(observability_objects(config, "edge"))))
     if config.hybrid.enabled:
-        groups.append(Group("hybrid-router", tuple(hybrid.router_objects(config))))
+        groups.append(Group("hybrid-router", (*hybrid.router_objects(config), network.router_policy(config))))
         groups.append(Group("hybrid-observability", tuple(observability_objects(config, "hybrid"))))
+    groups.append(Group("route", tuple(route.route_objects(config))))
     return [group for group in groups if group.objects]
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 
+from voxdeploy.contracts.auth import ApiKeys
 from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
-from voxdeploy.infra.builders import workloads
+from voxdeploy.infra.builders import auth, workloads
+from voxdeploy.infra.builders.egress import download_env
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.builders.scaling import signal_autoscaler
 from voxdeploy.infra.builders.workloads import Component, KubeObject
@@ -33,8 +35,9 @@ def service_account(config: DeploymentConfig) -> KubeObject:
     return workloads.service_account(config, identity(config), config.cloud.service_account.annotations)
 
 
-def runtime_settings(cloud: CloudTier) -> RuntimeConfig:
-    """What the runtime reads at start: which engine, its exact command line, and the server limits."""
+def runtime_settings(cloud: CloudTier, keys: ApiKeys | None = None) -> RuntimeConfig:
+    """What the runtime reads at start: which engine, its exact command line, the server limits (with the pods'
+    metrics port) and the API keys."""
     engine = ProcessEngine(
         kind="vllm-omni",
         command=vllm_omni_command(cloud),
@@ -43,13 +46,12 @@ def runtime_settings(cloud: CloudTier) -> RuntimeConfig:
         startup_timeout_seconds=cloud.pod.probes.max_startup_seconds,
         hang_timeout_seconds=cloud.pod.probes.liveness_window_seconds,
     )
-    return RuntimeConfig(engine=engine, server=cloud.server)
+    return RuntimeConfig(engine=engine, server=workloads.pod_server(cloud.server), auth=keys)
 
 
 def runtime_config_map(config: DeploymentConfig) -> KubeObject:
-    return workloads.settings_config_map(
-        config, identity(config), runtime_settings(config.cloud).model_dump(mode="json")
-    )
+    settings = runtime_settings(config.cloud, auth.tier_auth(config))
+    return workloads.settings_config_map(config, identity(config), settings.model_dump(mode="json"))
 
 
 def model_claim_name(config: DeploymentConfig) -> str:
@@ -105,12 +107,19 @@ def _volumes(config: DeploymentConfig) -> tuple[list[dict[str, object]], list[di
         volumes.append({"name": "models", "emptyDir": {"sizeLimit": cache.empty_dir_size}})
     if cache.mode != "image":
         mounts.append({"name": "models", "mountPath": cache.mount_path})
-    return volumes, mounts
+    key_volumes, key_mounts = auth.tier_volumes(config)
+    return volumes + key_volumes, mounts + key_mounts
 
 
-HUB_OFFLINE: list[dict[str, object]] = [{"name": "HF_HUB_OFFLINE", "value": "1"}]
-"""The serving container never calls the hub: the weights are in a plain directory before it starts, and a hub
-outage or rate limit must not stall a restart (huggingface_hub reads HF_HUB_OFFLINE at import)."""
+OFFLINE: list[dict[str, object]] = [
+    {"name": "HF_HUB_OFFLINE", "value": "1"},
+    {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+    {"name": "DO_NOT_TRACK", "value": "1"},
+]
+"""The serving container calls nothing outside the cluster: the weights are in a plain directory before it starts,
+so a hub outage or rate limit cannot stall a restart (huggingface_hub reads HF_HUB_OFFLINE at import), and vLLM's
+usage report stays off (vllm/envs.py: VLLM_NO_USAGE_STATS, DO_NOT_TRACK), which the pod's HTTPS egress for the
+download would otherwise let out."""
 
 
 def _env(config: DeploymentConfig, *, download: bool) -> list[dict[str, object]]:
@@ -124,8 +133,10 @@ def _env(config: DeploymentConfig, *, download: bool) -> list[dict[str, object]]
     token = pod.model_cache.hf_token_secret
     if download and token is not None:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": token.name, "key": token.key}}})
+    if download:
+        env.extend(download_env(config))
     if not download:
-        env.extend(HUB_OFFLINE)
+        env.extend(OFFLINE)
         env.append({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
     env.extend({"name": key, "value": value} for key, value in sorted(pod.env.items()))
     return env
@@ -182,7 +193,7 @@ def deployment(config: DeploymentConfig) -> KubeObject:
     container = workloads.runtime_container(
         pod.image,
         workloads.serve_args(),
-        cloud.server.port,
+        cloud.server,
         _resources(cloud),
         pod.probes,
         mounts,
@@ -240,7 +251,8 @@ def progress_deadline_seconds(cloud: CloudTier) -> int:
 
 
 def service(config: DeploymentConfig) -> KubeObject:
-    return workloads.service(config, identity(config), config.cloud.service.port, config.cloud.service.type)
+    cloud = config.cloud
+    return workloads.service(config, identity(config), cloud.service.port, cloud.server, cloud.service.type)
 
 
 def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
@@ -267,14 +279,3 @@ def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
 def disruption_budget(config: DeploymentConfig) -> list[KubeObject]:
     budget = config.cloud.disruption_budget
     return [workloads.disruption_budget(config, identity(config), budget.spec)] if budget.enabled else []
-
-
-def network_policy(config: DeploymentConfig) -> list[KubeObject]:
-    cloud = config.cloud
-    if not cloud.network_policy.enabled:
-        return []
-    return [
-        workloads.network_policy(
-            config, identity(config), cloud.server.port, list(cloud.network_policy.ingress_namespaces)
-        )
-    ]

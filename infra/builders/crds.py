@@ -18,6 +18,9 @@ CRD_PLURALS: dict[tuple[str, str], str] = {
     ("apps.openyurt.io", "NodePool"): "nodepools",
     ("argoproj.io", "Application"): "applications",
     ("kustomize.toolkit.fluxcd.io", "Kustomization"): "kustomizations",
+    ("gateway.networking.k8s.io", "HTTPRoute"): "httproutes",
+    ("gateway.networking.k8s.io", "ReferenceGrant"): "referencegrants",
+    ("cert-manager.io", "Certificate"): "certificates",
 }
 """(API group, kind) -> the CRD's plural, for every custom kind the builders emit; each operator names its CRD
 `<plural>.<group>` (tests hold these to the upstream CRD files the schema fixtures come from)."""

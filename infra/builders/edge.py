@@ -1,5 +1,6 @@
 """Edge node pools: per pool an optional OpenYurt NodePool, the runtime over llama-tts-server (one pod
-per node, or a Deployment), its settings and a Service; one ServiceAccount and NetworkPolicy for all.
+per node, or a Deployment), its settings and a Service; one ServiceAccount for all (their NetworkPolicies are
+built with the other tiers' in network.py).
 
 Edge links drop: pods tolerate an unreachable node far longer than cloud pods (Kubernetes' default is
 300 s), so a flaky uplink does not evict a pod that is still serving its local clients.
@@ -10,7 +11,8 @@ from __future__ import annotations
 import math
 
 from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
-from voxdeploy.infra.builders import workloads
+from voxdeploy.infra.builders import auth, workloads
+from voxdeploy.infra.builders.egress import download_env
 from voxdeploy.infra.builders.engine_command import EDGE_MODEL_DIR, llamacpp_command
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.cloud import Probes, grace_period_seconds
@@ -47,7 +49,7 @@ def runtime_settings(config: DeploymentConfig, pool: EdgePool) -> RuntimeConfig:
         hang_timeout_seconds=EDGE_PROBES.liveness_window_seconds,
         command=llamacpp_command(pool, device_of(config, pool).cores, edge.engine_port),
     )
-    return RuntimeConfig(engine=engine, server=edge.server)
+    return RuntimeConfig(engine=engine, server=workloads.pod_server(edge.server), auth=auth.tier_auth(config))
 
 
 def node_pool(config: DeploymentConfig, pool: EdgePool) -> KubeObject:
@@ -119,7 +121,7 @@ def _weights(pool: EdgePool) -> tuple[list[dict[str, object]], list[dict[str, ob
     return [{"name": "models", "emptyDir": {"sizeLimit": weights.scratch_size}}], [mount]
 
 
-def _download(pool: EdgePool) -> list[dict[str, object]]:
+def _download(config: DeploymentConfig, pool: EdgePool) -> list[dict[str, object]]:
     """The init container of download mode: the pool's own image, which carries huggingface_hub's CLI."""
     if pool.weights.source != "download":
         return []
@@ -129,7 +131,7 @@ def _download(pool: EdgePool) -> list[dict[str, object]]:
             "image": pool.image.reference,
             "imagePullPolicy": pool.image.pull_policy,
             "command": download_command(pool),
-            "env": [{"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": "/tmp/hf"}],
+            "env": [{"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": "/tmp/hf"}, *download_env(config)],
             "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
             "securityContext": workloads.container_security_context(),
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "models", "mountPath": EDGE_MODEL_DIR}],
@@ -144,14 +146,20 @@ def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
     settings = workloads.settings_config_map(config, c, runtime_settings(config, pool).model_dump(mode="json"))
     settings_volume, settings_mount = workloads.settings_volume(c)
     weight_volumes, weight_mounts = _weights(pool)
-    mounts: list[dict[str, object]] = [settings_mount, {"name": "tmp", "mountPath": "/tmp"}, *weight_mounts]
-    volumes = [settings_volume, {"name": "tmp", "emptyDir": {}}, *weight_volumes]
+    key_volumes, key_mounts = auth.tier_volumes(config)
+    mounts: list[dict[str, object]] = [
+        settings_mount,
+        {"name": "tmp", "mountPath": "/tmp"},
+        *weight_mounts,
+        *key_mounts,
+    ]
+    volumes = [settings_volume, {"name": "tmp", "emptyDir": {}}, *weight_volumes, *key_volumes]
     container = workloads.runtime_container(
-        pool.image, workloads.serve_args(), config.edge.server.port, _resources(config, pool), EDGE_PROBES, mounts
+        pool.image, workloads.serve_args(), config.edge.server, _resources(config, pool), EDGE_PROBES, mounts
     )
     pod_spec: dict[str, object] = {
-        "terminationGracePeriodSeconds": grace_period_seconds(config.edge.server.request_timeout_seconds),
-        **({"initContainers": _download(pool)} if pool.weights.source == "download" else {}),
+        "terminationGracePeriodSeconds": grace_period_seconds(config.edge.server),
+        **({"initContainers": _download(config, pool)} if pool.weights.source == "download" else {}),
         "containers": [container],
         "volumes": volumes,
         "nodeSelector": {POOL_LABEL: pool.name, "kubernetes.io/arch": device.architecture, **pool.node_selector},
@@ -163,19 +171,13 @@ def pool_objects(config: DeploymentConfig, pool: EdgePool) -> list[KubeObject]:
         if pool.one_per_node
         else workloads.deployment(config, c, template, pool.replicas)
     )
-    return [settings, workload, workloads.service(config, c, config.edge.server.port)]
+    return [settings, workload, workloads.service(config, c, config.edge.server.port, config.edge.server)]
 
 
 def shared_objects(config: DeploymentConfig) -> list[KubeObject]:
-    """One identity and one ingress policy for every edge pod."""
+    """One identity for every edge pod (their NetworkPolicies are network.edge_policies)."""
     c = workloads.component(config, SERVICE_ACCOUNT, COMPONENT, None)
-    selector = Component(
-        c.name, c.labels, {"app.kubernetes.io/component": COMPONENT, "app.kubernetes.io/part-of": config.part_of}
-    )
-    policy = workloads.network_policy(
-        config, selector, config.edge.server.port, list(config.cloud.network_policy.ingress_namespaces)
-    )
-    return [workloads.service_account(config, c), policy]
+    return [workloads.service_account(config, c)]
 
 
 def edge_groups(config: DeploymentConfig) -> list[tuple[str, list[KubeObject]]]:

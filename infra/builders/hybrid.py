@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from voxdeploy.contracts.router import TIERS, RouterSettings, Tier
-from voxdeploy.infra.builders import workloads
+from voxdeploy.contracts.router import TIERS, RouterBehaviour, RouterSettings, Tier
+from voxdeploy.infra.builders import auth, workloads
 from voxdeploy.infra.builders.edge import pool_name
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.cloud import Probes, grace_period_seconds
@@ -28,16 +28,16 @@ def own_endpoints(config: DeploymentConfig) -> dict[Tier, list[str]]:
 
 
 def router_settings(config: DeploymentConfig) -> RouterSettings:
-    """What `voxdeploy serve --router` runs with: the stack's policy, explicit endpoints winning per tier."""
+    """What `voxdeploy serve --router` runs with: every behaviour field of the stack's router as it is (a field
+    added to RouterBehaviour reaches the pods with no change here), explicit endpoints winning per tier."""
     router = config.hybrid
     endpoints = {**own_endpoints(config), **router.endpoints}
+    behaviour = {name: getattr(router, name) for name in RouterBehaviour.model_fields}
     return RouterSettings(
-        policy=router.policy,
-        health=router.health,
+        **{**behaviour, "server": workloads.pod_server(router.server)},
         endpoints={tier: endpoints[tier] for tier in TIERS if endpoints.get(tier)},
-        tier_timeout_seconds=router.tier_timeout_seconds,
-        server=router.server,
-        speech=router.speech,
+        auth=auth.router_auth(config),
+        upstream_key=auth.upstream_key(config),
     )
 
 
@@ -46,11 +46,13 @@ def identity(config: DeploymentConfig) -> Component:
 
 
 def router_objects(config: DeploymentConfig) -> list[KubeObject]:
-    """ServiceAccount, settings, Deployment, Service, HPA, PDB and NetworkPolicy of the router."""
+    """ServiceAccount, settings, Deployment, Service, HPA and PDB of the router (its NetworkPolicy, which needs
+    the tiers' pods, is network.router_policy)."""
     router = config.hybrid
     c = identity(config)
     settings = workloads.settings_config_map(config, c, router_settings(config).model_dump(mode="json"))
     settings_volume, settings_mount = workloads.settings_volume(c)
+    key_volumes, key_mounts = auth.router_volumes(config)
     resources: dict[str, object] = {
         "requests": router.resources.requests.model_dump(),
         "limits": router.resources.limits.model_dump(),
@@ -58,15 +60,15 @@ def router_objects(config: DeploymentConfig) -> list[KubeObject]:
     container = workloads.runtime_container(
         router.image,
         workloads.serve_args("--router"),
-        router.server.port,
+        router.server,
         resources,
         ROUTER_PROBES,
-        [settings_mount, {"name": "tmp", "mountPath": "/tmp"}],
+        [settings_mount, {"name": "tmp", "mountPath": "/tmp"}, *key_mounts],
     )
     pod_spec: dict[str, object] = {
-        "terminationGracePeriodSeconds": grace_period_seconds(router.server.request_timeout_seconds),
+        "terminationGracePeriodSeconds": grace_period_seconds(router.server),
         "containers": [container],
-        "volumes": [settings_volume, {"name": "tmp", "emptyDir": {}}],
+        "volumes": [settings_volume, {"name": "tmp", "emptyDir": {}}, *key_volumes],
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -81,8 +83,7 @@ def router_objects(config: DeploymentConfig) -> list[KubeObject]:
         workloads.service_account(config, c),
         settings,
         workloads.deployment(config, c, template, None, max_surge="25%"),
-        workloads.service(config, c, router.server.port),
+        workloads.service(config, c, router.server.port, router.server),
         workloads.cpu_autoscaler(config, c, router.min_replicas, router.max_replicas, 70),
         workloads.disruption_budget(config, c, {"minAvailable": router.min_replicas - 1}),
-        workloads.network_policy(config, c, router.server.port, list(config.cloud.network_policy.ingress_namespaces)),
     ]

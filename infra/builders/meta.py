@@ -37,6 +37,12 @@ def selector_labels(config: DeploymentConfig, name: str, component: str) -> dict
     }
 
 
+def namespace_selector(name: str) -> dict[str, object]:
+    """Selects one namespace by the label Kubernetes itself puts on every namespace (kubernetes.io/metadata.name):
+    no label the namespace's owner must remember to add."""
+    return {"matchLabels": {"kubernetes.io/metadata.name": name}}
+
+
 def labels(config: DeploymentConfig, name: str, component: str, version: str | None = None) -> dict[str, str]:
     """Recommended labels for an object of a component, plus the stack's own labels."""
     result = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import yaml
 
 from voxdeploy.contracts.api import HEALTH_PATH, READY_PATH
+from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.infra.builders import meta
 from voxdeploy.infra.config.cloud import PRE_STOP_SECONDS, Image, Probes, ScalingPolicy
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -20,6 +21,10 @@ from voxdeploy.infra.config.deployment import DeploymentConfig
 CONFIG_DIR = "/etc/voxdeploy"
 RUNTIME_CONFIG_FILE = "runtime.yaml"
 PORT_NAME = "http"
+METRICS_PORT_NAME = "metrics"
+METRICS_PORT = 9090
+"""The pods' /metrics port unless the tier's server.metricsPort says another: a port of its own, so the
+NetworkPolicy can open it to Prometheus alone while the API port takes the rest."""
 CONFIG_HASH_ANNOTATION = "voxdeploy.io/runtime-config-sha256"
 
 KubeObject = dict[str, object]
@@ -90,6 +95,11 @@ def content_hash(obj: KubeObject) -> str:
     return hashlib.sha256(yaml.safe_dump(obj["data"]).encode()).hexdigest()
 
 
+def pod_server(server: RuntimeServer) -> RuntimeServer:
+    """A tier's server settings as its pods run them: /metrics always on a port of its own."""
+    return server.model_copy(update={"metrics_port": server.metrics_port or METRICS_PORT})
+
+
 def probe(path: str, period: int, failures: int) -> dict[str, object]:
     return {
         "httpGet": {"path": path, "port": PORT_NAME},
@@ -102,19 +112,23 @@ def probe(path: str, period: int, failures: int) -> dict[str, object]:
 def runtime_container(
     image: Image,
     args: list[str],
-    port: int,
+    server: RuntimeServer,
     resources: dict[str, object],
     probes: Probes,
     mounts: list[dict[str, object]],
     env: list[dict[str, object]] | None = None,
 ) -> dict[str, object]:
-    """The voxdeploy runtime container: one port, /health liveness, /ready readiness and startup."""
+    """The voxdeploy runtime container: the API port and the metrics port, /health liveness, /ready readiness and
+    startup."""
     container: dict[str, object] = {
         "name": "runtime",
         "image": image.reference,
         "imagePullPolicy": image.pull_policy,
         "args": args,
-        "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
+        "ports": [
+            {"name": PORT_NAME, "containerPort": server.port, "protocol": "TCP"},
+            {"name": METRICS_PORT_NAME, "containerPort": pod_server(server).metrics_port, "protocol": "TCP"},
+        ],
     }
     if env:
         container["env"] = env
@@ -143,7 +157,8 @@ def settings_volume(c: Component) -> tuple[dict[str, object], dict[str, object]]
 
 
 def serve_args(*extra: str) -> list[str]:
-    return ["serve", *extra, "--config", f"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}"]
+    """The runtime container's argv: its settings file, and JSON logs (one object a line) for the log collector."""
+    return ["serve", *extra, "--log-format", "json", "--config", f"{CONFIG_DIR}/{RUNTIME_CONFIG_FILE}"]
 
 
 def pod_template(
@@ -204,7 +219,11 @@ def daemon_set(config: DeploymentConfig, c: Component, template: dict[str, objec
     }
 
 
-def service(config: DeploymentConfig, c: Component, port: int, service_type: str = "ClusterIP") -> KubeObject:
+def service(
+    config: DeploymentConfig, c: Component, port: int, server: RuntimeServer, service_type: str = "ClusterIP"
+) -> KubeObject:
+    """The API on `port`, and the pods' metrics port (what the ServiceMonitor scrapes) under its own name."""
+    metrics = pod_server(server).metrics_port
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -212,7 +231,10 @@ def service(config: DeploymentConfig, c: Component, port: int, service_type: str
         "spec": {
             "type": service_type,
             "selector": c.selector,
-            "ports": [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}],
+            "ports": [
+                {"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"},
+                {"name": METRICS_PORT_NAME, "port": metrics, "targetPort": METRICS_PORT_NAME, "protocol": "TCP"},
+            ],
         },
     }
 
@@ -265,17 +287,46 @@ def disruption_budget(config: DeploymentConfig, c: Component, bound: dict[str, i
     }
 
 
-def network_policy(config: DeploymentConfig, c: Component, port: int, namespaces: list[str]) -> KubeObject:
-    """Only the API port, only from this namespace and the listed ones (ingress controller, monitoring)."""
+def network_policy(
+    config: DeploymentConfig,
+    c: Component,
+    server: RuntimeServer,
+    namespaces: list[str],
+    egress: list[dict[str, object]] | None = None,
+) -> KubeObject:
+    """The API port only from this namespace and the listed ones (ingress controller, route proxies), the metrics
+    port only from `cloud.networkPolicy.metricsNamespaces` (Prometheus); with `egress`, every other destination
+    is denied too (`None` leaves egress open)."""
     sources: list[dict[str, object]] = [{"podSelector": {}}]
-    sources.extend({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}} for name in namespaces)
+    sources.extend({"namespaceSelector": meta.namespace_selector(name)} for name in namespaces)
+    scrapers = [
+        {"namespaceSelector": meta.namespace_selector(name)} for name in config.cloud.network_policy.metrics_namespaces
+    ]
+    ingress: list[dict[str, object]] = [{"from": sources, "ports": [{"protocol": "TCP", "port": server.port}]}]
+    if scrapers:
+        metrics = pod_server(server).metrics_port
+        ingress.append({"from": scrapers, "ports": [{"protocol": "TCP", "port": metrics}]})
+    spec: dict[str, object] = {
+        "podSelector": {"matchLabels": c.selector},
+        "policyTypes": ["Ingress"] if egress is None else ["Ingress", "Egress"],
+        "ingress": ingress,
+    }
+    if egress is not None:
+        spec["egress"] = egress
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": meta.metadata(config, c.name, c.labels),
-        "spec": {
-            "podSelector": {"matchLabels": c.selector},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}],
-        },
+        "spec": spec,
+    }
+
+
+def egress_policy(config: DeploymentConfig, c: Component, egress: list[dict[str, object]]) -> KubeObject:
+    """More destinations for some pods another policy already confines: policies add up, so this one widens only
+    the egress of the pods it selects."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": {"podSelector": {"matchLabels": c.selector}, "policyTypes": ["Egress"], "egress": egress},
     }

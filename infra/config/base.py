@@ -8,7 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 _QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _SUFFIX_FACTOR: dict[str, Decimal] = {
@@ -68,3 +68,45 @@ Quantity = Annotated[str, BeforeValidator(_quantity), WithJsonSchema(QUANTITY_JS
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 """A Kubernetes name that must also be a DNS label (namespaces, services, containers)."""
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+
+
+def dns_subdomain_problem(text: str) -> str | None:
+    """Why `text` is not a DNS subdomain (the syntax of most Kubernetes object names and label prefixes), or None."""
+    if len(text) > 253 or not _DNS_SUBDOMAIN.fullmatch(text):
+        return "not a DNS subdomain: lowercase letters, digits, '-' and '.', alphanumeric at both ends, <= 253 chars"
+    return None
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why `key` is not a Kubernetes label key ([prefix/]name), or None; the API server refuses such an object."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or dns_subdomain_problem(prefix)):
+        return f"prefix {prefix!r} before '/' must be a DNS subdomain (e.g. example.com)"
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        return "name (after any prefix/) must be 1-63 alphanumerics, '-', '_' or '.', alphanumeric at both ends"
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` is not a Kubernetes label value (empty, or a label name), or None."""
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        return "must be empty or 1-63 alphanumerics, '-', '_' or '.', alphanumeric at both ends"
+    return None
+
+
+def _dns_subdomain(value: str) -> str:
+    problem = dns_subdomain_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+DnsSubdomain = Annotated[
+    str,
+    AfterValidator(_dns_subdomain),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DNS_SUBDOMAIN.pattern}$", "maxLength": 253}),
+]
+"""A Kubernetes object name that must be a DNS subdomain (a PriorityClass, a Secret...)."""

@@ -6,10 +6,10 @@ valid so a user can fix the stack file without reading this code.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
-from voxdeploy.infra.config.base import parse_quantity
+from voxdeploy.infra.config.access_checks import ACCESS_CHECKS, auth_secrets
+from voxdeploy.infra.config.base import label_key_problem, label_value_problem, parse_quantity
 from voxdeploy.infra.config.cloud import (
     DRAIN_MARGIN_SECONDS,
     PINNED_REVISION,
@@ -21,11 +21,13 @@ from voxdeploy.infra.config.cloud import (
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import model_files_gib
 from voxdeploy.infra.config.errors import ConfigIssue
+from voxdeploy.infra.config.network_checks import NETWORK_CHECKS
+from voxdeploy.infra.config.secrets import names_a_secret, secret_shape
 
 Check = Callable[[DeploymentConfig], Iterator[ConfigIssue]]
 
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+SYSTEM_NAMESPACE_PREFIX = "kube-"
+"""Kubernetes' own namespaces (kube-system, kube-public, kube-node-lease) and the prefix it reserves for them."""
 
 
 def replica_bounds(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -96,12 +98,13 @@ def grace_period_drains_requests(config: DeploymentConfig) -> Iterator[ConfigIss
     """A pod killed before its longest request ends drops that request on every rollout and scale-down."""
     cloud = config.cloud
     explicit = cloud.pod.termination_grace_period_seconds
-    least = grace_period_seconds(cloud.server.request_timeout_seconds)
+    least = grace_period_seconds(cloud.server)
     if cloud.enabled and explicit is not None and explicit < least:
         yield ConfigIssue(
             "cloud.pod.terminationGracePeriodSeconds",
             explicit,
-            f"must be >= {least}: the preStop wait ({PRE_STOP_SECONDS} s) + cloud.server.requestTimeoutSeconds "
+            f"must be >= {least}: the preStop wait ({PRE_STOP_SECONDS} s) + cloud.server.drainDelaySeconds "
+            f"({cloud.server.drain_delay_seconds:g} s) + cloud.server.requestTimeoutSeconds "
             f"({cloud.server.request_timeout_seconds:g} s) + {DRAIN_MARGIN_SECONDS} s to exit; "
             "leave it unset to derive it",
         )
@@ -263,16 +266,91 @@ def edge_weights_have_a_source(config: DeploymentConfig) -> Iterator[ConfigIssue
             yield ConfigIssue(f"{path}.claim", None, "source pvc needs the name of the existing claim")
 
 
+def _label_maps(config: DeploymentConfig) -> Iterator[tuple[str, Mapping[str, str]]]:
+    """Every map of label keys to values the stack puts on objects or matches nodes by, with its path."""
+    yield "labels", config.labels
+    yield "cloud.pod.nodeSelector", config.cloud.pod.node_selector
+    for index, pool in enumerate(config.edge.pools):
+        yield f"edge.pools[{index}].nodeSelector", pool.node_selector
+    yield "observability.selectorLabels", config.observability.selector_labels
+    yield "observability.dashboard.labels", config.observability.dashboard.labels
+
+
 def labels_are_valid(config: DeploymentConfig) -> Iterator[ConfigIssue]:
-    for key, value in config.labels.items():
-        if not _LABEL_KEY.match(key):
-            yield ConfigIssue(f"labels.{key}", key, "not a valid label key ([prefix/]name, name <= 63 chars)")
-        elif not _LABEL_VALUE.match(value):
-            yield ConfigIssue(
-                f"labels.{key}", value, "not a valid label value (<= 63 chars, alphanumerics, '-', '_', '.')"
-            )
-        elif key.startswith("app.kubernetes.io/"):
-            yield ConfigIssue(f"labels.{key}", value, "app.kubernetes.io/* labels are set by voxdeploy")
+    """The API server refuses an object whose label (or node selector) breaks the syntax; refuse it here first."""
+    for at, mapping in _label_maps(config):
+        for key, value in mapping.items():
+            key_problem, value_problem = label_key_problem(key), label_value_problem(value)
+            if key_problem is not None:
+                yield ConfigIssue(f"{at}.{key}", key, f"not a valid label key: {key_problem}")
+            elif value_problem is not None:
+                yield ConfigIssue(f"{at}.{key}", value, f"not a valid label value: {value_problem}")
+            elif at == "labels" and key.startswith("app.kubernetes.io/"):
+                yield ConfigIssue(f"{at}.{key}", value, "app.kubernetes.io/* labels are set by voxdeploy")
+    pod = config.cloud.pod
+    for at, key in (
+        ("cloud.pod.gpuProductLabel", pod.gpu_product_label),
+        ("cloud.pod.topologySpread.topologyKey", pod.topology_spread.topology_key),
+    ):
+        problem = label_key_problem(key)
+        if problem is not None:
+            yield ConfigIssue(at, key, f"not a valid node label key: {problem}")
+
+
+def namespace_is_the_stacks_own(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """The stack labels its namespace Pod Security restricted and owns it (pulumi destroy deletes it): on a
+    namespace Kubernetes or other workloads use, that breaks their privileged pods or deletes them."""
+    namespace = config.namespace
+    if namespace.startswith(SYSTEM_NAMESPACE_PREFIX):
+        yield ConfigIssue(
+            "namespace",
+            namespace,
+            f"{SYSTEM_NAMESPACE_PREFIX}* namespaces are Kubernetes' own (kube-system, kube-public, kube-node-lease): "
+            "the Pod Security 'restricted' label would stop its privileged system pods; use a namespace of the "
+            "stack's own, e.g. voxcpm",
+        )
+    elif namespace == "default" and config.create_namespace:
+        yield ConfigIssue(
+            "namespace",
+            namespace,
+            "the stack would label the cluster's shared default namespace Pod Security 'restricted' and own it "
+            "(pulumi destroy would delete it); use a namespace of the stack's own, or set createNamespace: false",
+        )
+
+
+def _redacted(value: str) -> str:
+    """Enough of a secret to find it in the file, never the secret."""
+    return f"{value[:3]}... ({len(value)} characters)"
+
+
+SECRET_REFERENCE_HINT = (
+    "a literal is rendered in plain text into the Deployment (and Git); keep it in a Kubernetes Secret: the "
+    "Hugging Face token through cloud.pod.modelCache.hfTokenSecret {name, key}"
+)
+
+
+def _secret_literal(at: str, name: str, value: str) -> Iterator[ConfigIssue]:
+    shape = secret_shape(value)
+    if shape is not None:
+        yield ConfigIssue(at, _redacted(value), f"looks like {shape}: {SECRET_REFERENCE_HINT}")
+    elif names_a_secret(name) and value and not value.startswith(("/", "-")):
+        yield ConfigIssue(at, _redacted(value), f"{name} says it holds a secret: {SECRET_REFERENCE_HINT}")
+
+
+def env_holds_no_secrets(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """Environment values and engine flags are rendered as they are, so a token there ends up in every copy of
+    the manifests. A name like *_TOKEN or --api-key, or a value shaped like a token (hf_..., sk-...), is refused;
+    an absolute path (a mounted Secret file, GOOGLE_APPLICATION_CREDENTIALS=/var/run/...) is a reference."""
+    for name, value in config.cloud.pod.env.items():
+        yield from _secret_literal(f"cloud.pod.env.{name}", name, value)
+    arguments = config.cloud.engine.extra_args
+    for index, argument in enumerate(arguments):
+        if argument.startswith("--") and "=" in argument:
+            flag, _, value = argument.partition("=")
+        else:  # a flag's value follows it: `--api-key`, `sk-...`
+            before = arguments[index - 1] if index else ""
+            flag, value = (before if before.startswith("--") and "=" not in before else ""), argument
+        yield from _secret_literal(f"cloud.engine.extraArgs[{index}]", flag, value)
 
 
 def edge_pools_fit_their_devices(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -355,25 +433,34 @@ def hybrid_router_has_somewhere_to_send(config: DeploymentConfig) -> Iterator[Co
 
 
 def secrets_have_a_source(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """The HF token's Secret comes from the source; an API-key Secret does where its value is given (remoteKeys
+    apiKeys / routerKey here; the Pulumi secrets of those names: the loader checks those), else it exists out of
+    band."""
     secrets = config.secrets
     token = config.cloud.pod.model_cache.hf_token_secret
     if secrets.source == "existing":
         return
-    if token is None:
+    keyed = set(auth_secrets(config).values())
+    filled = keyed & set(secrets.remote_keys) if secrets.source == "externalSecret" else keyed
+    if token is None and not filled:
         yield ConfigIssue(
             "secrets.source",
             secrets.source,
-            "nothing references a Secret; set cloud.pod.modelCache.hfTokenSecret (name, key) first",
+            "nothing references a Secret to fill from it; set cloud.pod.modelCache.hfTokenSecret (name, key) first, "
+            "or auth.keysSecret with its value (secrets.remoteKeys.apiKeys, or the Pulumi secret apiKeys)",
         )
     if secrets.source == "externalSecret":
         if secrets.store is None:
             yield ConfigIssue("secrets.store", None, "externalSecret needs the store (name, kind) to read from")
-        if "hfToken" not in secrets.remote_keys:
+        if token is not None and "hfToken" not in secrets.remote_keys:
             yield ConfigIssue(
                 "secrets.remoteKeys",
                 dict(secrets.remote_keys),
                 "give the store key of hfToken, e.g. {hfToken: voxcpm/hf-token}",
             )
+        unused = sorted(set(secrets.remote_keys) - {"hfToken"} - keyed)
+        if unused:
+            yield ConfigIssue("secrets.remoteKeys", unused, "no Secret of this stack is filled from these; remove them")
 
 
 def scaling_signal_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -436,11 +523,15 @@ CHECKS: tuple[Check, ...] = (
     edge_weights_have_a_source,
     kv_cache_has_a_card_to_fit,
     labels_are_valid,
+    namespace_is_the_stacks_own,
+    env_holds_no_secrets,
     edge_pools_fit_their_devices,
     hybrid_router_has_somewhere_to_send,
     secrets_have_a_source,
     scaling_signal_fits,
     capacity_hours_fit,
+    *NETWORK_CHECKS,
+    *ACCESS_CHECKS,
 )
 
 

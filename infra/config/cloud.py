@@ -17,7 +17,8 @@ from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.model import MODEL_ID, VLLM_OMNI_PORT
 from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.contracts.version import VERSION
-from voxdeploy.infra.config.base import DnsLabel, Quantity
+from voxdeploy.infra.config.base import DnsLabel, DnsSubdomain, Quantity
+from voxdeploy.infra.config.network import EgressPolicy
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
 
 PRE_STOP_SECONDS = 5
@@ -28,9 +29,15 @@ DRAIN_MARGIN_SECONDS = 10
 """Time left after the longest request, for the runtime to flush and exit before SIGKILL."""
 
 
-def grace_period_seconds(request_timeout_seconds: float) -> int:
-    """The least terminationGracePeriodSeconds that lets the longest request finish: preStop, then the drain."""
-    return PRE_STOP_SECONDS + math.ceil(request_timeout_seconds) + DRAIN_MARGIN_SECONDS
+def grace_period_seconds(server: RuntimeServer) -> int:
+    """The least terminationGracePeriodSeconds that lets the longest request finish: preStop, the runtime's own
+    drain delay (it still accepts while endpoints go), the longest request, then the flush."""
+    return (
+        PRE_STOP_SECONDS
+        + math.ceil(server.drain_delay_seconds)
+        + math.ceil(server.request_timeout_seconds)
+        + DRAIN_MARGIN_SECONDS
+    )
 
 
 @dataclass(frozen=True)
@@ -157,11 +164,20 @@ class VllmOmniEngine(StrictModel):
         return self.revision is not None and PINNED_REVISION.fullmatch(self.revision) is not None
 
 
+_REGISTRY_PART = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_PATH_PART = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+IMAGE_REPOSITORY = re.compile(rf"({_REGISTRY_PART}(\.{_REGISTRY_PART})*(:[0-9]+)?/)?{_PATH_PART}(/{_PATH_PART})*")
+"""An image name as the container runtime parses it (the distribution reference grammar), without tag or digest."""
+
+
 class Image(StrictModel):
     """Container image; a digest pins it immutably and wins over the tag."""
 
     repository: str = Field(
-        "ghcr.io/voxdeploy/runtime-cloud", min_length=1, description="Image repository without tag."
+        "ghcr.io/voxdeploy/runtime-cloud",
+        max_length=255,
+        json_schema_extra={"pattern": f"^{IMAGE_REPOSITORY.pattern}$"},
+        description="Image repository without tag or digest: [registry[:port]/]path, lowercase path parts.",
     )
     tag: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="Image tag.")
     digest: str | None = Field(
@@ -170,6 +186,20 @@ class Image(StrictModel):
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field(
         "IfNotPresent", description="Kubernetes imagePullPolicy."
     )
+
+    @field_validator("repository")
+    @classmethod
+    def _is_an_image_name(cls, value: str) -> str:
+        """A name the runtime cannot parse leaves the pod in InvalidImageName; say so before anything is applied."""
+        if IMAGE_REPOSITORY.fullmatch(value) is None:
+            hint = (
+                "; put the tag in tag and a digest in digest" if ":" in value.rpartition("/")[2] or "@" in value else ""
+            )
+            raise ValueError(
+                "not an image repository: [registry[:port]/]path, path parts of lowercase letters and digits "
+                f"joined by '.', '_', '__' or '-', e.g. ghcr.io/voxdeploy/runtime-cloud{hint}"
+            )
+        return value
 
     @property
     def reference(self) -> str:
@@ -314,7 +344,9 @@ class Pod(StrictModel):
         description="Taints tolerated; GPU nodes are usually tainted nvidia.com/gpu.",
     )
     topology_spread: TopologySpread = Field(TopologySpread(), description="Replica spreading.")
-    priority_class_name: str | None = Field(None, description="PriorityClass of the pods (must exist in the cluster).")
+    priority_class_name: DnsSubdomain | None = Field(
+        None, description="PriorityClass of the pods (must exist in the cluster; system-* are Kubernetes' own)."
+    )
     model_cache: ModelCache = Field(ModelCache(), description="Model weight cache.")
     shared_memory_size: Quantity = Field(
         "8Gi", description="Size of the memory-backed /dev/shm NCCL needs for tensor parallelism."
@@ -325,9 +357,21 @@ class Pod(StrictModel):
         ge=0,
         le=3600,
         description=f"Time to drain in-flight requests after the pod turns Terminating; unset: the preStop wait "
-        f"({PRE_STOP_SECONDS} s) + cloud.server.requestTimeoutSeconds + {DRAIN_MARGIN_SECONDS} s, the least allowed.",
+        f"({PRE_STOP_SECONDS} s) + cloud.server.drainDelaySeconds + requestTimeoutSeconds + {DRAIN_MARGIN_SECONDS} s, "
+        "the least allowed.",
     )
     env: dict[str, str] = Field({}, description="Extra non-secret environment variables.")
+
+    @field_validator("priority_class_name")
+    @classmethod
+    def _not_a_system_priority(cls, value: str | None) -> str | None:
+        """Kubernetes keeps system-* for what a node or cluster cannot run without (DNS, kube-proxy, CNI)."""
+        if value is not None and value.startswith("system-"):
+            raise ValueError(
+                "system-* PriorityClasses (system-node-critical, system-cluster-critical) are Kubernetes' own: a "
+                "GPU pod there could preempt DNS or the network plugin; create a PriorityClass of your own"
+            )
+        return value
 
 
 class ScalingPolicy(StrictModel):
@@ -387,12 +431,20 @@ class DisruptionBudget(StrictModel):
 
 
 class NetworkPolicyConfig(StrictModel):
-    """Ingress allow-list: the API port only, from this namespace and the named ones."""
+    """Every tier's NetworkPolicies: ingress to the API port only, from this namespace, the named ones and the
+    route's proxies (`route`); to the metrics port from the monitoring namespaces only; egress only to what each
+    pod talks to."""
 
-    enabled: bool = Field(True, description="Create a NetworkPolicy.")
+    enabled: bool = Field(True, description="Create the cloud tier's NetworkPolicy (edge and router always get one).")
     ingress_namespaces: list[DnsLabel] = Field(
-        ["monitoring"], description="Namespaces (besides this one) allowed to reach the API and /metrics."
+        ["monitoring"], description="Namespaces (besides this one) allowed to reach the API port."
     )
+    metrics_namespaces: list[DnsLabel] = Field(
+        ["monitoring"],
+        description="Namespaces (Prometheus') allowed to reach the pods' metrics port, the only port serving "
+        "/metrics; no other pod may, not even this namespace's.",
+    )
+    egress: EgressPolicy = Field(EgressPolicy(), description="Default-deny egress and the peers each pod may reach.")
 
 
 class Rollout(StrictModel):
@@ -451,7 +503,7 @@ class CloudTier(StrictModel):
     def grace_period_seconds(self) -> int:
         """terminationGracePeriodSeconds of the cloud pods: the stack's, else the least that drains a request."""
         explicit = self.pod.termination_grace_period_seconds
-        return grace_period_seconds(self.server.request_timeout_seconds) if explicit is None else explicit
+        return grace_period_seconds(self.server) if explicit is None else explicit
 
     @property
     def model_path(self) -> str:

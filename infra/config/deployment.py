@@ -8,6 +8,7 @@ from pydantic import Field
 
 from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.slo import SloTargets
+from voxdeploy.infra.config.auth import AuthConfig
 from voxdeploy.infra.config.base import DNS_LABEL, DnsLabel
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.cloud import CloudTier
@@ -15,6 +16,7 @@ from voxdeploy.infra.config.edge import EdgeTier
 from voxdeploy.infra.config.hybrid import HybridRouter
 from voxdeploy.infra.config.observability import Observability
 from voxdeploy.infra.config.policy import PolicyConfig
+from voxdeploy.infra.config.route import RouteConfig
 from voxdeploy.infra.config.secrets import SecretsConfig
 
 Stage = Literal["dev", "staging", "prod"]
@@ -34,6 +36,12 @@ class DeploymentConfig(StrictModel):
     cloud: CloudTier = Field(CloudTier(), description="The GPU tier running vLLM-Omni.")
     edge: EdgeTier = Field(EdgeTier(), description="Edge node pools running llama.cpp-omni.")
     hybrid: HybridRouter = Field(HybridRouter(), description="The edge / fog / cloud router.")
+    route: RouteConfig = Field(
+        RouteConfig(), description="A route in from outside the cluster: Gateway API HTTPRoute or Ingress."
+    )
+    auth: AuthConfig = Field(
+        AuthConfig(), description="API keys every pod checks (cloud, edge pools, router), from a Secret."
+    )
     slo: SloTargets = Field(SloTargets(), description="Load-test gate targets.")
     secrets: SecretsConfig = Field(SecretsConfig(), description="Where referenced Secrets come from.")
     observability: Observability = Field(

@@ -14,6 +14,23 @@ from pydantic_core import ErrorDetails
 MISSING = object()
 """The value of a key that is not there at all (distinct from an explicit null)."""
 
+FILE = "(file)"
+"""The path of a problem with the file itself (unreadable, not YAML, the wrong shape) rather than with one key."""
+
+SHOWN_ISSUES = 20
+"""Problems listed before the rest are only counted: a generated file can hold thousands."""
+
+SHOWN_VALUE_CHARS = 120
+"""Longest value shown in a problem; longer ones are cut, so each problem stays one readable line."""
+
+
+def shown(value: object) -> str:
+    """A value as a problem line shows it: its repr, cut to SHOWN_VALUE_CHARS."""
+    text = repr(value)
+    if len(text) <= SHOWN_VALUE_CHARS:
+        return text
+    return f"{text[: SHOWN_VALUE_CHARS - 20]}... ({len(text):,} characters)"
+
 
 @dataclass(frozen=True)
 class ConfigIssue:
@@ -24,9 +41,10 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
+        path = self.path if self.path.isprintable() else ascii(self.path)[1:-1]  # a key holding a newline
         if self.value is MISSING:
-            return f"{self.path}: {self.message}"
-        return f"{self.path} = {self.value!r}: {self.message}"
+            return self.message if path == FILE else f"{path}: {self.message}"
+        return f"{path} = {shown(self.value)}: {self.message}"
 
 
 class ConfigError(Exception):
@@ -38,9 +56,15 @@ class ConfigError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        """One problem on one line (what a script greps); several as a list under a count."""
         count = len(self.issues)
-        head = f"{self.source}: invalid configuration ({count} problem{'s' if count != 1 else ''})"
-        return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+        if count == 1:
+            return f"{self.source}: invalid configuration: {self.issues[0]}"
+        head = f"{self.source}: invalid configuration ({count} problems)"
+        lines = [head, *(f"  {issue}" for issue in self.issues[:SHOWN_ISSUES])]
+        if count > SHOWN_ISSUES:
+            lines.append(f"  ... and {count - SHOWN_ISSUES:,} more")
+        return "\n".join(lines)
 
 
 def format_path(loc: Iterable[object]) -> str:

@@ -7,17 +7,19 @@ engine; both go through `config_from_keys`, so `voxdeploy render` and `pulumi up
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
+from voxdeploy.infra.config.access_checks import auth_secrets
 from voxdeploy.infra.config.checks import cross_field_issues
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue, issues_from_validation
+from voxdeploy.infra.config.errors import FILE, MISSING, ConfigError, ConfigIssue, issues_from_validation
+from voxdeploy.infra.config.safe_yaml import read_yaml_file
 from voxdeploy.infra.config.secrets import SECRET_VALUE_KEYS
 
 PROJECT = "voxdeploy"
@@ -39,7 +41,7 @@ class Stack:
 def stack_path(stack: str, stacks_dir: Path | None = None) -> Path:
     """`prod` -> stacks/Pulumi.prod.yaml; a path to a file is taken as it is."""
     candidate = Path(stack)
-    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+    if candidate.suffix in (".yaml", ".yml") or os.path.isfile(candidate):
         return candidate
     directory = stacks_dir or (Path("stacks") if Path("stacks").is_dir() else BUNDLED_STACKS)
     return directory / f"Pulumi.{stack}.yaml"
@@ -50,16 +52,25 @@ def available_stacks(directory: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
 
 
-def config_from_keys(keys: Mapping[str, object]) -> dict[str, object]:
+def config_from_keys(keys: Mapping[str, object], source: str = "Pulumi config") -> dict[str, object]:
     """Pulumi config keys ('voxdeploy:cloud', or unqualified 'cloud') -> the config document.
 
-    Keys of other namespaces (`kubernetes:context`, `pulumi:tags`) belong to Pulumi or providers.
+    Keys of other namespaces (`kubernetes:context`, `pulumi:tags`) belong to Pulumi or providers. Both spellings
+    of one key would leave one silently unread, so that is a ConfigError naming both.
     """
     document: dict[str, object] = {}
+    spelled: dict[str, str] = {}
+    issues = []
     for key, value in keys.items():
         namespace, _, name = key.rpartition(":")
-        if namespace in ("", PROJECT):
-            document[name] = value
+        if namespace not in ("", PROJECT):
+            continue
+        if name in spelled:
+            issues.append(ConfigIssue(key, MISSING, f"sets {name} again ({spelled[name]} already does); keep one"))
+        spelled[name] = key
+        document[name] = value
+    if issues:
+        raise ConfigError(source, issues)
     return document
 
 
@@ -78,24 +89,42 @@ def split_secrets(
 
 
 def _secret_issues(config: DeploymentConfig, secret_names: Collection[str]) -> list[ConfigIssue]:
+    """Pulumi secrets against what the stack references: hfToken whenever the source is pulumi and a token Secret
+    is referenced; apiKeys and routerKey where given (else their Secrets exist out of band), each only for a
+    Secret the stack references."""
     issues = [
         ConfigIssue(name, "(secret)", f"not a secret this project reads; secrets: {', '.join(SECRET_VALUE_KEYS)}")
         for name in sorted(secret_names)
         if name not in SECRET_VALUE_KEYS
     ]
-    if "hfToken" in secret_names and config.secrets.source != "pulumi":
-        issues.append(
-            ConfigIssue(
-                "hfToken",
-                "(secret)",
-                f"a Pulumi secret is set but secrets.source is "
-                f"{config.secrets.source!r}; set secrets.source: pulumi to have pulumi up create it",
+    source = config.secrets.source
+    token = config.cloud.pod.model_cache.hf_token_secret
+    referenced = set(auth_secrets(config).values()) | ({"hfToken"} if token is not None else set())
+    for name in sorted(set(secret_names) & set(SECRET_VALUE_KEYS)):
+        if source != "pulumi":
+            issues.append(
+                ConfigIssue(
+                    name,
+                    "(secret)",
+                    f"a Pulumi secret is set but secrets.source is {source!r}; set secrets.source: pulumi to have "
+                    "pulumi up create it",
+                )
             )
-        )
-    if config.secrets.source == "pulumi" and "hfToken" not in secret_names:
+        elif name not in referenced:
+            issues.append(ConfigIssue(name, "(secret)", f"set, but no Secret of this stack is filled from {name}"))
+    if source == "pulumi" and token is not None and "hfToken" not in secret_names:
         issues.append(
             ConfigIssue(
                 "hfToken", MISSING, "secrets.source is pulumi: set it with `pulumi config set --secret hfToken <token>`"
+            )
+        )
+    if source == "pulumi" and token is None and not referenced & set(secret_names):
+        issues.append(
+            ConfigIssue(
+                "secrets.source",
+                source,
+                "pulumi up would create no Secret: set hfToken (with cloud.pod.modelCache.hfTokenSecret) or apiKeys "
+                "(a JSON object, key name -> key) with `pulumi config set --secret`",
             )
         )
     return issues
@@ -113,42 +142,29 @@ def parse_config(document: Mapping[str, object], source: str, secret_names: Coll
     return config
 
 
-def _read_yaml(path: Path) -> object:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(
-            str(path), [ConfigIssue("(file)", MISSING, f"not valid YAML at {where}: {problem}")]
-        ) from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(str(path), [ConfigIssue("(file)", MISSING, f"not UTF-8 text: {err}")]) from None
-
-
 def load_stack(stack: str, stacks_dir: Path | None = None) -> Stack:
     """Read and check a stack file; every failure is a ConfigError naming the file and the key."""
     path = stack_path(stack, stacks_dir)
-    if not path.is_file():
-        known = available_stacks(path.parent) if path.parent.is_dir() else []
+    if not os.path.exists(path):
+        known = available_stacks(path.parent) if os.path.isdir(path.parent) else []
         hint = (
             f"stacks in {path.parent}: {', '.join(known)}" if known else f"{path.parent} holds no Pulumi.<stack>.yaml"
         )
         close = difflib.get_close_matches(path.name.removeprefix("Pulumi.").removesuffix(".yaml"), known, n=1)
         if close:
             hint = f"did you mean '{close[0]}'? {hint}"
-        raise ConfigError(str(path), [ConfigIssue("(file)", MISSING, f"no such stack file; {hint}")])
-    raw = _read_yaml(path)
+        raise ConfigError(str(path), [ConfigIssue(FILE, MISSING, f"no such stack file; {hint}")])
+    raw = read_yaml_file(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(
-            str(path), [ConfigIssue("(file)", type(raw).__name__, "must be a mapping with a 'config' key")]
+            str(path),
+            [ConfigIssue(FILE, MISSING, f"holds a {type(raw).__name__}: must be a mapping with a 'config' key")],
         )
     keys = raw.get("config", {})
     if not isinstance(keys, dict):
         raise ConfigError(str(path), [ConfigIssue("config", keys, "must be a mapping of 'voxdeploy:<key>' entries")])
     name = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    document, secrets = split_secrets(config_from_keys(keys), lambda _, value: is_encrypted(value))
+    document, secrets = split_secrets(config_from_keys(keys, str(path)), lambda _, value: is_encrypted(value))
     return Stack(name=name, path=path, config=parse_config(document, str(path), secrets))

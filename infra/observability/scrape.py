@@ -16,7 +16,7 @@ from voxdeploy.infra.observability.watch import Watch, watches
 
 
 def service_monitor(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
-    """Scrape every pod behind the watched Services on their `http` port."""
+    """Scrape every pod behind the watched Services on their `metrics` port (the only one serving /metrics)."""
     scrape = config.observability.scrape
     return {
         "apiVersion": OPERATOR_API,
@@ -27,7 +27,7 @@ def service_monitor(config: DeploymentConfig, watch: Watch) -> dict[str, object]
             "namespaceSelector": {"matchNames": [watch.namespace]},
             "endpoints": [
                 {
-                    "port": workloads.PORT_NAME,
+                    "port": workloads.METRICS_PORT_NAME,
                     "path": METRICS_PATH,
                     "scheme": "http",
                     "interval": scrape.interval,
@@ -58,7 +58,7 @@ def scrape_job(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
         "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [watch.namespace]}}],
         "relabel_configs": [
             _keep("__meta_kubernetes_service_name", "|".join(watch.services)),
-            _keep("__meta_kubernetes_endpointslice_port_name", workloads.PORT_NAME),
+            _keep("__meta_kubernetes_endpointslice_port_name", workloads.METRICS_PORT_NAME),
             _copy("__meta_kubernetes_namespace", "namespace"),
             _copy("__meta_kubernetes_service_name", "service"),
             _copy("__meta_kubernetes_pod_name", "pod"),

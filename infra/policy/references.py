@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from voxdeploy.infra.config.access_checks import auth_secrets
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.policy.pods import PodTemplate, containers, dig, pod_templates, selects
 from voxdeploy.infra.policy.violations import Finding, KubeObject, object_ref
@@ -16,17 +17,23 @@ Names = dict[str, set[str]]
 
 
 def declared(config: DeploymentConfig) -> Names:
-    """What the stack says exists without rendering it: the fields that name an existing object, and the Secret
-    `pulumi up` creates from a Pulumi secret."""
+    """What the stack says exists without rendering it: the fields that name an existing object, the Secret
+    `pulumi up` creates from a Pulumi secret, and the API-key Secrets (out of band, or `pulumi up`'s; an
+    ExternalSecret's target is added by `existing`)."""
     names: Names = {"Secret": set(), "PersistentVolumeClaim": set()}
     token = config.cloud.pod.model_cache.hf_token_secret
     if token is not None and config.secrets.source in ("existing", "pulumi"):
         names["Secret"].add(token.name)
+    names["Secret"] |= set(auth_secrets(config))
     if config.cloud.pod.model_cache.pvc.existing_claim is not None:
         names["PersistentVolumeClaim"].add(config.cloud.pod.model_cache.pvc.existing_claim)
     for pool in config.edge.pools if config.edge.enabled else ():
         if pool.weights.claim is not None:
             names["PersistentVolumeClaim"].add(pool.weights.claim)
+    tls = config.route.tls
+    if config.route.kind != "none" and tls is not None and (tls.cert_manager is None or config.route.kind == "ingress"):
+        # existing, or issued by cert-manager's ingress-shim from the Ingress's annotation
+        names["Secret"].add(tls.secret_name)
     return names
 
 
@@ -37,6 +44,8 @@ def existing(config: DeploymentConfig, objects: Sequence[KubeObject]) -> Names:
         names.setdefault(str(obj["kind"]), set()).add(str(dig(obj, ("metadata", "name"))))
         if obj["kind"] == "ExternalSecret":
             names["Secret"].add(str(dig(obj, ("spec", "target", "name"))))
+        if obj["kind"] == "Certificate":
+            names["Secret"].add(str(dig(obj, ("spec", "secretName"))))
     return names
 
 
@@ -111,6 +120,38 @@ def _selector_findings(obj: KubeObject, pods: Sequence[PodTemplate], services: S
                 yield f"endpoint port {endpoint.get('port')} is no port of the Services it selects"
 
 
+def _route_findings(obj: KubeObject, names: Names, services: Sequence[KubeObject]) -> Iterator[str]:
+    """A route to a Service or port that does not exist, or a TLS Secret nobody makes: every request fails."""
+    kind, spec = obj["kind"], obj.get("spec") or {}
+    ports = {dig(s, ("metadata", "name")): {p.get("port") for p in dig(s, ("spec", "ports"), ())} for s in services}
+    backends: list[tuple[str, object]] = []
+    secrets: list[str] = []
+    if kind == "HTTPRoute":
+        backends = [
+            (ref.get("name"), ref.get("port"))
+            for rule in spec.get("rules") or ()
+            for ref in rule.get("backendRefs") or ()
+            if ref.get("kind", "Service") == "Service"
+        ]
+    elif kind == "Ingress":
+        backends = [
+            (dig(path, ("backend", "service", "name")), dig(path, ("backend", "service", "port", "number")))
+            for rule in spec.get("rules") or ()
+            for path in dig(rule, ("http", "paths"), ())
+        ]
+        secrets = [tls["secretName"] for tls in spec.get("tls") or () if "secretName" in tls]
+    elif kind == "ReferenceGrant":
+        secrets = [ref["name"] for ref in spec.get("to") or () if ref.get("kind") == "Secret" and "name" in ref]
+    for name, port in backends:
+        if name not in ports:
+            yield f"backend Service {name} is not rendered"
+        elif port not in ports[name]:
+            yield f"backend port {port} is no port of Service {name}"
+    for name in secrets:
+        if name not in names.get("Secret", set()):
+            yield f"TLS Secret {name} is neither rendered, issued (route.tls.certManager) nor declared (route.tls)"
+
+
 def references_resolve(config: DeploymentConfig, objects: Sequence[KubeObject]) -> Iterator[Finding]:
     """Names and selectors that point at nothing: render the object, or declare it in the stack's field for it."""
     names = existing(config, objects)
@@ -122,9 +163,9 @@ def references_resolve(config: DeploymentConfig, objects: Sequence[KubeObject]) 
                     pod.ref,
                     f"{where} refers to {kind} {name}, which the stack neither renders nor declares; render it, or "
                     "name it in the stack field for an existing one (e.g. cloud.pod.modelCache.pvc.existingClaim, "
-                    "cloud.pod.modelCache.hfTokenSecret, edge.pools[].weights.claim)",
+                    "cloud.pod.modelCache.hfTokenSecret, auth.keysSecret, edge.pools[].weights.claim)",
                 )
     services = [obj for obj in objects if obj["kind"] == "Service"]
     for obj in objects:
-        for message in _selector_findings(obj, pods, services):
+        for message in (*_selector_findings(obj, pods, services), *_route_findings(obj, names, services)):
             yield Finding(object_ref(obj), message)

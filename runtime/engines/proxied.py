@@ -25,6 +25,7 @@ from voxdeploy.runtime.engines.base import (
     UpstreamFailed,
 )
 from voxdeploy.runtime.engines.supervisor import Supervisor
+from voxdeploy.runtime.logs import request_id_headers
 
 RETRY_AFTER_SECONDS = 5.0
 CHILD_GONE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
@@ -111,7 +112,9 @@ class ProxiedEngine(Engine, abc.ABC):
             raise self._not_ready()
         body = self.request_body(synthesis)
         try:
-            async with self._client.stream("POST", self.speech_path, json=body) as response:
+            async with self._client.stream(
+                "POST", self.speech_path, json=body, headers=request_id_headers()
+            ) as response:
                 if response.status_code != 200:
                     message, param = upstream_message(await response.aread())
                     raise self.rejected(response.status_code, message, param)
@@ -131,7 +134,7 @@ class ProxiedEngine(Engine, abc.ABC):
         if not self.ready:
             raise self._not_ready()
         try:
-            response = await self._client.post(self.speech_path, json=body)
+            response = await self._client.post(self.speech_path, json=body, headers=request_id_headers())
         except CHILD_GONE as err:
             raise self._died(err) from err
         except httpx.TimeoutException as err:

@@ -19,6 +19,14 @@ from collections.abc import Sequence
 import httpx
 
 log = logging.getLogger("voxdeploy.supervisor")
+engine_log = logging.getLogger("voxdeploy.engine")
+"""The child's own output, a line a record. Every line passes whatever the runtime's level: the child's own log level
+(rendered into its command from the same setting) already chose them."""
+engine_log.setLevel(logging.DEBUG)
+OUTPUT_LINE_LIMIT = 1 << 20
+"""Longest line of the child's output relayed; a longer one is dropped (and says so)."""
+RELAY_FLUSH_SECONDS = 1.0
+"""How long a stop waits for the child's last output to be relayed."""
 
 STOP_GRACE_SECONDS = 20.0
 HEALTH_POLL_SECONDS = 0.25
@@ -58,6 +66,7 @@ class Supervisor:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._ready_event = asyncio.Event()
+        self._relays: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="engine-supervisor")
@@ -109,7 +118,33 @@ class Supervisor:
     async def _spawn(self) -> None:
         log.info("starting engine: %s", " ".join(self.command))
         env = {**os.environ, **(self.env or {})}
-        self.process = await asyncio.create_subprocess_exec(*self.command, env=env, start_new_session=True)
+        self.process = await asyncio.create_subprocess_exec(
+            *self.command,
+            env=env,
+            start_new_session=True,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            limit=OUTPUT_LINE_LIMIT,
+        )
+        assert self.process.stdout is not None
+        relay = asyncio.create_task(self._relay(self.process.stdout, self.process.pid))
+        self._relays.add(relay)
+        relay.add_done_callback(self._relays.discard)
+
+    async def _relay(self, output: asyncio.StreamReader, pid: int) -> None:
+        """The child's stdout and stderr into the runtime's log, a line a record, so that a pod's log is one format
+        (JSON lines for the collector) and each line says which engine process wrote it. Ends when every holder of
+        the pipe (the child and whatever it started) is gone."""
+        fields = {"pid": pid}
+        while True:
+            try:
+                line = await output.readline()
+            except ValueError:
+                engine_log.warning("(a line over %d bytes, dropped)", OUTPUT_LINE_LIMIT, extra={"fields": fields})
+                continue
+            if not line:
+                return
+            engine_log.info("%s", line.decode("utf-8", "replace").rstrip("\r\n"), extra={"fields": fields})
 
     async def _healthy(self, client: httpx.AsyncClient) -> bool:
         try:
@@ -152,6 +187,8 @@ class Supervisor:
                 healthy = await self._healthy(client)
                 if self._stopping:
                     continue  # stop() took over while we asked: leave readiness and the child to it
+                if healthy != self.ready:
+                    self._log_change(healthy)
                 self._set_ready(healthy)
                 if healthy:
                     answered = time.monotonic()
@@ -164,6 +201,19 @@ class Supervisor:
                     )
                     self._signal_group(signal.SIGKILL)
                     await wait
+
+    def _log_change(self, healthy: bool) -> None:
+        """A ready child's health is polled every second at DEBUG (httpx's line); only a change is worth a line."""
+        assert self.process is not None
+        if healthy:
+            log.info("engine answers %s again; ready (pid %d)", self.health_url, self.process.pid)
+        else:
+            log.warning(
+                "engine gave no 200 on %s; not ready until it does, killed as hung after %.0f s (pid %d)",
+                self.health_url,
+                self.hang_timeout,
+                self.process.pid,
+            )
 
     def _signal_group(self, sig: signal.Signals) -> None:
         """Signal the child's process group (it is a session leader: its own children go with it)."""
@@ -195,3 +245,9 @@ class Supervisor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._relays:  # the child's last lines, unless something it started still holds the pipe
+            await asyncio.wait(set(self._relays), timeout=RELAY_FLUSH_SECONDS)
+        for relay in set(self._relays):
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay

@@ -9,6 +9,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from voxdeploy.contracts import metrics as catalog
+from voxdeploy.runtime.metrics import AuthCounters
 from voxdeploy.runtime.router.endpoints import Pools
 
 
@@ -39,6 +40,7 @@ class RouterMetrics:
             upstream.name, upstream.help, upstream.labels, buckets=upstream.buckets, registry=self.registry
         )
         self.registry.register(_EndpointHealth(pools))
+        self.auth = AuthCounters(self.registry)
 
     def count_request(self, tier: str, status: int) -> None:
         self._requests.labels(tier=tier, code=str(status)).inc()

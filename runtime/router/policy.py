@@ -43,11 +43,15 @@ def request_profile(speech: SpeechRequest, has_reference_audio: bool, headers: M
     )
 
 
+MAX_BUDGET_DIGITS = 9
+
+
 def _budget(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+    # At most 9 digits (over 11 days): a longer one is no budget, and int() of thousands of digits raises.
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_BUDGET_DIGITS) or int(text) == 0:
         raise ApiError(
             400,
             f"{LATENCY_BUDGET_HEADER} must be a positive whole number of milliseconds, not {value!r}",

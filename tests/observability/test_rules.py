@@ -59,7 +59,7 @@ def test_scrape_config_gives_the_labels_the_rules_select_on(config: DeploymentCo
         targets = {relabel["target_label"] for relabel in job["relabel_configs"] if "target_label" in relabel}
         assert {"namespace", "service", "pod"} <= targets
         kept = {relabel["regex"] for relabel in job["relabel_configs"] if relabel.get("action") == "keep"}
-        assert kept == {"|".join(watch.services), workloads.PORT_NAME}
+        assert kept == {"|".join(watch.services), workloads.METRICS_PORT_NAME}
 
 
 def test_rules_read_only_catalogue_recorded_and_named_external_series(config: DeploymentConfig) -> None:

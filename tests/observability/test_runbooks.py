@@ -83,6 +83,19 @@ def test_cli_writes_rules_scrape_config_and_runbooks(tmp_path: Path) -> None:
     assert (tmp_path / "runbooks" / "high-inference-latency.md").is_file()
 
 
+def test_cli_replaces_a_planted_link_instead_of_writing_through_it(tmp_path: Path) -> None:
+    stack = str(STACKS_DIR / "Pulumi.prod.yaml")
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "high-inference-latency.md").symlink_to(outside)
+    (tmp_path / "rules.yaml").symlink_to(outside)
+    assert main(["runbooks", "--stack", stack, "--out", str(tmp_path / "runbooks")]) == 0
+    assert main(["rules", "--stack", stack, "--out", str(tmp_path / "rules.yaml")]) == 0
+    assert outside.read_text() == "keep me"
+    assert not (tmp_path / "rules.yaml").is_symlink() and "groups" in (tmp_path / "rules.yaml").read_text()
+
+
 def test_cli_prints_the_scrape_config_and_rejects_a_bad_stack(write_stack, capsys) -> None:
     assert main(["scrape-config", "--stack", "dev"]) == 0
     assert "kubernetes_sd_configs" in capsys.readouterr().out

@@ -76,7 +76,7 @@ OBJECT_CASES = [
     ObjectCase("gpu-toleration", f"{POD}.tolerations", DELETE, [GPU_TOLERATION]),
     ObjectCase("references", f"{POD}.serviceAccountName", "nobody", "voxcpm"),
     ObjectCase("references", f"{POD}.volumes.0.configMap.name", "voxcpm-settings", "voxcpm-runtime"),
-    ObjectCase("references", "spec.ports.0.targetPort", "metrics", "http", kind="Service"),
+    ObjectCase("references", "spec.ports.0.targetPort", "grpc", "http", kind="Service"),
     ObjectCase("references", "spec.selector", {"app": "other"}, {"app.kubernetes.io/name": "voxcpm"}, kind="Service"),
     ObjectCase("references", "spec.endpoints.0.port", "web", "http", kind="ServiceMonitor"),
     ObjectCase("references", "spec.scaleTargetRef.name", "vox", "voxcpm", kind="HorizontalPodAutoscaler"),

@@ -62,8 +62,28 @@ def test_a_settings_file_with_flags_over_it_per_tier(tmp_path: Path) -> None:
 def test_a_base_from_a_stack_is_the_starting_point() -> None:
     base = RouterSettings(endpoints={"fog": ["http://fog:1"]}, host="0.0.0.0")
     settings = router_settings_from(parse("--request-timeout", "9"), base)
-    assert settings.endpoints == {"fog": ["http://fog:1"]} and settings.host == "0.0.0.0"
+    assert settings.endpoints == {"fog": ["http://fog:1"]}
     assert settings.server.request_timeout_seconds == 9
+    assert settings.host == "127.0.0.1", "the stack's pod address (0.0.0.0) is not for a router run by hand"
+    assert router_settings_from(parse("--host", "0.0.0.0"), base).host == "0.0.0.0"
+
+
+def test_serve_router_stack_listens_on_loopback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`serve --router --stack hybrid` outside a pod: 127.0.0.1, as --help says; a pod's file keeps 0.0.0.0."""
+    from tests.support.stacks import STACKS_DIR
+    from voxdeploy.infra.builders.hybrid import router_settings
+    from voxdeploy.infra.config import load_stack
+
+    args = parse("--stack", "hybrid", "--stacks-dir", str(STACKS_DIR))
+    stack_settings = router_settings(load_stack("hybrid", STACKS_DIR).config)
+    assert stack_settings.host == "0.0.0.0"
+    assert router_settings_from(args, stack_settings).host == "127.0.0.1"
+    pods_file = tmp_path / "router.yaml"
+    pods_file.write_text(yaml.safe_dump(stack_settings.model_dump(mode="json")))
+    assert router_settings_from(parse("--config", str(pods_file))).host == "0.0.0.0"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    assert "listen address [127.0.0.1;" in capsys.readouterr().out
 
 
 def test_every_problem_is_named_at_once(tmp_path: Path) -> None:

@@ -94,3 +94,52 @@ def test_endpoints_start_unchecked_and_a_check_round_marks_each() -> None:
 
     asyncio.run(run())
     assert [(e.url, ok) for e, ok in pool.states()] == [(A, True), (B, False), (C, False)]
+
+
+def test_ejection_is_bounded_per_tier_and_a_held_back_endpoint_goes_once_the_tier_can_spare_it() -> None:
+    clock = Clock()
+    health = HealthChecking(eject_after_failures=1, ejection_seconds=10)  # at most 10% of a tier: at least one
+    pool = Pools({"edge": [A, B, C], "cloud": ["http://d:1"]}, health, clock)
+    for endpoint in pool.all():
+        pool.checked(endpoint, True)
+    a, b, _, d = pool.all()
+    pool.failed(a)
+    pool.failed(b)
+    pool.failed(d)
+    assert sorted(urls(pool, "edge")) == [B, C], "one of three edge endpoints out, not two"
+    assert urls(pool, "cloud") == ["http://d:1"], "never the tier's last endpoint"
+    clock.now += 10
+    pool.failed(b)
+    assert sorted(urls(pool, "edge")) == [A, C], "b's run kept counting: it goes as soon as a is back"
+
+
+def test_an_endpoint_is_never_ejected_when_the_rest_of_its_tier_gets_no_traffic() -> None:
+    health = HealthChecking(eject_after_failures=1, max_ejection_percent=100)
+    pool = Pools({"edge": [A, B]}, health, Clock())
+    a, b = pool.all()
+    pool.checked(a, True)
+    pool.checked(b, False)
+    pool.failed(a)
+    assert urls(pool, "edge") == [A]
+
+
+def test_any_answer_to_a_check_shows_the_endpoint_alive_and_a_hang_takes_it_out() -> None:
+    async def ready(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "b":
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(503)  # draining, but alive
+
+    clock = Clock()
+    pool = Pools({"edge": [A, B]}, HEALTH, clock)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(ready)) as client:
+            await check_all(pool, client)
+
+    asyncio.run(run())
+    a, b = pool.all()
+    assert (a.answered_at, a.passing) == (clock.now, False)
+    assert (b.answered_at, b.passing) == (float("-inf"), False)
+    pool.checked(a, True)
+    pool.hung(a, 5.0)
+    assert not a.passing and a.failures == 1

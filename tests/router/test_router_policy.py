@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from voxdeploy.contracts.api import LATENCY_BUDGET_HEADER
 from voxdeploy.contracts.router import RoutingPolicy
 from voxdeploy.runtime.api import SpeechRequest
 from voxdeploy.runtime.http import ApiError
@@ -119,3 +120,9 @@ def test_a_bad_routing_header_is_a_400_naming_it(header: str, value: str) -> Non
         _profile({"input": "Hi"}, {header: value})
     assert caught.value.status == 400 and caught.value.param == header
     assert header in caught.value.message and repr(value) in caught.value.message
+
+
+def test_a_budget_of_thousands_of_digits_is_a_400_naming_the_header() -> None:
+    with pytest.raises(ApiError) as raised:
+        request_profile(SpeechRequest(input="Hi."), False, {LATENCY_BUDGET_HEADER: "9" * 4301})
+    assert raised.value.status == 400 and LATENCY_BUDGET_HEADER in raised.value.message

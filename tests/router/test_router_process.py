@@ -11,10 +11,12 @@ import base64
 import io
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from openai import OpenAI
 
+from tests.support import speech_tier
 from tests.support.processes import Served, free_port, start_serve, wait_until
 from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
 from voxdeploy.contracts.metrics import ROUTER_METRICS
@@ -44,14 +47,16 @@ FOG_TEXT = "A sentence for the fog tier, forty chars."  # 30..59: fog even when 
 CLOUD_TEXT = "A sentence long enough for the cloud tier, sixty characters or more."
 
 
+Target = Served | str
+
+
 class Launcher:
-    """Runtimes and routers for a test or a module, all stopped by PID at the end, whatever happened."""
+    """Runtimes, stand-in tiers and routers for a test or a module, all stopped by PID at the end, whatever
+    happened."""
 
     def __init__(self, where: Path) -> None:
         self.where = where
         self.started: list[Served] = []
-        self.settings = where / "router.yaml"
-        self.settings.write_text(yaml.safe_dump(ROUTER_SETTINGS))
 
     def runtime(self, *args: str, port: int | None = None) -> Served:
         """A runtime, not waited for: the router's checks notice when it is ready."""
@@ -59,17 +64,35 @@ class Launcher:
         self.started.append(served)
         return served
 
-    def router(self, tiers: dict[str, Served | str], wait: bool = True) -> Served:
-        """A router over these tiers; with `wait`, once it sees every one of them ready."""
-        urls = {tier: target if isinstance(target, str) else target.url for tier, target in tiers.items()}
-        flags = [arg for tier, url in urls.items() for arg in ("--tier", f"{tier}={url}")]
-        router = start_serve(
-            ["--router", "--config", str(self.settings), *flags], self._log("router"), wait_ready=False
-        )
+    def stand_in(self, fail_marker: str) -> Served:
+        """A stand-in tier (tests/support/speech_tier.py) that answers 500 to a request holding `fail_marker`."""
+        port, log = free_port(), self._log("stand-in")
+        with log.open("wb") as handle:
+            process = subprocess.Popen(
+                [sys.executable, str(Path(speech_tier.__file__)), "--port", str(port), "--fail-marker", fail_marker],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        served = Served(process, port, log)
+        self.started.append(served)
+        return served
+
+    def router(
+        self, tiers: Mapping[str, Target | Sequence[Target]], wait: bool = True, settings: dict | None = None
+    ) -> Served:
+        """A router over these tiers (one endpoint or a list each), with ROUTER_SETTINGS updated by `settings`;
+        with `wait`, once it sees every endpoint ready."""
+        urls = {tier: [_url(t) for t in _listed(target)] for tier, target in tiers.items()}
+        flags = [arg for tier, listed in urls.items() for url in listed for arg in ("--tier", f"{tier}={url}")]
+        path = self.where / f"router-{len(self.started)}.yaml"
+        path.write_text(yaml.safe_dump(_merged(ROUTER_SETTINGS, settings or {})))
+        router = start_serve(["--router", "--config", str(path), *flags], self._log("router"), wait_ready=False)
         process = router.process
         self.started.append(router)
         if wait:
-            wait_until(lambda: sees(router, set(urls.values())) or process.poll() is not None, 30, "the tiers")
+            every = {url for listed in urls.values() for url in listed}
+            wait_until(lambda: sees(router, every) or process.poll() is not None, 30, "the tiers")
             assert process.poll() is None, router.output()
         return router
 
@@ -79,6 +102,22 @@ class Launcher:
     def stop_all(self) -> None:
         for served in self.started:
             served.stop(signal.SIGKILL, timeout=5)
+
+
+def _listed(target: Target | Sequence[Target]) -> Sequence[Target]:
+    return [target] if isinstance(target, Served | str) else target
+
+
+def _url(target: Target) -> str:
+    return target if isinstance(target, str) else target.url
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """`base` with `over`'s keys replacing its own, sections merged key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _merged(base[key], value) if isinstance(value, dict) and key in base else value
+    return merged
 
 
 @dataclass
@@ -265,7 +304,7 @@ def test_a_saturated_cloud_falls_back_instead_of_failing(tiers: Tiers, launch: L
 
 def test_with_every_tier_down_the_router_answers_503_with_retry_after(launch: Launcher) -> None:
     nowhere = {tier: f"http://127.0.0.1:{free_port()}" for tier in ("edge", "cloud")}
-    router = launch.router(nowhere, wait=False)  # type: ignore[arg-type]
+    router = launch.router(nowhere, wait=False)
     wait_until(lambda: _status(router.url + "/health") == 200, 30, "the router to start")
     assert _status(router.url + "/ready") == 503
     response = speak(router, {"input": EDGE_TEXT}, URGENT)
@@ -277,19 +316,107 @@ def test_with_every_tier_down_the_router_answers_503_with_retry_after(launch: La
     ]
 
 
-def test_sigterm_lets_in_flight_requests_finish_then_exits_0(tiers: Tiers, launch: Launcher) -> None:
+POISON = "poison-pill"
+"""Stand-in tiers answer 500 to a request holding this, as every runtime answered a lone surrogate in `voice`."""
+
+
+def test_requests_that_every_tier_fails_eject_no_endpoint(launch: Launcher) -> None:
+    """Reproduced: with three failures ejecting, six such requests ejected all four endpoints for 30 s and the
+    next good request got 503. A 5xx the same request gets everywhere is the request's fault."""
+    edge, cloud = [launch.stand_in(POISON) for _ in range(2)], [launch.stand_in(POISON) for _ in range(2)]
+    outlier = {"health": {"ejectAfterFailures": 3, "ejectionSeconds": 30.0}}
+    router = launch.router({"edge": edge, "cloud": cloud}, settings=outlier)
+    for _ in range(6):
+        response = speak(router, {"input": f"Hello {POISON}."}, URGENT)
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert (
+            error["attempts"]
+            == [{"tier": "edge", "outcome": "HTTP 500"}] * 2 + [{"tier": "cloud", "outcome": "HTTP 500"}] * 2
+        )
+        assert "edge: HTTP 500" in error["message"] and "127.0.0.1" not in response.text, "no internal URLs"
+    assert sees(router, {s.url for s in edge + cloud}), "every endpoint still gets traffic"
+    assert landed(speak(router, {"input": EDGE_TEXT}, URGENT)) == (200, "edge", "0")
+    assert landed(speak(router, {"input": CLOUD_TEXT})) == (200, "cloud", "0")
+
+
+def test_a_hung_tier_loses_its_request_to_the_next_and_a_busy_one_keeps_it(tiers: Tiers, launch: Launcher) -> None:
+    """Reproduced: a SIGSTOPped edge held a request for the edge's whole 30 s timeout before it fell back. Now
+    the request moves on once the edge has answered nothing, health checks included, for the first-byte
+    timeout; an edge that answers its checks while it synthesizes for longer than that keeps the request."""
+    first_byte = 1.5
+    edge = launch.runtime(*FAST, "--sim-rtf", "3")  # "Hello there." takes ~2.5 s, past the first-byte timeout
+    router = launch.router({"edge": edge, "cloud": tiers.cloud}, settings={"firstByteTimeoutSeconds": first_byte})
+    start = time.perf_counter()
+    assert landed(speak(router, {"input": EDGE_TEXT}, URGENT)) == (200, "edge", "0"), "busy, not hung"
+    assert time.perf_counter() - start > first_byte
+
+    results: list[tuple[httpx.Response, float]] = []
+
+    def call() -> None:
+        began = time.perf_counter()
+        results.append((speak(router, {"input": EDGE_TEXT}, URGENT), time.perf_counter() - began))
+
+    thread = threading.Thread(target=call)
+    try:
+        thread.start()
+        wait_until(lambda: _in_flight(edge) == 1, 5, "the request to reach the edge")
+        os.killpg(edge.process.pid, signal.SIGSTOP)
+        stopped = time.perf_counter()
+        thread.join(30)
+        (response, _), waited = results[0], time.perf_counter() - stopped
+        assert landed(response) == (200, "cloud", "1") and waited < first_byte + 1.5, waited
+        start = time.perf_counter()
+        assert landed(speak(router, {"input": EDGE_TEXT}, URGENT)) == (200, "cloud", "1")
+        assert time.perf_counter() - start < 1.0, "the hung edge gets no new requests"
+        assert "answered nothing, health checks included" in router.output()
+    finally:
+        os.killpg(edge.process.pid, signal.SIGCONT)
+        thread.join(30)
+    wait_until(lambda: sees(router, {edge.url, tiers.cloud.url}), 10, "the edge to be back")
+    metrics = httpx.get(router.url + "/metrics").text
+    assert 'voxdeploy_router_fallbacks_total{from_tier="edge",to_tier="cloud"} 2.0' in metrics
+
+
+def test_a_tier_that_hangs_mid_stream_breaks_the_stream_after_the_first_byte_timeout(launch: Launcher) -> None:
+    """Audio already went out, so no other tier can take over; the caller learns it in seconds, not after the
+    tier's timeout (cloud: 300 s), and the hung endpoint gets no new requests."""
+    first_byte = 1.5
+    cloud = launch.runtime(*FAST, "--sim-rtf", "2")  # streams CLOUD_TEXT's ~5 s of audio over ~10 s
+    router = launch.router({"cloud": cloud}, settings={"firstByteTimeoutSeconds": first_byte})
+    body = {"input": CLOUD_TEXT, "response_format": "pcm", "stream_format": "audio"}
+    try:
+        with httpx.stream("POST", router.url + SPEECH, json=body, timeout=20) as response:
+            assert landed(response) == (200, "cloud", "0")
+            chunks = response.iter_raw()
+            next(chunks)
+            os.killpg(cloud.process.pid, signal.SIGSTOP)
+            stopped = time.perf_counter()
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+                for _ in chunks:
+                    pass
+            assert time.perf_counter() - stopped < first_byte + 1.5
+        assert not sees(router, {cloud.url}), "taken out until it answers a check again"
+    finally:
+        os.killpg(cloud.process.pid, signal.SIGCONT)
+    wait_until(lambda: sees(router, {cloud.url}), 10, "the cloud to be back")
+    assert 'voxdeploy_router_requests_total{code="502",tier="cloud"} 1.0' in httpx.get(router.url + "/metrics").text
+
+
+def test_sigterm_turns_ready_off_serves_through_the_drain_delay_then_exits_0(tiers: Tiers, launch: Launcher) -> None:
+    """Endpoint removal reaches proxies a moment after SIGTERM: until the drain delay ends, /ready says 503 and
+    requests that still arrive are served, not refused; then in-flight ones finish and the router exits 0."""
     router = launch.router({"cloud": tiers.cloud})
     results: list[httpx.Response] = []
     thread = threading.Thread(target=lambda: results.append(speak(router, {"input": CLOUD_TEXT})))
     thread.start()
     wait_until(lambda: _in_flight(tiers.cloud) == 1, 5, "the request to reach the cloud")
     os.killpg(router.process.pid, signal.SIGTERM)
-    time.sleep(0.2)
-    with pytest.raises(httpx.ConnectError):
-        speak(router, {"input": "Too late."}, timeout=2)
+    wait_until(lambda: _status(router.url + "/ready") == 503, 3, "/ready to turn 503")
+    assert landed(speak(router, {"input": "Still in time."}, timeout=30))[0] == 200
     thread.join()
     assert landed(results[0]) == (200, "cloud", "0") and len(results[0].content) > 48000
-    assert router.process.wait(10) == 0
+    assert router.process.wait(20) == 0
 
 
 def _status(url: str) -> int:

@@ -44,9 +44,23 @@ def test_flags_win_over_the_file(tmp_path: Path) -> None:
 
 
 def test_stack_gives_the_same_engine_as_the_pods(tmp_path: Path) -> None:
+    """The same settings, except what only a pod has: a stack served by hand stays on loopback (--help says so),
+    with /metrics beside the API and no keys (the pods' Secret volume is not there), unless flags give them."""
     from_stack = options("--stack", "prod", "--stacks-dir", str(STACKS_DIR))
     from_file = options("--config", str(rendered_runtime_file(tmp_path)))
-    assert from_stack == from_file
+    assert (from_stack.host, from_file.host) == ("127.0.0.1", "0.0.0.0")
+    assert (from_stack.server.metrics_port, from_file.server.metrics_port) == (None, 9090)
+    assert from_stack.auth is None and from_file.auth is not None
+    pod_only = {"host": from_file.host, "server": from_file.server, "auth": from_file.auth}
+    assert from_stack.model_copy(update=pod_only) == from_file
+
+
+def test_keys_and_the_metrics_port_by_hand(tmp_path: Path) -> None:
+    config = options("--api-keys", str(tmp_path), "--max-concurrent-per-key", "3", "--metrics-port", "9100")
+    assert config.auth is not None and (config.auth.keys, config.auth.max_concurrent_per_key) == (str(tmp_path), 3)
+    assert config.server.metrics_port == 9100
+    pod = options("--config", str(rendered_runtime_file(tmp_path)), "--api-keys", "/keys")
+    assert pod.auth is not None and pod.auth.keys == "/keys" and pod.auth.forwarders is None
 
 
 def test_flags_alone_default_to_the_simulator_on_loopback() -> None:

@@ -15,7 +15,13 @@ import pytest
 from openai import OpenAI
 
 from tests.support.processes import free_port, is_ready, wait_until
-from voxdeploy.contracts.metrics import CATALOGUE, ENGINE_METRICS_UP, GPU_MEMORY_USED, ROUTER_METRICS
+from voxdeploy.contracts.metrics import (
+    AUTH_METRICS,
+    CATALOGUE,
+    ENGINE_METRICS_UP,
+    GPU_MEMORY_USED,
+    ROUTER_METRICS,
+)
 
 SPEECH = "/v1/audio/speech"
 
@@ -68,6 +74,8 @@ def test_every_catalogued_series_is_exported(sim_server) -> None:
     for metric in CATALOGUE:
         if metric in ROUTER_METRICS:
             continue  # the router's own series: tests/router/test_router_process.py checks them
+        if metric in AUTH_METRICS:
+            continue  # this runtime has no keys to count: tests/runtime/test_auth.py checks them
         if metric is GPU_MEMORY_USED:
             assert metric.name not in exported, "no GPU here: the series must be absent, never faked"
             continue
@@ -139,20 +147,6 @@ def test_client_disconnect_cancels_the_synthesis(serve) -> None:
         httpx.post(served.url + SPEECH, json={"input": "A long text " * 20}, timeout=httpx.Timeout(5, read=0.5))
     wait_until(lambda: metric_value(served.url, "voxdeploy_requests_in_flight") == 0, 5, "cancellation")
     assert metric_value(served.url, "voxdeploy_audio_seconds_total") == 0
-
-
-def test_sigterm_finishes_in_flight_requests_then_exits_0(serve) -> None:
-    served = serve("--engine", "sim", "--sim-rtf", "0.4")
-    results: list = []
-    thread = _post_in_thread(served.url, {"input": "Finish me before you go, please, all of it."}, results)
-    wait_until(lambda: metric_value(served.url, "voxdeploy_requests_in_flight") == 1, 5, "the request to start")
-    os.killpg(served.process.pid, signal.SIGTERM)
-    time.sleep(0.3)
-    with pytest.raises(httpx.ConnectError):
-        httpx.post(served.url + SPEECH, json={"input": "Too late."}, timeout=2)
-    thread.join()
-    assert results[0].status_code == 200 and wav_duration(results[0].content) > 2
-    assert served.process.wait(20) == 0
 
 
 def test_vllm_omni_engine_proxies_and_heals_after_the_engine_dies(serve) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 from collections.abc import AsyncIterator
@@ -281,3 +282,130 @@ def test_fuzzed_bodies_never_get_a_5xx(body: object) -> None:
     assert response.status_code < 500, response.text
     if response.status_code != 200:
         assert response.json()["error"]["message"]
+
+
+DEEP = "[" * 100_000
+HOSTILE_FIELDS = [
+    _bad(400, "body", "recursion limit", content='{"input": "hi", "extra_params": {"a": ' + DEEP + "}}"),
+    _bad(400, "body", "malformed JSON", content='{"input": "hi", "voice": "\\ud800"}'),
+    _bad(400, "body", "surrogate", content='{"input": "hi \\udc00"}'),
+    _bad(400, "body", "number out of range", content='{"input": "hi", "seed": ' + "1" * 4301 + "}"),
+    _bad(400, "body", "malformed JSON", content='{"input": "hi", "speed": NaN}'),
+    _bad(400, "voice", "JSON object", files={"input": (None, "hi"), "voice": (None, '{"a":' * 50_000 + "1")}),
+    _bad(400, "extra_params", "recursion limit", files={"input": (None, "hi"), "extra_params": (None, DEEP)}),
+    _bad(400, "stream", "valid boolean", json={"input": "hi", "stream": "yes"}),
+    _bad(400, "seed", "valid integer", json={"input": "hi", "seed": True}),
+    _bad(400, "speed", "valid number", json={"input": "hi", "speed": "1.5"}),
+    _bad(400, "stream", "JSON value", files={"input": (None, "hi"), "stream": (None, "yes")}),
+    _bad(400, "seed", "valid integer", files={"input": (None, "hi"), "seed": (None, "1.5")}),
+    _bad(400, "voice", "at most 128", json={"input": "hi", "voice": "v" * 129}),
+    _bad(400, "voice", "voice.id: String should have at least 1", json={"input": "hi", "voice": {"id": ""}}),
+    _bad(400, "input", "more than once", files=[("input", (None, "a")), ("input", (None, "b"))]),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "param", "words", "kwargs"), HOSTILE_FIELDS, ids=[f"{b[1]}-{b[2][:20]}" for b in HOSTILE_FIELDS]
+)
+def test_hostile_fields_get_a_400_naming_them_not_a_500(status: int, param: str, words: str, kwargs: dict) -> None:
+    """Each of these was a 500 or was accepted: deep nesting (RecursionError), lone surrogates, coerced types."""
+    engine = RecordingEngine()
+    headers = {"content-type": "application/json"} if "content" in kwargs else None
+    response = run(post(engine, headers=headers, **kwargs))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and words in error["message"], error
+    assert engine.calls == []
+
+
+def test_multipart_text_parts_follow_the_documented_parse() -> None:
+    engine = RecordingEngine()
+    parts = {
+        "input": (None, "Hello"),
+        "voice": (None, '{"id": "narrator"}'),
+        "speed": (None, "1.5"),
+        "seed": (None, "42"),
+        "normalize": (None, "true"),
+        "cfg_value": (None, "null"),
+        "instructions": (None, "null"),
+        "extra_params": (None, '{"top_k": 5}'),
+    }
+    assert run(post(engine, files=parts)).status_code == 200
+    call = engine.calls[0]
+    assert (call.voice, call.speed, call.seed, call.normalize, call.cfg_value) == ("narrator", 1.5, 42, True, None)
+    assert call.instructions == "null", "a text field takes the part as it is"
+    assert call.extra_params == {"top_k": 5}
+
+
+async def _exchange(engine: Engine, method: str, path: str, **kwargs: object) -> tuple[httpx.Response, str]:
+    """(response, the /metrics text after it), with app exceptions left to the app's handlers as uvicorn does."""
+    transport = httpx.ASGITransport(app=create_app(RuntimeConfig(), engine), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://runtime") as client:
+        response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        return response, (await client.get("/metrics")).text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "words"),
+    [("GET", "/nope", 404, "no route GET /nope"), ("GET", "/v1/audio/speech", 405, "use POST")],
+)
+def test_unknown_routes_and_methods_answer_json_errors(method: str, path: str, status: int, words: str) -> None:
+    response, _ = run(_exchange(RecordingEngine(), method, path))
+    assert response.status_code == status and response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert words in error["message"] and error["code"] == status and error["type"] == "invalid_request_error"
+    if status == 405:
+        assert response.headers["allow"] == "POST"
+
+
+def test_an_unhandled_exception_is_a_counted_json_500() -> None:
+    """Before, unhandled exceptions answered text/plain 500 that voxdeploy_requests_total never saw."""
+    response, metrics = run(
+        _exchange(RecordingEngine(fail=RuntimeError("bug")), "POST", "/v1/audio/speech", json={"input": "Hi."})
+    )
+    assert response.status_code == 500 and response.json()["error"]["type"] == "server_error"
+    assert 'voxdeploy_requests_total{code="500",engine="recording"} 1.0' in metrics
+
+
+class BreaksMidStream(RecordingEngine):
+    async def stream(self, synthesis: Synthesis) -> AsyncIterator[np.ndarray]:
+        yield np.zeros(CHUNK, dtype=np.float32)
+        raise RuntimeError("bug after the first chunk")
+
+
+def test_a_stream_broken_by_an_unhandled_exception_counts_as_500_not_200_or_499() -> None:
+    body = {"input": "Hi.", "stream_format": "audio", "response_format": "pcm"}
+    app = create_app(RuntimeConfig(), BreaksMidStream())
+
+    async def scenario() -> str:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://runtime") as client:
+            # the app returns mid-body (uvicorn would close the connection); httpx's ASGI transport asserts instead
+            with contextlib.suppress(AssertionError):
+                await client.post("/v1/audio/speech", json=body)
+            return (await client.get("/metrics")).text
+
+    assert 'voxdeploy_requests_total{code="500",engine="recording"} 1.0' in run(scenario())
+
+
+def test_openapi_resolves_and_documents_both_bodies_and_the_streams() -> None:
+    """Before, a dangling #/$defs/VoiceRef left schemathesis unable to build speech requests."""
+    spec, _ = run(_exchange(RecordingEngine(), "GET", "/openapi.json"))
+    document = spec.json()
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return ([node["$ref"]] if "$ref" in node else []) + [r for value in node.values() for r in refs(value)]
+        if isinstance(node, list):
+            return [r for value in node for r in refs(value)]
+        return []
+
+    for ref in refs(document):
+        target: object = document
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(target, dict) and part in target, f"{ref} does not resolve"
+            target = target[part]
+    speech = document["paths"]["/v1/audio/speech"]["post"]
+    assert set(speech["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert {"audio/wav", "audio/pcm", "text/event-stream"} <= set(speech["responses"]["200"]["content"])
+    assert {"400", "408", "413", "429", "431", "500", "503", "504"} <= set(speech["responses"])

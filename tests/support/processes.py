@@ -101,9 +101,11 @@ class Served:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
         """Signal the process group, SIGKILL it after `timeout`; then kill whatever the process had
-        started in sessions of its own (an engine under the supervisor), which a SIGKILL leaves behind."""
+        started in sessions of its own (an engine under the supervisor), which a SIGKILL leaves behind.
+        SIGINT by default: the same graceful drain as SIGTERM without the drain delay a pod behind a Service
+        needs (server.drainDelaySeconds), which a test's process has no use for."""
         if self.process.poll() is None:
             below = descendants(self.process.pid)
             os.killpg(self.process.pid, sig)

@@ -28,15 +28,23 @@ CRD_SCHEMAS: Mapping[tuple[str, str], Path] = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): _OPERATOR_CRDS / "servicemonitors.v1.schema.yaml",
     ("argoproj.io/v1alpha1", "Application"): _CRDS / "argocd-application-v1alpha1.yaml",
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): _CRDS / "flux-kustomization-v1.yaml",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): _CRDS / "gateway-api-httproute-v1.yaml",
+    ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"): _CRDS / "gateway-api-referencegrant-v1beta1.yaml",
+    ("cert-manager.io/v1", "Certificate"): _CRDS / "cert-manager-certificate-v1.yaml",
 }
 """(apiVersion, kind) of every custom resource voxdeploy renders -> the openAPIV3Schema of that version, copied
 from the upstream CRD of a named release (repository, commit and license in each file's header)."""
 
 
+K8S_IO_CRD_GROUPS = frozenset({"gateway.networking.k8s.io"})
+"""Groups under k8s.io that Kubernetes does not serve itself: CRDs of Kubernetes SIG projects (approved for the
+name by the api-approved.kubernetes.io annotation), installed like any other CRD."""
+
+
 def is_custom_resource(obj: Mapping[str, object]) -> bool:
-    """A CRD kind (its group has a dot and is not *.k8s.io): kubernetes-validate has no schema for it."""
+    """A CRD kind (its group has a dot and is not Kubernetes' own *.k8s.io): kubernetes-validate has no schema."""
     group = str(obj["apiVersion"]).rpartition("/")[0]
-    return "." in group and not group.endswith(".k8s.io")
+    return "." in group and (not group.endswith(".k8s.io") or group in K8S_IO_CRD_GROUPS)
 
 
 def strict(schema: object) -> object:

@@ -11,6 +11,9 @@ REPO = Path(__file__).resolve().parents[2]
 STACKS_DIR = REPO / "stacks"
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
+KEYED: dict[str, object] = {"keysSecret": "voxcpm-api-keys"}
+"""The `auth` of a stack document made up in a test: pods must check keys (or say `required: false`)."""
+
 DELETE = object()
 """A value for `mutated` that removes the key instead of setting it."""
 

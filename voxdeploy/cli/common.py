@@ -77,22 +77,32 @@ def dump(document: object, output: str) -> str:
 
 
 def writable_directory(path: Path, flag: str) -> Path:
-    """Refuse (UsageError naming the path) an output directory that is `/`, a file, or not writable."""
-    resolved = path.resolve()
-    if resolved == Path(resolved.anchor):
-        raise UsageError(f"{flag} {path}: refusing to write into the filesystem root")
-    if resolved.exists() and not resolved.is_dir():
-        raise UsageError(f"{flag} {path}: is an existing file, not a directory")
-    _check_writable_ancestor(path, resolved, flag)
+    """Refuse (UsageError naming the path) an output directory that is a file, not writable, or a place that holds
+    far more than what a command writes: the filesystem root, a home directory or one above it (like `rm -rf /`
+    needing --no-preserve-root, a slip such as `--out $UNSET/` must not scatter files there)."""
+    try:
+        resolved, home = path.resolve(), Path.home().resolve()
+        root = Path(resolved.anchor)
+        if resolved in (root, home) or resolved in home.parents:
+            where = "the filesystem root" if resolved == root else f"{resolved}, a home directory or one above it"
+            raise UsageError(f"{flag} {path}: refusing to write into {where}; give a directory of its own")
+        if resolved.exists() and not resolved.is_dir():
+            raise UsageError(f"{flag} {path}: is an existing file, not a directory")
+        _check_writable_ancestor(path, resolved, flag)
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte
+        raise UsageError(f"{flag} {path}: {getattr(err, 'strerror', None) or err}") from None
     return path
 
 
 def writable_file(path: Path, flag: str) -> Path:
     """Refuse an output file that is a directory, `/`, or under something we cannot write."""
-    resolved = path.resolve()
-    if resolved.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory, not a file")
-    _check_writable_ancestor(path, resolved.parent, flag)
+    try:
+        resolved = path.resolve()
+        if resolved.is_dir():
+            raise UsageError(f"{flag} {path}: is a directory, not a file")
+        _check_writable_ancestor(path, resolved.parent, flag)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{flag} {path}: {getattr(err, 'strerror', None) or err}") from None
     return path
 
 

@@ -29,9 +29,11 @@ def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
+        from voxdeploy.infra.render import replace_file
+
         writable_file(out, "--out")
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        replace_file(out, text)
         print(f"wrote {out}", file=sys.stderr)
 
 
@@ -57,13 +59,14 @@ def cmd_scrape_config(args: argparse.Namespace) -> int:
 
 def cmd_runbooks(args: argparse.Namespace) -> int:
     from voxdeploy.infra.observability.runbooks import render_runbooks
+    from voxdeploy.infra.render import replace_file
 
     stack = _watched_stack(args)
     files = render_runbooks(stack.config)
     writable_directory(args.out, "--out")
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (args.out / name).write_text(text, encoding="utf-8")
+        replace_file(args.out / name, text)
     print(f"wrote {len(files)} runbooks to {args.out}/")
     return EXIT_OK
 

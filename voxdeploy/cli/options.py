@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from voxdeploy.contracts.runtime import EngineSettings, ProcessEngine, SimEngine, VoxcpmEngine
+from voxdeploy.contracts.runtime import EngineSettings, LogFormat, ProcessEngine, SimEngine, VoxcpmEngine
 
 FLAG_PREFIX: dict[type[BaseModel], str] = {SimEngine: "sim", VoxcpmEngine: "", ProcessEngine: "engine"}
 """Flag prefix per engine model: --sim-rtf, --checkpoint, --engine-command. The one hand-kept table."""
@@ -143,14 +143,30 @@ SERVER_FLAGS = (
 """(dest, RuntimeServer key, type, help): the listening and admission flags of every server."""
 
 
+LOOPBACK = "127.0.0.1"
+"""Where `serve` listens unless told otherwise: only the pods' settings file (--config) says 0.0.0.0."""
+
+
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="listen address [127.0.0.1 without --config/--stack]")
+    parser.add_argument("--host", help=f"listen address [{LOOPBACK}; with --config: the file's, 0.0.0.0 in a pod]")
     for dest, _, kind, text in SERVER_FLAGS:
         parser.add_argument(f"--{dest.replace('_', '-')}", dest=dest, type=kind, help=text)
+    parser.add_argument(
+        "--log-format",
+        choices=get_args(LogFormat),
+        default="text",
+        help="text for a terminal, json (one object a line, what the rendered pods use) for a log collector [text]",
+    )
+    add_access_arguments(parser)
 
 
 def apply_server_flags(args: argparse.Namespace, document: dict[str, Any]) -> dict[str, Any]:
-    """Put --host, the server flags and the global --log-level over a camelCase settings dump."""
+    """Put --host, the server flags and the global --log-level over a camelCase settings dump.
+
+    Without --host, a server started from a stack or from flags alone listens on loopback: it runs on someone's
+    machine, where 0.0.0.0 would offer the API to the whole network. The stack's own settings (built for its
+    pods) say 0.0.0.0, so only a settings file (--config, what the pods run) keeps the host it names.
+    """
     server = dict(document["server"])
     for dest, key, _, _ in SERVER_FLAGS:
         if getattr(args, dest, None) is not None:
@@ -160,19 +176,69 @@ def apply_server_flags(args: argparse.Namespace, document: dict[str, Any]) -> di
     document = {**document, "server": server}
     if args.host is not None:
         document["host"] = args.host
-    return document
+    elif args.config is None:
+        document["host"] = LOOPBACK
+    return apply_access_flags(args, document)
+
+
+def add_access_arguments(parser: argparse.ArgumentParser) -> None:
+    """Who may use the API and where /metrics is served: what a pod's settings file sets, given by hand."""
+    group = parser.add_argument_group("API keys and /metrics")
+    group.add_argument(
+        "--api-keys",
+        metavar="DIR",
+        help="directory of API keys, one file per key named by the key's name (a Secret's layout: "
+        "`kubectl create secret generic NAME --from-file=DIR` makes the pods' Secret of it); every path but "
+        "/health, /ready, /metrics and /openapi.json then needs `Authorization: Bearer <key>`. Without it (and "
+        "without --config) the API is open, and the server says so at start",
+    )
+    group.add_argument(
+        "--forwarder-keys",
+        metavar="DIR",
+        help="directory of the keys of routers in front, which may name their caller in X-Voxdeploy-Caller",
+    )
+    group.add_argument(
+        "--max-concurrent-per-key",
+        type=int,
+        help="requests one key may have in flight and queued at once [half of --max-concurrent + --max-queue]",
+    )
+    group.add_argument(
+        "--metrics-port", type=int, help="serve /metrics on this port alone (and not on --port) [beside the API]"
+    )
+
+
+def apply_access_flags(args: argparse.Namespace, document: dict[str, Any]) -> dict[str, Any]:
+    """Put the key and metrics-port flags over a camelCase settings dump.
+
+    A stack's settings point `auth` at the pods' Secret volumes and give /metrics the port their NetworkPolicy opens
+    to Prometheus; outside a pod (no --config) neither exists, so both are dropped unless given here: the server
+    then runs open, saying so at start, with /metrics beside the API."""
+    auth = document.get("auth")
+    server = dict(document["server"])
+    if args.config is None:
+        auth, server["metricsPort"] = None, None
+    if args.metrics_port is not None:
+        server["metricsPort"] = args.metrics_port
+    given = {
+        key: value
+        for key, value in (
+            ("keys", args.api_keys),
+            ("forwarders", args.forwarder_keys),
+            ("maxConcurrentPerKey", args.max_concurrent_per_key),
+        )
+        if value is not None
+    }
+    if given:
+        auth = {**(auth or {}), **given}
+    return {**document, "server": server, "auth": auth}
 
 
 def read_settings_file(path: Path) -> dict[str, object]:
-    """A YAML settings file as a mapping; a ConfigError naming the file otherwise."""
-    import yaml
+    """A YAML settings file as a mapping, read within the stack files' bounds; else a ConfigError naming the file."""
+    from voxdeploy.infra.config.errors import ConfigError, ConfigIssue
+    from voxdeploy.infra.config.safe_yaml import read_yaml_file
 
-    from voxdeploy.infra.config.errors import MISSING, ConfigError, ConfigIssue
-
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(str(path), [ConfigIssue("(file)", MISSING, f"cannot read: {err}")]) from None
+    document = read_yaml_file(path) or {}
     if not isinstance(document, dict):
         raise ConfigError(str(path), [ConfigIssue("(root)", document, "must be a mapping of settings")])
     return document

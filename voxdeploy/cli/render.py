@@ -10,6 +10,7 @@ from voxdeploy.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    UsageError,
     add_stack_arguments,
     load_stack_from,
     writable_directory,
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from voxdeploy.infra.render import (
         ARGOCD_FILE,
         FLUX_FILE,
+        RenderRefused,
         RepositoryPathError,
         argocd_application,
         differences,
@@ -75,14 +77,21 @@ def run(args: argparse.Namespace) -> int:
         delivery[FLUX_FILE] = flux_kustomization(stack.name, repo_path, args.flux_source)
     objects = build_objects(stack.config)
     files = with_delivery(render_files(objects, stack.name), stack.name, delivery)
-    if args.check:
-        drift = differences(files, out)
-        for line in drift:
-            print(line)
-        print(f"{out}/ is {'out of date: render again and commit' if drift else 'up to date'}")
-        return EXIT_FAILED if drift else EXIT_OK
-    written = write_directory(files, out)
-    print(f"wrote {len(written)} files to {out}/ (kubectl kustomize {out} | kubectl apply -f -)")
+    try:
+        if args.check:
+            drift = differences(files, out)
+            for line in drift:
+                print(line)
+            print(f"{out}/ is {'out of date: render again and commit' if drift else 'up to date'}")
+            return EXIT_FAILED if drift else EXIT_OK
+        written = write_directory(files, out)
+    except RenderRefused as err:
+        raise UsageError(f"--out {out}: {err}") from None
+    except OSError as err:  # a read-only file system, a name too long: one line, like the checks before
+        raise UsageError(f"--out {out}: {err.filename}: {err.strerror}") from None
+    print(f"wrote {len(written.written)} files to {out}/ (kubectl kustomize {out} | kubectl apply -f -)")
+    if written.left:
+        print(written.summary())
     crds = required_crds(objects)
     if crds:
         print(f"needs CRDs installed first: {', '.join(crds)} (check: kubectl get crd {' '.join(crds)})")

@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TIER=URL",
         help="an endpoint of a tier (edge, fog, cloud); repeat for more; replaces that tier's endpoints from --config",
     )
+    router.add_argument(
+        "--upstream-key",
+        metavar="FILE",
+        help="file holding the router's own key, sent to every tier (which lists it in its --forwarder-keys)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -65,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
             from voxdeploy.infra.builders.hybrid import router_settings
 
             base = router_settings(load_stack_from(args).config)
-        serve_router(router_settings_from(args, base))
+        serve_router(router_settings_from(args, base), args.log_format)
         return EXIT_OK
     if args.tier:
         raise ConfigError("voxdeploy serve", [ConfigIssue("--tier", args.tier, "only with --router")])
+    if args.upstream_key is not None:
+        raise ConfigError("voxdeploy serve", [ConfigIssue("--upstream-key", args.upstream_key, "only with --router")])
     from voxdeploy.runtime.app import serve
 
-    serve(runtime_config(args), sim_load_seconds=args.sim_load_seconds)
+    serve(runtime_config(args), sim_load_seconds=args.sim_load_seconds, log_format=args.log_format)
     return EXIT_OK
 
 
@@ -87,7 +94,7 @@ def _validated(model: Any, document: dict[str, object], source: str, issues: lis
 
 
 def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
-    """Start from the file or stack (or defaults on loopback), then apply the flags given.
+    """Start from the file or stack (or the defaults), then apply the flags given (loopback unless --config).
 
     Everything is handled in the stack files' camelCase keys (model_dump serializes by alias).
     """
@@ -98,7 +105,7 @@ def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
 
         base = runtime_settings(load_stack_from(args).config.cloud)
     else:
-        base = RuntimeConfig(engine=SimEngine(), host="127.0.0.1")
+        base = RuntimeConfig(engine=SimEngine())
     document = apply_server_flags(args, base.model_dump())
     document["engine"] = engine_document(args, base.engine.model_dump())
     return _validated(RuntimeConfig, document, "voxdeploy serve", [])
@@ -119,7 +126,7 @@ def _tier_flags(values: list[str]) -> tuple[dict[str, list[str]], list[Any]]:
 
 
 def router_settings_from(args: argparse.Namespace, base: RouterSettings | None = None) -> RouterSettings:
-    """Settings from `base` (a stack's), else --config, else defaults on loopback; then the flags given.
+    """Settings from `base` (a stack's), else --config, else defaults; then the flags given (loopback unless --config).
 
     Flags apply to the validated base's camelCase dump, as for the runtime, so a file's snake_case key
     can never shadow a flag. Every problem is reported at once, naming the flag or the key.
@@ -136,11 +143,15 @@ def router_settings_from(args: argparse.Namespace, base: RouterSettings | None =
     flagged, tier_issues = _tier_flags(args.tier)
     issues += tier_issues
     if base is None:
-        start: dict[str, object] = read_settings_file(args.config) if args.config is not None else {"host": "127.0.0.1"}
+        start: dict[str, object] = read_settings_file(args.config) if args.config is not None else {}
         base = _validated(RouterSettings, {"endpoints": {}, **start}, ROUTER_SOURCE, issues)
     assert base is not None
     document = apply_server_flags(args, base.model_dump())
     document["endpoints"] = {**base.endpoints, **flagged}
+    if args.config is None:
+        document["upstreamKey"] = None  # the stack's names the pods' Secret volume, as for auth (apply_access_flags)
+    if args.upstream_key is not None:
+        document["upstreamKey"] = args.upstream_key
     settings: RouterSettings = _validated(RouterSettings, document, ROUTER_SOURCE, issues)
     if not any(settings.endpoints.values()):
         issues.append(

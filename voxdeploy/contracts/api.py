@@ -6,9 +6,12 @@ route them: one spelling for all.
 
 from __future__ import annotations
 
-SPEECH_PATH = "/v1/audio/speech"
+API_PREFIX = "/v1"
+"""Every path of the public API starts here (OpenAI's layout); a route in from outside exposes this prefix only, so
+/metrics, /health and /ready stay inside the cluster."""
+SPEECH_PATH = f"{API_PREFIX}/audio/speech"
 """OpenAI's speech endpoint (also vLLM-Omni's and llama-tts-server's)."""
-MODELS_PATH = "/v1/models"
+MODELS_PATH = f"{API_PREFIX}/models"
 HEALTH_PATH = "/health"
 """Liveness: the process answers."""
 READY_PATH = "/ready"
@@ -27,3 +30,9 @@ LATENCY_BUDGET_HEADER = "X-Latency-Budget-Ms"
 """Request header: the client's latency budget; a tight one sends short text to the edge."""
 QUALITY_HEADER = "X-Quality"
 """Request header: `high` sends a request to the cloud tier."""
+REQUEST_ID_HEADER = "X-Request-Id"
+"""Request and response header: one request's id, the client's if it sent a usable one, else made up; returned on
+every response, forwarded to the engine and by the router to the tiers, and in every log line of the request."""
+CALLER_HEADER = "X-Voxdeploy-Caller"
+"""Request header from the router to a tier: the name of the key the caller presented (never the key), trusted only
+with a key the tier lists among its forwarders (auth.forwarders)."""

@@ -60,7 +60,13 @@ REAL_TIME_FACTOR = Metric(
     RTF_BUCKETS,
 )
 AUDIO_SECONDS = Metric(f"{PREFIX}_audio_seconds", "counter", "Seconds of audio generated.", ("engine",))
-REQUESTS = Metric(f"{PREFIX}_requests", "counter", "Finished speech requests by HTTP status code.", ("engine", "code"))
+REQUESTS = Metric(
+    f"{PREFIX}_requests",
+    "counter",
+    "Finished speech requests by HTTP status code (499: the client left first); an unhandled error on any route "
+    "counts as a 500.",
+    ("engine", "code"),
+)
 IN_FLIGHT = Metric(f"{PREFIX}_requests_in_flight", "gauge", "Requests being synthesized now.", ("engine",))
 QUEUED = Metric(
     f"{PREFIX}_requests_queued", "gauge", "Requests admitted and waiting for a synthesis slot.", ("engine",)
@@ -111,6 +117,23 @@ ROUTER_ENDPOINT_HEALTHY = Metric(
     "1 when the router sends traffic to the endpoint: it passes /ready checks and is not ejected.",
     ("tier", "endpoint"),
 )
+AUTH_FAILURES = Metric(
+    f"{PREFIX}_auth_failures",
+    "counter",
+    "Requests to /v1/* refused with 401: no API key (reason missing) or one that matches no key (invalid). The key "
+    "presented is never recorded.",
+    ("reason",),
+)
+KEY_REJECTIONS = Metric(
+    f"{PREFIX}_key_rejections",
+    "counter",
+    "Requests refused with 429 because their key (or the caller a router forwarded) already had as many requests "
+    "in flight and queued as auth.maxConcurrentPerKey allows; `key` is the key's name, never the key. Not counted "
+    "in voxdeploy_requests_total: the client, not the service, is over its share.",
+    ("key",),
+)
+AUTH_METRICS: tuple[Metric, ...] = (AUTH_FAILURES, KEY_REJECTIONS)
+"""What a runtime and a router with API keys export (a server without keys has nothing to count)."""
 ROUTER_SELF = "none"
 """`tier` label value of an answer the router gave itself (bad input, overload, every tier failed)."""
 ROUTER_UNAVAILABLE = "503"
@@ -137,5 +160,6 @@ CATALOGUE: tuple[Metric, ...] = (
     ENGINE_READY,
     ENGINE_METRICS_UP,
     GPU_MEMORY_USED,
+    *AUTH_METRICS,
     *ROUTER_METRICS,
 )

@@ -7,18 +7,35 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from voxdeploy.contracts.auth import ApiKeys
 from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.model import MODEL_ID, VOXCPM2_SAMPLE_RATE
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
+"""How the runtime and the router write their logs: text for a person at a terminal, json (one object a line) for
+pods, whose log collectors parse it."""
 
 
 class RuntimeServer(StrictModel):
     """The voxdeploy runtime in front of the engine: the pod's only listening port."""
 
-    port: int = Field(8000, ge=1024, le=65535, description="Port of the speech API, /health, /ready and /metrics.")
+    port: int = Field(
+        8000,
+        ge=1024,
+        le=65535,
+        description="Port of the speech API, /health and /ready (and /metrics without metricsPort).",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1024,
+        le=65535,
+        description="Port that serves /metrics and nothing else, and the API port then none: a NetworkPolicy can admit "
+        "Prometheus to it alone. Unset: /metrics beside the API, as `voxdeploy serve` runs on one's own machine; "
+        "the rendered pods always have one (9090 unless set).",
+    )
     max_concurrent_requests: int = Field(
         8,
         ge=1,
@@ -34,7 +51,57 @@ class RuntimeServer(StrictModel):
     request_timeout_seconds: float = Field(
         300.0, gt=0, le=3600, description="A request still running after this gets 504."
     )
+    max_connections: int = Field(
+        1024,
+        ge=1,
+        le=1_000_000,
+        description="Client connections held open at once. Beyond it the connection that has waited longest for a "
+        "request is closed to make room (nginx does the same with idle keep-alive connections); with none idle the "
+        "newcomer gets 503. Lowered at start to stay below the open-file limit (RLIMIT_NOFILE, raised towards its "
+        "hard limit if needed), leaving room for the engine's and upstream connections.",
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=2**20,
+        description="Largest request head (request line and header fields); beyond it 431 (a URL alone beyond it: "
+        "414). 32 KiB is what nginx's default large_client_header_buffers (4 x 8k) holds.",
+    )
+    max_header_count: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Most header fields in a request; beyond it 431 (Apache's LimitRequestFields).",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="A request head must arrive whole within this: from the connection's start (a connection that "
+        "never sends a request is closed) or from the first byte of a later request on it; else 408 and close.",
+    )
+    body_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="A request body must arrive whole within this after its head; else 408 and close. The default "
+        "takes the largest body (speech.maxBodyBytes, 16 MiB) at 2.2 Mbit/s; a trickled body is cut off.",
+    )
+    drain_delay_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="After SIGTERM, /ready answers 503 while the server keeps accepting and serving for this long, "
+        "until the endpoint removal reaches every proxy; then it stops accepting and finishes what is in flight "
+        "(up to requestTimeoutSeconds). SIGINT skips it.",
+    )
     log_level: LogLevel = Field("INFO", description="Log level of the runtime and the engine.")
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> RuntimeServer:
+        if self.metrics_port == self.port:
+            raise ValueError(f"metricsPort must differ from port ({self.port}): /metrics has a port of its own")
+        return self
 
 
 class SimEngine(StrictModel):
@@ -108,3 +175,8 @@ class RuntimeConfig(StrictModel):
     server: RuntimeServer = Field(RuntimeServer(), description="Port, admission limits and timeouts.")
     host: str = Field("0.0.0.0", description="Address to listen on (0.0.0.0 in a pod).")
     speech: SpeechLimits = Field(SpeechLimits(), description="Per-request limits.")
+    auth: ApiKeys | None = Field(
+        None,
+        description="API keys /v1/* requires. Unset: the API is open to anyone who reaches the server, which says "
+        "so at start; pods get keys unless their stack writes auth.required: false.",
+    )

@@ -1,0 +1,136 @@
+"""Every NetworkPolicy of the stack: who may reach each tier's pods and where those pods may connect to.
+
+Ingress: the API port only, from the stack's namespace, `cloud.networkPolicy.ingressNamespaces` and, for the
+route's target, the namespace of the route's proxies; the metrics port (the only one serving /metrics) only from
+`cloud.networkPolicy.metricsNamespaces`, Prometheus'. Egress (unless `cloud.networkPolicy.egress.enabled` is
+false): denied by default; every pod may reach cluster DNS; a pod that downloads weights reaches the hub (or the
+configured proxy): the download is an init container, but NetworkPolicy selects pods, not containers, so the
+allowance stays while the pod serves; the router reaches the tiers it forwards to: its endpoints that are this
+stack's own Services become their pods' selectors and target ports (a policy sees the pod's port after the
+Service's translation); any other endpoint needs a peer in `cloud.networkPolicy.egress.peers`. Nothing else.
+"""
+
+from __future__ import annotations
+
+from voxdeploy.infra.builders import cloud, edge, hybrid, workloads
+from voxdeploy.infra.builders.egress import Rule, dns_rule, download_rule, peer_rule
+from voxdeploy.infra.builders.workloads import Component, KubeObject
+from voxdeploy.infra.config.deployment import DeploymentConfig
+from voxdeploy.infra.config.network import Peer
+from voxdeploy.infra.config.route import RouteTarget
+
+
+def admitted_namespaces(config: DeploymentConfig, target: RouteTarget) -> list[str]:
+    """Namespaces besides the stack's own that may reach a tier: the configured ones, and the route's proxies
+    when the route sends its requests to this tier."""
+    names = list(config.cloud.network_policy.ingress_namespaces)
+    route = config.route
+    proxies = route.proxy_namespace()
+    if proxies is not None and route.target_of(config.hybrid.enabled) == target and proxies not in names:
+        names.append(proxies)
+    return names
+
+
+def own_services(config: DeploymentConfig) -> dict[str, Peer]:
+    """URL of each Service of this stack the router may be pointed at (as the router's own endpoints spell them)
+    -> the pods behind it, on their port."""
+    found: dict[str, Peer] = {}
+    if config.cloud.enabled:
+        url = hybrid.service_url(config, config.cloud.name, config.cloud.service.port)
+        found[url] = Peer(pod_labels=cloud.identity(config).selector, port=config.cloud.server.port)
+    if config.edge.enabled:
+        for pool in config.edge.pools:
+            url = hybrid.service_url(config, edge.pool_name(pool), config.edge.server.port)
+            found[url] = Peer(pod_labels=edge.pool_identity(config, pool).selector, port=config.edge.server.port)
+    return found
+
+
+def _known_peers(config: DeploymentConfig) -> dict[str, Peer]:
+    return {**own_services(config), **config.cloud.network_policy.egress.peers}
+
+
+def router_peers(config: DeploymentConfig) -> dict[str, Peer]:
+    """Every endpoint the router is configured with -> the peer behind it; an endpoint neither this stack's own
+    nor in egress.peers is left out (`validate` refuses such a stack: see unresolved_endpoints)."""
+    known = _known_peers(config)
+    urls = [url for urls in hybrid.router_settings(config).endpoints.values() for url in urls]
+    return {url: known[url] for url in urls if url in known}
+
+
+def unresolved_endpoints(config: DeploymentConfig) -> list[tuple[str, int, str]]:
+    """(tier, index, url) of every hybrid.endpoints URL whose peer the router's policy cannot know."""
+    known = _known_peers(config)
+    return [
+        (tier, index, url)
+        for tier, urls in config.hybrid.endpoints.items()
+        for index, url in enumerate(urls)
+        if url not in known
+    ]
+
+
+def _egress(config: DeploymentConfig, *rules: Rule) -> list[Rule] | None:
+    """DNS plus `rules`, each once; None when egress is left open."""
+    if not config.cloud.network_policy.egress.enabled:
+        return None
+    distinct: list[Rule] = []
+    for rule in (dns_rule(config), *rules):
+        if rule not in distinct:
+            distinct.append(rule)
+    return distinct
+
+
+def cloud_policies(config: DeploymentConfig) -> list[KubeObject]:
+    """The GPU pods: reached on the runtime's port; out to DNS, and the hub while they download the model."""
+    cloud_tier = config.cloud
+    if not cloud_tier.network_policy.enabled:
+        return []
+    download = [download_rule(config)] if cloud_tier.engine.from_hub else []
+    return [
+        workloads.network_policy(
+            config,
+            cloud.identity(config),
+            cloud_tier.server,
+            admitted_namespaces(config, "cloud"),
+            _egress(config, *download),
+        )
+    ]
+
+
+def edge_policies(config: DeploymentConfig) -> list[KubeObject]:
+    """One policy for every edge pod (reached on the server port, out to DNS), and one per pool that downloads its
+    weights, adding the hub for that pool's pods only."""
+    edge_tier = config.edge
+    if not edge_tier.enabled or not edge_tier.pools:
+        return []
+    c = workloads.component(config, edge.SERVICE_ACCOUNT, edge.COMPONENT, None)
+    every_pod = Component(
+        c.name, c.labels, {"app.kubernetes.io/component": edge.COMPONENT, "app.kubernetes.io/part-of": config.part_of}
+    )
+    policies = [
+        workloads.network_policy(
+            config,
+            every_pod,
+            edge_tier.server,
+            list(config.cloud.network_policy.ingress_namespaces),
+            _egress(config),
+        )
+    ]
+    if config.cloud.network_policy.egress.enabled:
+        policies.extend(
+            workloads.egress_policy(config, edge.pool_identity(config, pool), [download_rule(config)])
+            for pool in edge_tier.pools
+            if pool.weights.source == "download"
+        )
+    return policies
+
+
+def router_policy(config: DeploymentConfig) -> KubeObject:
+    """The router: reached on its port (by the route's proxies when it is the route's target); out to DNS and to
+    each tier endpoint's pods or addresses."""
+    return workloads.network_policy(
+        config,
+        hybrid.identity(config),
+        config.hybrid.server,
+        admitted_namespaces(config, "router"),
+        _egress(config, *(peer_rule(peer) for peer in router_peers(config).values())),
+    )
