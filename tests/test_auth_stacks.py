@@ -8,9 +8,9 @@ import json
 from collections.abc import Iterator
 
 import pulumi
-from pulumi.runtime import rpc
 import pytest
 import yaml
+from pulumi.runtime import rpc
 
 from tests.support.pulumi_mocks import as_pulumi_config, fresh_mocks
 from tests.support.schemas import validate_object
