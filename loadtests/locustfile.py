@@ -14,6 +14,7 @@ master in the workers' reports.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -27,6 +28,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from voxdeploy.contracts.api import SPEECH_PATH
 from voxdeploy.contracts.model import MODEL_ID, VOXCPM2_SAMPLE_RATE
+from voxdeploy.loadtests import API_KEY_ENV
 from voxdeploy.loadtests.audio_length import response_seconds
 from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix, pick
 from voxdeploy.loadtests.results import RequestRecord, percentile
@@ -72,6 +74,9 @@ class SpeechUser(HttpUser):
         self.sizes = parse_mix(options.voxdeploy_sizes, SIZES)
         self.languages = parse_mix(options.voxdeploy_languages, LANGUAGES)
         self.options = options
+        key = os.environ.get(API_KEY_ENV)
+        if key:
+            self.client.headers["Authorization"] = f"Bearer {key}"
 
     @task
     def speak(self) -> None:

@@ -7,6 +7,7 @@ it is started with an explicit command line and its per-request records come bac
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from voxdeploy.contracts.slo import SloTargets
-from voxdeploy.loadtests import report, summary
+from voxdeploy.loadtests import API_KEY_ENV, report, summary
 from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix
 from voxdeploy.loadtests.gate import judge
 from voxdeploy.loadtests.results import Measured, RequestRecord, measure
@@ -48,6 +49,8 @@ class LoadTestOptions:
     seed: int = 0
     quiet: bool = False
     extra_locust_args: Sequence[str] = field(default_factory=tuple)
+    api_key: str | None = field(default=None, repr=False)
+    """Sent as `Authorization: Bearer` by every simulated user; reaches Locust in its environment (API_KEY_ENV)."""
 
     def check(self) -> None:
         """Usage errors before anything starts, each naming the option."""
@@ -139,8 +142,9 @@ def run_locust(options: LoadTestOptions, out: Path) -> list[RequestRecord]:
     records_path = out / "requests.jsonl"
     records_path.unlink(missing_ok=True)
     with (out / "locust.log").open("w", encoding="utf-8") as log:
+        env = {**os.environ, API_KEY_ENV: options.api_key} if options.api_key else None
         process = subprocess.Popen(
-            locust_command(options, out, records_path), stdout=log, stderr=subprocess.PIPE, text=True
+            locust_command(options, out, records_path), stdout=log, stderr=subprocess.PIPE, text=True, env=env
         )
         assert process.stderr is not None
         for line in process.stderr:

@@ -1,6 +1,6 @@
 """The engine's own Prometheus series, fetched from its loopback /metrics when Prometheus scrapes ours.
 
-Only the runtime's port is reachable in the pod, so this is how vLLM's queue depth and KV-cache use reach
+Only the runtime's ports are reachable in the pod, so this is how vLLM's queue depth and KV-cache use reach
 dashboards and autoscaling (the names they read are pinned in voxdeploy/contracts/engine_metrics.py).
 
 - Fetched at scrape time, not on a timer: the numbers are as fresh as the scrape, and nothing polls an

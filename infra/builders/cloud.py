@@ -1,7 +1,7 @@
 """The cloud tier's Kubernetes objects: pure functions from config to plain dicts.
 
 One pod runs the voxdeploy runtime, which supervises `vllm serve --omni` on loopback and is the only
-thing listening on the pod IP; so probes, Service and NetworkPolicy all target the runtime's port.
+thing listening on the pod IP; so probes, Service and NetworkPolicy all target the runtime's ports (API, metrics).
 """
 
 from __future__ import annotations

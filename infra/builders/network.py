@@ -80,7 +80,8 @@ def _egress(config: DeploymentConfig, *rules: Rule) -> list[Rule] | None:
 
 
 def cloud_policies(config: DeploymentConfig) -> list[KubeObject]:
-    """The GPU pods: reached on the runtime's port; out to DNS, and the hub while they download the model."""
+    """The GPU pods: reached on the runtime's API and metrics ports; out to DNS, and the hub while they download
+    the model."""
     cloud_tier = config.cloud
     if not cloud_tier.network_policy.enabled:
         return []

@@ -8,7 +8,9 @@ never shows reads the server's own log (its stdout and stderr, at DEBUG) and its
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +20,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.processes import Served, free_port, start_serve, wait_until
+from tests.support.processes import REPO, Served, free_port, run_to_end, start_serve, wait_until
 from tests.support.secret_volume import write_secret_volume
 from voxdeploy.contracts.api import CALLER_HEADER, TIER_HEADER
 from voxdeploy.contracts.auth import ApiKeys
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.contracts.runtime import RuntimeServer
+from voxdeploy.loadtests import API_KEY_ENV
 from voxdeploy.runtime.auth import MIN_KEY_CHARS, Keyring, KeySource, per_key_limit, read_key_directory
 from voxdeploy.runtime.http import ApiError
 from voxdeploy.runtime.metrics import AuthCounters
@@ -216,6 +219,37 @@ def test_the_router_checks_callers_and_calls_the_tier_with_its_own_key(tmp_path:
     assert speak(tier.url, router_key).status_code == 200
     for key in (*keys.values(), router_key):
         assert key not in router.output() + tier.output()
+
+
+def test_the_load_test_sends_the_key_from_the_environment(tmp_path: Path, serve, keys) -> None:
+    write_secret_volume(tmp_path / "keys", keys)
+    served = serve("--engine", "sim", "--sim-rtf", "0.05", "--api-keys", str(tmp_path / "keys"))
+    out = tmp_path / "report"
+    result = run_to_end(
+        [
+            sys.executable,
+            "-m",
+            "voxdeploy",
+            "loadtest",
+            "--stack",
+            "dev",
+            "--host",
+            served.url,
+            "-u",
+            "2",
+            "-t",
+            "3s",
+            "--report",
+            str(out),
+        ],
+        120,
+        cwd=REPO,
+        env={**os.environ, API_KEY_ENV: keys["bob"]},
+    )
+    measured = json.loads((out / "summary.json").read_text())["measured"]
+    assert measured["requests"] > 0 and measured["failures"] == 0, result.stdout + result.stderr
+    assert "key=bob" in served.output()
+    assert not [f for f in out.iterdir() if f.is_file() and keys["bob"] in f.read_text(errors="replace")]
 
 
 def test_keys_are_read_as_the_secret_volume_holds_them(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from voxdeploy.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_stack_arguments,
+    env_default,
+    env_help,
     load_stack_from,
     writable_directory,
 )
@@ -47,6 +49,12 @@ def add_load_arguments(parser: argparse.ArgumentParser, users: int, duration: st
     parser.add_argument("--languages", default=None, help="language mix, e.g. en=0.5,zh=0.5")
     parser.add_argument("--stream-ratio", type=float, default=0.5, help="share of streamed requests [0.5]")
     parser.add_argument("--seed", type=int, default=0, help="seed of the text picks [0]")
+    parser.add_argument(
+        "--api-key",
+        default=env_default("API_KEY"),
+        help="API key every request sends as Authorization: Bearer, for a server that checks keys "
+        f"{env_help('API_KEY')}; prefer the environment: a command line is visible to every user of the machine",
+    )
 
 
 def options(args: argparse.Namespace, host: str, scenario: str):
@@ -64,6 +72,7 @@ def options(args: argparse.Namespace, host: str, scenario: str):
         languages=DEFAULT_LANGUAGE_MIX if args.languages is None else args.languages,
         stream_ratio=args.stream_ratio,
         seed=args.seed,
+        api_key=args.api_key,
     )
 
 
