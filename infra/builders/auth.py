@@ -60,8 +60,8 @@ def _joined(*parts: Volumes) -> Volumes:
     return [v for volumes, _ in parts for v in volumes], [m for _, mounts in parts for m in mounts]
 
 
-def tier_volumes(config: DeploymentConfig) -> Volumes:
-    """The callers' keys, and the router's key as a forwarder, for a runtime pod."""
+def _key_volumes(config: DeploymentConfig, own_volume: str, own_dir: str) -> Volumes:
+    """The callers' keys, and the router's key mounted as `own_volume` at `own_dir` when there is one."""
     secret = config.auth.keys_secret
     if not checks_keys(config) or secret is None:
         return [], []
@@ -69,19 +69,17 @@ def tier_volumes(config: DeploymentConfig) -> Volumes:
     own = router_key(config)
     if own is None:
         return keys
-    return _joined(keys, _secret_volume("forwarder-keys", own.name, FORWARDERS_DIR, own.key))
+    return _joined(keys, _secret_volume(own_volume, own.name, own_dir, own.key))
+
+
+def tier_volumes(config: DeploymentConfig) -> Volumes:
+    """For a runtime pod: the callers' keys, and the router's key as a forwarder trusted to name its caller."""
+    return _key_volumes(config, "forwarder-keys", FORWARDERS_DIR)
 
 
 def router_volumes(config: DeploymentConfig) -> Volumes:
-    """The callers' keys and the router's own key, for a router pod."""
-    secret = config.auth.keys_secret
-    if not checks_keys(config) or secret is None:
-        return [], []
-    keys = _secret_volume("api-keys", secret, KEYS_DIR)
-    own = router_key(config)
-    if own is None:
-        return keys
-    return _joined(keys, _secret_volume("router-key", own.name, OWN_KEY_DIR, own.key))
+    """For a router pod: the callers' keys, and its own key for calling the tiers."""
+    return _key_volumes(config, "router-key", OWN_KEY_DIR)
 
 
 def external_secrets(config: DeploymentConfig) -> list[KubeObject]:
