@@ -19,6 +19,8 @@ def test_a_process_carrying_the_marker_is_found_killed_and_gone() -> None:
     marker = new_marker()  # not this run's own: the real check must not see this test's process
     leaked = subprocess.Popen(["sleep", "300"], env={**os.environ, MARKER: marker})
     try:
+        # Popen returns once exec has begun; the kernel fills /proc/<pid>/environ a moment later.
+        wait_until(lambda: leftover_processes(marker) != [], 5, "the new process's environment to be readable")
         assert leftover_processes(marker) == [(leaked.pid, "sleep 300")]
         assert leftover_processes(new_marker()) == []
         assert kill_leftovers(marker) == [(leaked.pid, "sleep 300")]
