@@ -2,7 +2,7 @@
 
 For each concurrency level (default 1, 16, 64 clients), measured side by side in one run:
 
-  in-process   SimulatedEngine + runtime.synthesis.synthesize() + runtime.audio.encode(), N asyncio tasks
+  in-process   SimulatedEngine + runtime.synthesis.synthesize() + runtime.encoding.encode(), N asyncio tasks
                on uvloop, like the server: the engine's own time, nothing of the runtime around it.
   asgi direct  the runtime's Starlette app (runtime.server.create_app) called in this process with a
                synthetic ASGI scope, no socket: routing, body read, validation, admission, the
@@ -118,13 +118,13 @@ class InProcess:
 
     def __init__(self, flags: list[str], text: str) -> None:
         from voxdeploy.cli.serve import add_arguments, runtime_config
-        from voxdeploy.runtime import audio
+        from voxdeploy.runtime import encoding
         from voxdeploy.runtime.app import build_engine
         from voxdeploy.runtime.engines.base import Synthesis
         from voxdeploy.runtime.server import create_app
         from voxdeploy.runtime.synthesis import Timing, synthesize
 
-        self._encode, self._timing, self._synthesize = audio.encode, Timing, synthesize
+        self._encode, self._timing, self._synthesize = encoding.encode, Timing, synthesize
 
         parser = argparse.ArgumentParser()
         add_arguments(parser)
@@ -134,7 +134,7 @@ class InProcess:
         self.fade_samples = round(config.speech.crossfade_ms / 1000 * self.engine.sample_rate)
         self.synthesis = Synthesis(text=text)
         self.app = create_app(config, self.engine)
-        body = json.dumps({"input": text, "response_format": "wav"}).encode()
+        body = json.dumps({"input": text, "response_format": "wav", "stream": False, "sample_rate": 48000}).encode()
         self.request = {"type": "http.request", "body": body, "more_body": False}
         self.scope = {
             "type": "http",
@@ -412,7 +412,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         f"{hold:.6f}",
     ]
     speech_base, floor_base = f"http://127.0.0.1:{speech_port}", f"http://127.0.0.1:{floor_port}"
-    body = json.dumps({"input": args.text, "response_format": "wav"}).encode()
+    body = json.dumps({"input": args.text, "response_format": "wav", "stream": False, "sample_rate": 48000}).encode()
     server_cpu = 1 if args.pin else None
     samples: dict[int, dict[str, list[float]]] = {c: {p: [] for p in PATHS} for c in args.levels}
     holds: dict[int, list[float]] = {c: [] for c in args.levels}

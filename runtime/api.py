@@ -17,10 +17,9 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from voxdeploy.contracts.model import VOXCPM2_SAMPLE_RATE
-from voxdeploy.runtime.audio import RESPONSE_FORMATS
+from voxdeploy.contracts.runtime import ResponseFormat
+from voxdeploy.runtime.encoding import SAMPLE_RATES
 
-KNOWN_FORMATS = ("wav", "pcm", "flac", "mp3", "opus", "aac")
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w/+.-]+)?(;[\w=.-]+)*;base64,(?P<data>.*)$", re.DOTALL)
 
 
@@ -40,14 +39,28 @@ class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
 
     input: str = Field(min_length=1, description="Text to speak.")
-    model: str | None = Field(None, description="Model name; any value is accepted by a single-model runtime.")
-    voice: VoiceName | VoiceRef = Field("default", description='Voice name, or `{"id": name}`.')
-    response_format: str = Field("wav", description=f"One of {', '.join(RESPONSE_FORMATS)}.")
+    model: str | None = Field(
+        None, description="The served model (GET /v1/models) or one of its aliases; any other is a 404."
+    )
+    voice: VoiceName | VoiceRef = Field(
+        "default", description='A voice\'s name or id (GET /v1/audio/voices), or `{"id": ...}`.'
+    )
+    response_format: ResponseFormat | None = Field(
+        None, description="mp3, opus, aac, flac, wav or pcm (16-bit mono); unset: the server's default (mp3)."
+    )
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 0.25 to 4.0.")
-    stream: bool = Field(False, description="Send audio as it is generated.")
-    stream_format: Literal["sse", "audio"] | None = Field(None, description="sse events or raw audio bytes.")
+    stream: bool | None = Field(
+        None,
+        description="Unset: the audio is streamed as it is made, as OpenAI's is. false: sent whole once made. "
+        "true: server-sent events (vLLM-Omni's way) unless stream_format says audio.",
+    )
+    stream_format: Literal["sse", "audio"] | None = Field(
+        None, description="audio: the bytes of response_format as they are made; sse: OpenAI's speech events."
+    )
     sample_rate: int | None = Field(
-        None, gt=0, description=f"Must equal the engine's rate (VoxCPM2: {VOXCPM2_SAMPLE_RATE}) if set."
+        None,
+        description=f"Rate of the audio sent, one of {', '.join(map(str, SAMPLE_RATES))} (opus: 8000, 12000, "
+        "16000, 24000 or 48000); unset: the server's (24000, as OpenAI's). Stated in X-Sample-Rate.",
     )
     instructions: str | None = Field(None, max_length=2000, description="Voice design or style instructions.")
     language: str | None = Field(None, max_length=32, description="Language hint.")
@@ -69,12 +82,11 @@ class SpeechRequest(BaseModel):
             raise ValueError("input is blank; send the text to speak")
         return value
 
-    @field_validator("response_format")
+    @field_validator("sample_rate")
     @classmethod
-    def _supported_format(cls, value: str) -> str:
-        if value not in RESPONSE_FORMATS:
-            known = "is not supported by this runtime" if value in KNOWN_FORMATS else "is not an audio format"
-            raise ValueError(f"{value!r} {known}; use one of {', '.join(RESPONSE_FORMATS)}")
+    def _offered_rate(cls, value: int | None) -> int | None:
+        if value is not None and value not in SAMPLE_RATES:
+            raise ValueError(f"{value} Hz is not offered; use one of {', '.join(map(str, SAMPLE_RATES))}")
         return value
 
     @property
@@ -83,8 +95,13 @@ class SpeechRequest(BaseModel):
 
     @property
     def streaming(self) -> bool:
-        """vLLM-Omni's rule: stream=true, or any explicit stream_format, streams."""
-        return self.stream or self.stream_format is not None
+        """OpenAI's rule: streamed unless `stream: false` (and no stream_format asks for a stream anyway)."""
+        return self.stream is not False or self.stream_format is not None
+
+    @property
+    def events(self) -> bool:
+        """Server-sent events: stream_format=sse, or vLLM-Omni's `stream: true` without a stream_format."""
+        return self.stream_format == "sse" or (self.stream_format is None and self.stream is True)
 
 
 def decode_base64_audio(text: str) -> bytes:

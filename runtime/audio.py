@@ -1,6 +1,6 @@
 """Audio bytes in and out of the runtime, kept pure so the server, engines and tests share one codec.
 
-Engines speak float32 mono numpy; clients speak WAV/PCM/FLAC bytes. Reference audio for voice cloning
+Engines speak float32 mono numpy; what clients are sent is encoded in encoding.py. Reference audio for voice cloning
 arrives from untrusted clients, so decoding must turn every malformed input into one error type the
 server can answer with 400 instead of a 500 from deep inside a parser.
 """
@@ -15,11 +15,8 @@ from typing import Any
 
 import numpy as np
 
-RESPONSE_FORMATS = ("wav", "pcm", "flac")
-CONTENT_TYPES = {"wav": "audio/wav", "pcm": "audio/pcm", "flac": "audio/flac"}
-
 STREAMING_SIZE = 0xFFFFFFFF
-"""RIFF size placeholder for a WAV whose length is unknown when the header is sent (vLLM-Omni's choice)."""
+"""RIFF size of a WAV whose length was unknown when its header was sent (a stream's; FFmpeg and vLLM-Omni write it)."""
 
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 384_000
 """Rates outside this range are corrupt headers, not speech; refusing them early gives a clear error."""
@@ -32,52 +29,8 @@ _EMPTY = np.zeros(0, dtype=np.float32)
 _EMPTY.flags.writeable = False
 
 
-class UnsupportedFormat(ValueError):
-    """A response_format this runtime cannot produce."""
-
-
 class AudioDecodeError(ValueError):
     """Client-supplied audio that cannot be used; the message tells the client what to send instead."""
-
-
-def to_pcm16(samples: np.ndarray) -> bytes:
-    """16-bit little-endian mono, OpenAI's `pcm`: engines may overshoot [-1, 1] and must not wrap around."""
-    return np.round(_clipped(samples) * 32767.0).astype("<i2").tobytes()
-
-
-def _clipped(samples: np.ndarray) -> np.ndarray:
-    # NaN would become an arbitrary integer sample (and warn); silence is the only safe reading of it.
-    return np.clip(np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0), -1.0, 1.0)
-
-
-def wav_header(sample_rate: int, data_bytes: int | None, channels: int = 1) -> bytes:
-    """A 44-byte PCM16 header; `data_bytes=None` marks the sizes unknown so streaming can start at once."""
-    if sample_rate < 1 or channels < 1:
-        raise ValueError(f"sample_rate and channels must be positive, got {sample_rate} and {channels}")
-    if data_bytes is not None and not 0 <= data_bytes <= STREAMING_SIZE - 36:
-        raise ValueError(f"data_bytes must be between 0 and {STREAMING_SIZE - 36}, got {data_bytes}")
-    riff_size = STREAMING_SIZE if data_bytes is None else 36 + data_bytes
-    data_size = STREAMING_SIZE if data_bytes is None else data_bytes
-    block_align = 2 * channels
-    return struct.pack(
-        "<4sI4s4sIHHIIHH4sI", b"RIFF", riff_size, b"WAVE", b"fmt ", 16, _PCM, channels,
-        sample_rate, sample_rate * block_align, block_align, 16, b"data", data_size,
-    )  # fmt: skip
-
-
-def encode(samples: np.ndarray, sample_rate: int, response_format: str) -> bytes:
-    """A whole response body in the client's requested format."""
-    if response_format not in RESPONSE_FORMATS:
-        supported = ", ".join(RESPONSE_FORMATS)
-        raise UnsupportedFormat(f"response_format {response_format!r} is not supported; use one of {supported}")
-    if response_format == "flac":
-        import soundfile  # lazily: only FLAC needs libsndfile
-
-        buffer = io.BytesIO()
-        soundfile.write(buffer, _clipped(samples), sample_rate, format="FLAC", subtype="PCM_16")
-        return buffer.getvalue()
-    pcm = to_pcm16(samples)
-    return pcm if response_format == "pcm" else wav_header(sample_rate, len(pcm)) + pcm
 
 
 def decode_pcm16(data: bytes) -> np.ndarray:

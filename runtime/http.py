@@ -40,6 +40,7 @@ class ApiError(Exception):
         param: str | None = None,
         error_type: str = "invalid_request_error",
         retry_after: float | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.error_type, self.retry_after = (
@@ -49,10 +50,12 @@ class ApiError(Exception):
             error_type,
             retry_after,
         )
+        self.code = code
+        """OpenAI's code where it has one for the case (model_not_found, invalid_api_key); else the status."""
 
     def error(self) -> dict[str, object]:
         """The `error` object of the JSON body; subclasses add fields here."""
-        return {"message": self.message, "type": self.error_type, "param": self.param, "code": self.status}
+        return {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code or self.status}
 
     def response(self) -> JSONResponse:
         headers = {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after is not None else None
@@ -196,28 +199,41 @@ async def parse_speech(request: Request, limit: int) -> tuple[SpeechRequest, byt
     return speech, reference
 
 
-async def _multipart_fields(request: Request, limit: int) -> tuple[dict[str, object], bytes | None]:
-    """The fields of a multipart body, each text part read by api.form_value's rule; ref_audio may be a file."""
+async def read_form(
+    request: Request, limit: int, file_fields: frozenset[str]
+) -> tuple[dict[str, str], dict[str, bytes]]:
+    """(text parts, file parts) of a multipart body of at most `limit` bytes; each part once, files only where
+    expected, so a confused client hears which part is wrong."""
     _check_declared_length(request, limit)
     try:
-        form = await _limited(request, limit).form(max_files=1, max_fields=64, max_part_size=limit)
+        form = await _limited(request, limit).form(max_files=len(file_fields), max_fields=64, max_part_size=limit)
     except (MultiPartException, HTTPException) as err:
         raise ApiError(400, f"malformed multipart body: {getattr(err, 'detail', err)}", "body") from None
-    fields: dict[str, object] = {}
-    reference: bytes | None = None
+    texts: dict[str, str] = {}
+    files: dict[str, bytes] = {}
     for key, value in form.multi_items():
-        if key in fields or (key == "ref_audio" and reference is not None):
+        if key in texts or key in files:
             raise ApiError(400, f"{key} given more than once; send each field once", key)
         if isinstance(value, UploadFile):
-            if key != "ref_audio":
-                raise ApiError(400, f"unexpected file field {key!r}; only ref_audio may be a file", key)
-            reference = await value.read()
-            continue
+            if key not in file_fields:
+                allowed = " or ".join(sorted(file_fields)) or "none"
+                raise ApiError(400, f"unexpected file field {key!r}; only {allowed} may be a file", key)
+            files[key] = await value.read()
+        else:
+            texts[key] = value
+    return texts, files
+
+
+async def _multipart_fields(request: Request, limit: int) -> tuple[dict[str, object], bytes | None]:
+    """The fields of a multipart body, each text part read by api.form_value's rule; ref_audio may be a file."""
+    texts, files = await read_form(request, limit, frozenset({"ref_audio"}))
+    fields: dict[str, object] = {}
+    for key, value in texts.items():
         try:
             fields[key] = form_value(key, value)
         except ValueError as err:
             raise ApiError(400, f"{key}: {err}", key) from None
-    return fields, reference
+    return fields, files.get("ref_audio")
 
 
 async def wait_for_disconnect(request: Request) -> None:

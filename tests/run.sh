@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests drive for real (kubectl kustomize, promtool), installed when missing and allowed to.
+# System tools the tests drive for real (kubectl kustomize, promtool, PostgreSQL), installed when missing and allowed to.
 missing=()
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
 command -v promtool >/dev/null || missing+=(prometheus)
+# the voice store's tests start a real PostgreSQL (tests/support/postgres.py); Debian keeps it off PATH
+command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -46,6 +46,8 @@ class Synthesis:
     task_type: str | None = None
     max_new_tokens: int | None = None
     reference: ReferenceAudio | None = None
+    lora: str | None = None
+    """Path of the LoRA adapter of the voice (voxcpm's LoRA weights), for engines that serve them."""
     extra_params: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -106,6 +108,9 @@ class Engine(abc.ABC):
     unsupported_fields: frozenset[str] = frozenset()
     """Request fields this engine cannot honour: the server refuses a request that sets one (to
     anything but its neutral value) instead of ignoring it."""
+
+    serves_lora: bool = False
+    """Whether `Synthesis.lora` is honoured; the server refuses a LoRA voice by name on engines that cannot."""
 
     restarts: int = 0
     """Times the engine process was restarted after dying (exported as a counter)."""

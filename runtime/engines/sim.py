@@ -72,6 +72,8 @@ class SimulatedEngine(Engine):
     """The `sim` engine."""
 
     name = "sim"
+    serves_lora = True
+    """Simulated: a LoRA voice sounds like any other named voice, its own pitch."""
 
     def __init__(self, settings: SimEngine, load_seconds: float = 0.0) -> None:
         self.settings = settings

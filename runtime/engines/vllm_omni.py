@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 
 from voxdeploy.contracts.engine_metrics import VLLM_OMNI
+from voxdeploy.contracts.voices import DEFAULT_VOICE
 from voxdeploy.runtime.audio import split_pcm16
 from voxdeploy.runtime.engines.base import Synthesis
 from voxdeploy.runtime.engines.proxied import ProxiedEngine
@@ -32,8 +33,11 @@ class VllmOmniEngine(ProxiedEngine):
         body: dict[str, object] = {
             "model": self.settings.model,
             "input": synthesis.text,
-            "voice": synthesis.voice,
+            # the runtime keeps the voice library and sends each voice's reference or description itself, so
+            # vLLM-Omni is asked for its one built-in voice (any other name is its 400 "Invalid voice")
+            "voice": DEFAULT_VOICE,
             "response_format": "pcm",
+            "sample_rate": self.sample_rate,  # its own rate, said outright: the runtime resamples for the client
             "speed": synthesis.speed,
             "stream": streaming,
         }

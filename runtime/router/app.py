@@ -195,8 +195,8 @@ class Router:
         """Validate as the runtime does; then the tier the policy picks and every tier to try, in order."""
         body = await read_body(request, self.limits.max_body_bytes)
         speech, reference = await parse_speech(_replaying(request, body), self.limits.max_body_bytes)
-        profile = request_profile(speech, reference is not None, request.headers)
         policy = self.settings.policy
+        profile = request_profile(speech, reference is not None, request.headers, policy.plain_voices)
         tier = choose_tier(profile, policy)
         return tier, attempt_order(tier, policy, self.pools.tiers), body
 

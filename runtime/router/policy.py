@@ -26,11 +26,15 @@ class RequestProfile:
     text_length: int
     has_reference_audio: bool = False
     voice_design: bool = False
+    library_voice: bool = False
+    """The voice is one of the library's (clone, design or LoRA), not the model's own."""
     latency_budget_ms: int | None = None
     quality: Quality | None = None
 
 
-def request_profile(speech: SpeechRequest, has_reference_audio: bool, headers: Mapping[str, str]) -> RequestProfile:
+def request_profile(
+    speech: SpeechRequest, has_reference_audio: bool, headers: Mapping[str, str], plain_voices: Collection[str]
+) -> RequestProfile:
     """The profile of a validated request; a routing header with a bad value is a 400 naming the header."""
     lowered = {name.lower(): value for name, value in headers.items()}
     design = bool(speech.instructions and speech.instructions.strip()) or leading_voice_design(speech.input) is not None
@@ -38,6 +42,7 @@ def request_profile(speech: SpeechRequest, has_reference_audio: bool, headers: M
         text_length=len(speech.input),
         has_reference_audio=has_reference_audio,
         voice_design=design,
+        library_voice=speech.voice_name not in plain_voices,
         latency_budget_ms=_budget(lowered.get(LATENCY_BUDGET_HEADER.lower())),
         quality=_quality(lowered.get(QUALITY_HEADER.lower())),
     )
@@ -74,12 +79,12 @@ def _quality(value: str | None) -> Quality | None:
 
 def choose_tier(profile: RequestProfile, policy: RoutingPolicy) -> Tier:
     """The article's order: a short text in a hurry goes to edge even if it clones or designs a voice
-    (the budget is what the caller asked for); then cloning, voice design and high quality need the
-    cloud's full-precision model; then medium text suits fog; the rest is cloud's."""
+    (the budget is what the caller asked for); then cloning, voice design, a library voice (one of those, or a
+    LoRA voice) and high quality need the cloud's full-precision model; then medium text suits fog; the rest is cloud's."""
     budget = profile.latency_budget_ms
     if profile.text_length < policy.edge_max_chars and budget is not None and budget < policy.edge_latency_budget_ms:
         return "edge"
-    if profile.voice_design or profile.has_reference_audio:
+    if profile.voice_design or profile.has_reference_audio or profile.library_voice:
         return "cloud"
     if profile.quality == "high" and policy.high_quality_to_cloud:
         return "cloud"

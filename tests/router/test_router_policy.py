@@ -26,6 +26,7 @@ SHORT, MEDIUM, LONG = 99, 999, 1000
         (RequestProfile(SHORT), "fog"),  # no budget at all
         (RequestProfile(SHORT, voice_design=True), "cloud"),
         (RequestProfile(SHORT, has_reference_audio=True), "cloud"),
+        (RequestProfile(SHORT, library_voice=True), "cloud"),  # a clone, design or LoRA voice of the library
         (RequestProfile(SHORT + 1, voice_design=True, latency_budget_ms=100), "cloud"),
         (RequestProfile(SHORT, quality="high"), "cloud"),
         (RequestProfile(SHORT, quality="medium"), "fog"),
@@ -78,7 +79,7 @@ def test_attempt_order_drops_repeats_and_follows_a_custom_fallback() -> None:
 
 
 def _profile(body: dict, headers: dict[str, str] | None = None, reference: bool = False) -> RequestProfile:
-    return request_profile(SpeechRequest.model_validate(body), reference, headers or {})
+    return request_profile(SpeechRequest.model_validate(body), reference, headers or {}, POLICY.plain_voices)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,9 @@ def _profile(body: dict, headers: dict[str, str] | None = None, reference: bool 
         ({"input": "Hi"}, {"x-latency-budget-ms": " 250 "}, False, RequestProfile(2, latency_budget_ms=250)),
         ({"input": "Hi"}, {"X-Quality": "HIGH"}, False, RequestProfile(2, quality="high")),
         ({"input": "Hi"}, {"x-quality": "low"}, False, RequestProfile(2, quality="low")),
+        ({"input": "Hi", "voice": "nova"}, {}, False, RequestProfile(2)),
+        ({"input": "Hi", "voice": {"id": "voice_0f3a"}}, {}, False, RequestProfile(2, library_voice=True)),
+        ({"input": "Hi", "voice": "narrator"}, {}, False, RequestProfile(2, library_voice=True)),
     ],
 )
 def test_request_profile(body: dict, headers: dict[str, str], reference: bool, expected: RequestProfile) -> None:
@@ -124,5 +128,5 @@ def test_a_bad_routing_header_is_a_400_naming_it(header: str, value: str) -> Non
 
 def test_a_budget_of_thousands_of_digits_is_a_400_naming_the_header() -> None:
     with pytest.raises(ApiError) as raised:
-        request_profile(SpeechRequest(input="Hi."), False, {LATENCY_BUDGET_HEADER: "9" * 4301})
+        request_profile(SpeechRequest(input="Hi."), False, {LATENCY_BUDGET_HEADER: "9" * 4301}, ())
     assert raised.value.status == 400 and LATENCY_BUDGET_HEADER in raised.value.message

@@ -30,7 +30,7 @@ from tests.support import speech_tier
 from tests.support.processes import Served, free_port, start_serve, wait_until
 from voxdeploy.contracts.api import FALLBACKS_HEADER, TIER_HEADER
 from voxdeploy.contracts.metrics import ROUTER_METRICS
-from voxdeploy.runtime.audio import encode
+from voxdeploy.runtime.encoding import encode
 
 SPEECH = "/v1/audio/speech"
 URGENT = {"X-Latency-Budget-Ms": "200"}
@@ -163,8 +163,12 @@ def served_count(runtime: Served, code: str = "200") -> float:
     return float(lines[0].removeprefix(prefix)) if lines else 0.0
 
 
+WHOLE_WAV = {"response_format": "wav", "stream": False, "sample_rate": 48000}
+"""What these tests read back (`wave` needs a header with the length, which only an answer sent whole has)."""
+
+
 def speak(router: Served, body: dict, headers: dict[str, str] | None = None, timeout: float = 30) -> httpx.Response:
-    return httpx.post(router.url + SPEECH, json=body, headers=headers or {}, timeout=timeout)
+    return httpx.post(router.url + SPEECH, json=WHOLE_WAV | body, headers=headers or {}, timeout=timeout)
 
 
 def landed(response: httpx.Response) -> tuple[int, str | None, str | None]:
@@ -186,6 +190,7 @@ def test_requests_land_where_the_policy_says(tiers: Tiers) -> None:
         ({"input": EDGE_TEXT, "ref_audio": reference_wav()}, {}, "cloud"),
         ({"input": EDGE_TEXT}, HIGH, "cloud"),
         ({"input": CLOUD_TEXT}, {}, "cloud"),
+        ({"input": EDGE_TEXT, "voice": "nova"}, {}, "fog"),  # OpenAI's name for the model's own voice
     ]
     runtimes = {"edge": tiers.edge, "fog": tiers.fog, "cloud": tiers.cloud}
     before = {tier: served_count(runtime) for tier, runtime in runtimes.items()}
@@ -201,7 +206,12 @@ def test_requests_land_where_the_policy_says(tiers: Tiers) -> None:
 def test_the_openai_client_works_through_the_router(tiers: Tiers) -> None:
     client = OpenAI(base_url=tiers.router.url + "/v1", api_key="unused")
     response = client.audio.speech.with_raw_response.create(
-        model="openbmb/VoxCPM2", voice="default", input=EDGE_TEXT, response_format="wav", extra_headers=URGENT
+        model="openbmb/VoxCPM2",
+        voice="default",
+        input=EDGE_TEXT,
+        response_format="wav",
+        extra_headers=URGENT,
+        extra_body=WHOLE_WAV,
     )
     assert response.headers[TIER_HEADER] == "edge"
     with wave.open(io.BytesIO(response.content)) as audio:
@@ -209,7 +219,7 @@ def test_the_openai_client_works_through_the_router(tiers: Tiers) -> None:
 
 
 def test_a_streaming_request_streams_through_the_router(tiers: Tiers) -> None:
-    body = {"input": CLOUD_TEXT, "response_format": "pcm", "stream_format": "audio"}
+    body = {"input": CLOUD_TEXT, "response_format": "pcm", "stream_format": "audio", "sample_rate": 48000}
     arrivals, size = [], 0
     start = time.perf_counter()
     with httpx.stream("POST", tiers.router.url + SPEECH, json=body, timeout=30) as response:
@@ -241,8 +251,9 @@ def test_bad_input_is_refused_by_the_router_itself(tiers: Tiers) -> None:
 
 def test_a_tiers_own_refusal_is_relayed_not_retried(tiers: Tiers) -> None:
     before = served_count(tiers.edge, "400") + served_count(tiers.fog, "400") + served_count(tiers.cloud, "400")
-    response = speak(tiers.router, {"input": EDGE_TEXT, "sample_rate": 16000}, URGENT)
-    assert landed(response) == (400, "edge", "0") and response.json()["error"]["param"] == "sample_rate"
+    # the router knows which voices are library voices (they go to the cloud), not which exist there
+    response = speak(tiers.router, {"input": EDGE_TEXT, "voice": "zed"})
+    assert landed(response) == (400, "cloud", "0") and response.json()["error"]["param"] == "voice"
     after = served_count(tiers.edge, "400") + served_count(tiers.fog, "400") + served_count(tiers.cloud, "400")
     assert after - before == 1
 
@@ -264,7 +275,9 @@ def test_router_endpoints_and_every_router_series(tiers: Tiers) -> None:
 def test_a_client_that_leaves_cancels_the_upstream_synthesis(tiers: Tiers) -> None:
     cancelled = served_count(tiers.cloud, "499")
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(tiers.router.url + SPEECH, json={"input": CLOUD_TEXT}, timeout=httpx.Timeout(5, read=0.3))
+        httpx.post(
+            tiers.router.url + SPEECH, json=WHOLE_WAV | {"input": CLOUD_TEXT}, timeout=httpx.Timeout(5, read=0.3)
+        )
     wait_until(lambda: served_count(tiers.cloud, "499") == cancelled + 1, 5, "the cloud to cancel")
     assert _in_flight(tiers.cloud) == 0
 

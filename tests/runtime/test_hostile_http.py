@@ -301,7 +301,13 @@ def test_sigterm_keeps_serving_through_the_drain_delay_then_finishes_in_flight(s
     results: list[httpx.Response] = []
     long_text = "Finish me before you go, please, all of it, every single word of this rather long sentence."
     thread = threading.Thread(
-        target=lambda: results.append(httpx.post(served.url + SPEECH, json={"input": long_text}, timeout=60))
+        target=lambda: results.append(
+            httpx.post(
+                served.url + SPEECH,
+                json={"input": long_text, "response_format": "pcm", "sample_rate": 48000},
+                timeout=60,
+            )
+        )
     )
     thread.start()
     wait_until(lambda: metric(served.url, "voxdeploy_requests_in_flight") == 1, 5, "the request to start")

@@ -272,7 +272,7 @@ def wav_info(data: bytes) -> tuple[int, int, int, int]:
 def test_speech_is_a_48khz_wav_that_grows_with_the_text(served: LlamaServed) -> None:
     lengths = {}
     for text in ("Short one.", "A considerably longer sentence than the first one."):
-        response = served.speech(input=text)
+        response = served.speech(input=text, response_format="wav", stream=False, sample_rate=RATE)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"] == "audio/wav"
         rate, channels, width, frames = wav_info(response.content)
@@ -339,7 +339,7 @@ def test_streaming_pcm_arrives_sentence_by_sentence(served: LlamaServed) -> None
     ]
     arrivals, data = [], bytearray()
     started = time.monotonic()
-    body = {"input": " ".join(sentences), "stream_format": "audio", "response_format": "pcm"}
+    body = {"input": " ".join(sentences), "stream_format": "audio", "response_format": "pcm", "sample_rate": RATE}
     with httpx.stream("POST", served.url + "/v1/audio/speech", json=body, timeout=20) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "audio/pcm"

@@ -26,9 +26,13 @@ from voxdeploy.contracts.metrics import (
 SPEECH = "/v1/audio/speech"
 
 
-def wav_duration(data: bytes) -> float:
+WHOLE_WAV = {"response_format": "wav", "stream": False}
+"""A WAV sent once made, whose header holds its length (a streamed one's says unknown, which `wave` cannot read)."""
+
+
+def wav_duration(data: bytes, rate: int = 24000) -> float:
     with wave.open(io.BytesIO(data)) as reader:
-        assert reader.getframerate() == 48000 and reader.getnchannels() == 1 and reader.getsampwidth() == 2
+        assert reader.getframerate() == rate and reader.getnchannels() == 1 and reader.getsampwidth() == 2
         return reader.getnframes() / reader.getframerate()
 
 
@@ -44,7 +48,7 @@ def test_openai_client_gets_wav_that_grows_with_the_text(sim_server) -> None:
     durations = []
     for text in ("Hello there.", "Hello there. This sentence is quite a lot longer than the first one was."):
         response = client.audio.speech.create(
-            model="openbmb/VoxCPM2", voice="default", input=text, response_format="wav"
+            model="openbmb/VoxCPM2", voice="default", input=text, response_format="wav", extra_body={"stream": False}
         )
         durations.append(wav_duration(response.content))
     assert 0 < durations[0] < durations[1]
@@ -61,7 +65,7 @@ def test_openai_client_streams_audio_as_it_is_made(sim_server) -> None:
         for chunk in response.iter_bytes(4096):
             arrivals.append(time.perf_counter() - start)
             size += len(chunk)
-    audio_seconds = size / 2 / 48000
+    audio_seconds = size / 2 / 24000  # OpenAI's pcm rate
     assert audio_seconds > 10
     assert arrivals[0] < 0.5 * arrivals[-1], (arrivals[0], arrivals[-1])
     assert metric_value(sim_server.url, "voxdeploy_time_to_first_audio_seconds_count") >= 1
@@ -136,7 +140,8 @@ def test_overload_gets_429_with_retry_after(serve) -> None:
 
 def test_slow_synthesis_gets_504(serve) -> None:
     served = serve("--engine", "sim", "--sim-rtf", "5", "--request-timeout", "0.5")
-    response = httpx.post(served.url + SPEECH, json={"input": "This will not finish in time at all."}, timeout=30)
+    body = {"input": "This will not finish in time at all.", "stream": False}
+    response = httpx.post(served.url + SPEECH, json=body, timeout=30)
     assert response.status_code == 504 and response.json()["error"]["type"] == "timeout"
     wait_until(lambda: metric_value(served.url, "voxdeploy_requests_in_flight") == 0, 5, "the slot to be released")
 
@@ -144,7 +149,8 @@ def test_slow_synthesis_gets_504(serve) -> None:
 def test_client_disconnect_cancels_the_synthesis(serve) -> None:
     served = serve("--engine", "sim", "--sim-rtf", "3")
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(served.url + SPEECH, json={"input": "A long text " * 20}, timeout=httpx.Timeout(5, read=0.5))
+        body = {"input": "A long text " * 20, "stream": False}
+        httpx.post(served.url + SPEECH, json=body, timeout=httpx.Timeout(5, read=0.5))
     wait_until(lambda: metric_value(served.url, "voxdeploy_requests_in_flight") == 0, 5, "cancellation")
     assert metric_value(served.url, "voxdeploy_audio_seconds_total") == 0
 
@@ -154,7 +160,8 @@ def test_vllm_omni_engine_proxies_and_heals_after_the_engine_dies(serve) -> None
     upstream_port = free_port()
     command = [sys.executable, "-m", "voxdeploy", "serve", "--engine", "sim", "--port", str(upstream_port)]
     served = serve("--engine", "vllm-omni", "--engine-port", str(upstream_port), "--engine-command", *command)
-    response = httpx.post(served.url + SPEECH, json={"input": "Through the proxy.", "seed": 1}, timeout=30)
+    body = {"input": "Through the proxy.", "seed": 1, **WHOLE_WAV}
+    response = httpx.post(served.url + SPEECH, json=body, timeout=30)
     assert response.status_code == 200, response.text
     assert wav_duration(response.content) > 0.5
     upstream_pid = _pid_listening(upstream_port)

@@ -17,11 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voxdeploy.contracts.runtime import RuntimeConfig, SpeechLimits
-from voxdeploy.runtime import audio
+from voxdeploy.contracts.voices import VoiceSettings, VoiceSpec
+from voxdeploy.runtime import encoding
 from voxdeploy.runtime.engines.base import Engine, EngineFailed, EngineRejected, Synthesis
 from voxdeploy.runtime.server import create_app
 
 RATE = 48000
+NATIVE = SpeechLimits(sample_rate=RATE)
+"""Audio sent at the engine's own rate, so byte counts follow the engine's chunks."""
 CHUNK = 4800
 
 
@@ -57,7 +60,7 @@ class RecordingEngine(Engine):
 
 def wav_bytes(seconds: float, rate: int = 16000) -> bytes:
     t = np.arange(round(seconds * rate)) / rate
-    return audio.encode((0.2 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), rate, "wav")
+    return encoding.encode((0.2 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), rate, "wav")
 
 
 async def post(engine: Engine, config: RuntimeConfig | None = None, **kwargs: object) -> httpx.Response:
@@ -87,7 +90,8 @@ def test_voxcpm_parameters_reach_the_engine() -> None:
         "extra_params": {"temperature": 0.7},
         "speed": 1.25,
     }
-    response = run(post(engine, json=body))
+    narrator = VoiceSpec(name="narrator", design="A low voice")
+    response = run(post(engine, RuntimeConfig(voices=VoiceSettings(voices=[narrator])), json=body))
     assert response.status_code == 200, response.text
     call = engine.calls[0]
     assert (call.cfg_value, call.inference_timesteps, call.normalize, call.denoise, call.seed) == (
@@ -97,7 +101,13 @@ def test_voxcpm_parameters_reach_the_engine() -> None:
         False,
         7,
     )
-    assert (call.voice, call.language, call.instructions, call.speed) == ("narrator", "en", "A calm voice", 1.25)
+    # a design voice's description comes first, the request's instructions after it
+    assert (call.voice, call.language, call.instructions, call.speed) == (
+        "narrator",
+        "en",
+        "A low voice, A calm voice",
+        1.25,
+    )
     assert call.extra_params == {"temperature": 0.7}
 
 
@@ -125,7 +135,7 @@ def test_reference_audio_as_multipart_file() -> None:
 
 def test_long_input_is_split_and_joined_with_a_crossfade() -> None:
     engine = RecordingEngine()
-    config = RuntimeConfig(speech=SpeechLimits(split_chars=40, crossfade_ms=10))
+    config = RuntimeConfig(speech=SpeechLimits(split_chars=40, crossfade_ms=10, sample_rate=RATE))
     text = "第一句话在这里。The second sentence is here! 第三句话也在这里？And a fourth one follows."
     response = run(post(engine, config, json={"input": text, "response_format": "pcm"}))
     assert response.status_code == 200
@@ -144,19 +154,31 @@ def test_short_input_is_one_engine_call() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "pcm"])
-def test_response_formats(fmt: str) -> None:
-    response = run(post(RecordingEngine(), json={"input": "Hi.", "response_format": fmt}))
+@pytest.mark.parametrize("stream", [False, None], ids=["whole", "streamed"])
+def test_lossless_formats_carry_every_sample(fmt: str, stream: bool | None) -> None:
+    body = {"input": "Hi.", "response_format": fmt, "stream": stream}
+    response = run(post(RecordingEngine(), RuntimeConfig(speech=NATIVE), json=body))
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith(audio.CONTENT_TYPES[fmt])
+    assert response.headers["content-type"].startswith(encoding.FORMATS[fmt].content_type)
+    assert response.headers["x-sample-rate"] == str(RATE)
     if fmt == "pcm":
         assert len(response.content) == 2 * 3 * CHUNK
-    else:
+    elif stream is False:  # a streamed flac's header has no length, which soundfile needs
         samples, rate = soundfile.read(io.BytesIO(response.content))
         assert rate == RATE and len(samples) == 3 * CHUNK
 
 
+def test_the_default_is_openais_mp3_at_24_khz_streamed() -> None:
+    response = run(post(RecordingEngine(), json={"input": "Hi."}))
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/mpeg"
+    assert response.headers["x-sample-rate"] == "24000" and "content-length" not in response.headers
+    samples, rate = soundfile.read(io.BytesIO(response.content))
+    assert rate == 24000 and abs(len(samples) / rate - 3 * CHUNK / RATE) < 0.08  # MP3's encoder delay
+
+
 def test_sse_stream_events() -> None:
-    response = run(post(RecordingEngine(), json={"input": "Hi.", "stream": True, "response_format": "pcm"}))
+    body = {"input": "Hi.", "stream": True, "response_format": "pcm"}
+    response = run(post(RecordingEngine(), RuntimeConfig(speech=NATIVE), json=body))
     assert response.headers["content-type"].startswith("text/event-stream")
     events = [block for block in response.text.split("\n\n") if block]
     names = [e.splitlines()[0] for e in events]
@@ -184,8 +206,12 @@ BAD_REQUESTS = [
     _bad(400, "input", "required", json={"voice": "default"}),
     _bad(400, "input", "blank", json={"input": "   "}),
     _bad(400, "input", "limit is 4000", json={"input": "a" * 4001}),
-    _bad(400, "response_format", "use one of wav, pcm, flac", json={"input": "hi", "response_format": "mp3"}),
-    _bad(400, "response_format", "not an audio format", json={"input": "hi", "response_format": "docx"}),
+    _bad(
+        400,
+        "response_format",
+        "'mp3', 'opus', 'aac', 'flac', 'wav' or 'pcm'",
+        json={"input": "hi", "response_format": "ogg"},
+    ),
     _bad(400, "speed", "less than or equal to 4", json={"input": "hi", "speed": 10}),
     _bad(400, "speed", "greater than or equal to 0.25", json={"input": "hi", "speed": 0}),
     _bad(400, "body", "malformed JSON", content=b'{"input": "hi"', headers={"content-type": "application/json"}),
@@ -200,11 +226,18 @@ BAD_REQUESTS = [
         "must be 0.5 to 30 s",
         json={"input": "hi", "ref_audio": base64.b64encode(wav_bytes(0.1)).decode()},
     ),
-    _bad(400, "sample_rate", "48000", json={"input": "hi", "sample_rate": 22050}),
+    _bad(400, "sample_rate", "use one of 8000, 12000", json={"input": "hi", "sample_rate": 11025}),
+    _bad(
+        400,
+        "sample_rate",
+        "opus cannot be encoded at 44100 Hz",
+        json={"input": "hi", "sample_rate": 44100, "response_format": "opus"},
+    ),
+    _bad(400, "voice", "voice 'zed' does not exist; this server has default", json={"input": "hi", "voice": "zed"}),
+    _bad(404, "model", "The model `tts-1` does not exist", json={"input": "hi", "model": "tts-1"}),
     _bad(400, "voicez", "unknown field", json={"input": "hi", "voicez": "x"}),
     _bad(400, "seed", "valid integer", json={"input": "hi", "seed": "abc"}),
     _bad(400, "stream_format", "'sse' or 'audio'", json={"input": "hi", "stream_format": "mp4"}),
-    _bad(400, "response_format", "streaming needs", json={"input": "hi", "stream": True, "response_format": "flac"}),
     _bad(413, "body", "limit", content=b"{" + b" " * 20000 + b"}", headers={"content-type": "application/json"}),
 ]
 
@@ -330,10 +363,11 @@ def test_multipart_text_parts_follow_the_documented_parse() -> None:
         "instructions": (None, "null"),
         "extra_params": (None, '{"top_k": 5}'),
     }
-    assert run(post(engine, files=parts)).status_code == 200
+    narrator = VoiceSettings(voices=[VoiceSpec(name="narrator", design="A low voice")])
+    assert run(post(engine, RuntimeConfig(voices=narrator), files=parts)).status_code == 200
     call = engine.calls[0]
     assert (call.voice, call.speed, call.seed, call.normalize, call.cfg_value) == ("narrator", 1.5, 42, True, None)
-    assert call.instructions == "null", "a text field takes the part as it is"
+    assert call.instructions == "A low voice, null", "a text field takes the part as it is"
     assert call.extra_params == {"top_k": 5}
 
 
@@ -407,5 +441,6 @@ def test_openapi_resolves_and_documents_both_bodies_and_the_streams() -> None:
             target = target[part]
     speech = document["paths"]["/v1/audio/speech"]["post"]
     assert set(speech["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
-    assert {"audio/wav", "audio/pcm", "text/event-stream"} <= set(speech["responses"]["200"]["content"])
+    media = {fmt.content_type for fmt in encoding.FORMATS.values()} | {"text/event-stream"}
+    assert set(speech["responses"]["200"]["content"]) == media
     assert {"400", "408", "413", "429", "431", "500", "503", "504"} <= set(speech["responses"])

@@ -60,7 +60,10 @@ def synthesize(url: str, **fields: object) -> httpx.Response:
 
 
 def test_real_loader_real_generate_real_wav(voxcpm_server) -> None:
-    response = synthesize(voxcpm_server.url, cfg_value=1.5, inference_timesteps=4, seed=1)
+    response = synthesize(
+        voxcpm_server.url, cfg_value=1.5, inference_timesteps=4, seed=1, response_format="wav", stream=False,
+        sample_rate=48000,
+    )  # fmt: skip
     assert response.status_code == 200, response.text
     samples, rate = soundfile.read(io.BytesIO(response.content), dtype="float32")
     assert rate == 48000

@@ -46,6 +46,11 @@ class ApiKeys(StrictModel):
         "process; beyond it 429 with Retry-After, so one client cannot starve the rest. Unset: half of "
         "server.maxConcurrentRequests + server.maxQueuedRequests (at least 1).",
     )
+    admins: list[str] = Field(
+        [],
+        description="Names of the keys (files of `keys`) that may change the voice library (POST and DELETE "
+        "/v1/audio/voices); every key may read it. Empty: no key may change it.",
+    )
     reload_seconds: float = Field(
         RELOAD_SECONDS,
         gt=0,

@@ -13,3 +13,6 @@ VLLM_OMNI_PORT = 8091
 
 LLAMACPP_PORT = 8092
 """Loopback port llama-tts-server listens on inside an edge pod or beside `voxdeploy serve --engine llamacpp`."""
+
+VOXCPM2_STEP_SECONDS = 0.16
+"""Audio one VoxCPM2 decoding step makes (one patch): a streamed chunk, llama-tts-server's `max_steps` unit."""

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from voxdeploy.contracts.auth import ApiKeys
 from voxdeploy.contracts.base import StrictModel
+from voxdeploy.contracts.voices import DEFAULT_VOICE, OPENAI_VOICES
 from voxdeploy.contracts.runtime import RuntimeServer, SpeechLimits
 
 Tier = Literal["edge", "fog", "cloud"]
@@ -28,6 +29,12 @@ class RoutingPolicy(StrictModel):
     )
     fog_max_chars: int = Field(1000, ge=1, description="Text shorter than this (and not edge-bound) goes to fog.")
     high_quality_to_cloud: bool = Field(True, description="X-Quality: high sends a request to the cloud tier.")
+    plain_voices: list[str] = Field(
+        [DEFAULT_VOICE, *OPENAI_VOICES],
+        description="Voice names that mean the model's own voice (`default` and the names the stack's voices.aliases "
+        "map to it). Any other voice is a library voice (a clone, a design or a LoRA voice) and goes to the cloud "
+        "tier, as cloning and voice design do.",
+    )
     fallback: dict[Tier, list[Tier]] = Field(
         {"edge": ["fog", "cloud"], "fog": ["cloud", "edge"], "cloud": ["fog", "edge"]},
         description="Tiers tried, in order, when the chosen one is down, saturated (429/503) or fails.",

@@ -12,6 +12,12 @@ from pydantic import Field, model_validator
 from voxdeploy.contracts.auth import ApiKeys
 from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.model import MODEL_ID, VOXCPM2_SAMPLE_RATE
+from voxdeploy.contracts.voices import VoiceSettings
+
+ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+"""OpenAI's speech formats, in its documentation's order; the runtime encodes and streams each."""
+OutputRate = Literal[8000, 12000, 16000, 22050, 24000, 32000, 44100, 48000]
+"""Rates the runtime can send (resampled from the engine's); opus takes 8, 12, 16, 24 and 48 kHz only."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["text", "json"]
@@ -166,6 +172,19 @@ class SpeechLimits(StrictModel):
     crossfade_ms: float = Field(12.0, ge=0, le=200, description="Crossfade at the joins of split inputs (no clicks).")
     max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Largest request body (reference audio included).")
     max_reference_seconds: float = Field(30.0, gt=0, description="Longest reference audio for cloning.")
+    default_format: ResponseFormat = Field(
+        "mp3", description="response_format of a request that names none (OpenAI's default: mp3)."
+    )
+    sample_rate: OutputRate = Field(
+        24000,
+        description="Rate of the audio sent when a request names no sample_rate: OpenAI's clients play pcm at "
+        "24 kHz; 48000 sends VoxCPM2's own rate unresampled. Every answer states its rate in X-Sample-Rate.",
+    )
+    model_aliases: list[str] = Field(
+        [],
+        description="Other `model` names the runtime answers to, e.g. OpenAI's `tts-1`, `tts-1-hd` and "
+        "`gpt-4o-mini-tts` for drop-in clients; any other model but the served one gets OpenAI's 404.",
+    )
 
 
 class RuntimeConfig(StrictModel):
@@ -175,6 +194,7 @@ class RuntimeConfig(StrictModel):
     server: RuntimeServer = Field(RuntimeServer(), description="Port, admission limits and timeouts.")
     host: str = Field("0.0.0.0", description="Address to listen on (0.0.0.0 in a pod).")
     speech: SpeechLimits = Field(SpeechLimits(), description="Per-request limits.")
+    voices: VoiceSettings = Field(VoiceSettings(), description="Named voices, aliases and the voice store.")
     auth: ApiKeys | None = Field(
         None,
         description="API keys /v1/* requires. Unset: the API is open to anyone who reaches the server, which says "
