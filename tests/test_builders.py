@@ -273,7 +273,7 @@ def test_a_sharded_stage_gets_its_devices_and_parallelism_in_one_override(write_
     document["config"]["voxdeploy:cloud"]["engine"]["stageDevices"] = "0,1"
     document["config"]["voxdeploy:cloud"]["pod"]["gpusPerPod"] = 2
     config = load_stack(str(write_stack(document))).config
-    command = runtime_settings(config.cloud).engine.command
+    command = runtime_settings(config).engine.command
     overrides = json.loads(command[command.index("--stage-overrides") + 1])
     assert overrides == {"0": {"kv_cache_memory_bytes": 24 * 1024**3, "devices": "0,1", "tensor_parallel_size": 2}}
     assert upstream_stage()["devices"] == "0", "the upstream value this overrides"

@@ -20,6 +20,7 @@ import yaml
 
 from tests.support.stacks import STACKS, mutated, read_stack_file
 from voxdeploy.infra.builders import build_objects
+from voxdeploy.infra.builders.workloads import RUNTIME_CONFIG_FILE
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, config_from_keys, parse_config
 
 Allowed = tuple[str, str, frozenset[tuple[str, Any]], str, int]
@@ -56,12 +57,21 @@ def outside_endpoint() -> dict:
     return document
 
 
+VOICE_STORE = {
+    "host": "postgres.db.svc",
+    "database": "voxdeploy",
+    "user": "voxdeploy",
+    "passwordSecret": {"name": "voice-db", "key": "password"},
+    "peer": {"namespace": "db", "podLabels": {"app.kubernetes.io/name": "postgresql"}, "port": 5432},
+}
+
 VARIANTS: dict[str, Any] = {
     **{stack: lambda stack=stack: read_stack_file(stack) for stack in STACKS},
     "hybrid-proxy": lambda: with_keys(read_stack_file("hybrid"), ("cloud.networkPolicy.egress.proxy", PROXY)),
     "edge-download-proxy": lambda: with_keys(downloading_pool(), ("cloud.networkPolicy.egress.proxy", PROXY)),
     "edge-download": downloading_pool,
     "hybrid-outside-endpoint": outside_endpoint,
+    "prod-voice-store": lambda: with_keys(read_stack_file("prod"), ("voices.store", VOICE_STORE)),
     "staging-image-weights": lambda: with_keys(
         read_stack_file("staging"),
         ("cloud.engine.model", "/models/VoxCPM2"),
@@ -127,6 +137,17 @@ def downloads(pod: dict) -> list[dict]:
     ]
 
 
+def voice_store(pod: dict, objects: list[dict]) -> str | None:
+    """The database URL in the settings ConfigMap the pod mounts (the runtime connects to it), if any."""
+    names = [v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v]
+    for obj in objects:
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] in names:
+            settings = yaml.safe_load(obj["data"][RUNTIME_CONFIG_FILE])
+            if "voices" in settings:
+                return settings["voices"]["store"]
+    return None
+
+
 def router_endpoints(pod: dict, objects: list[dict]) -> list[str]:
     """The endpoint URLs in the settings file the router pod mounts: what it will connect to."""
     if "--router" not in pod["spec"]["containers"][0]["args"]:
@@ -182,6 +203,11 @@ def talks_to(config: DeploymentConfig, pod: dict, objects: list[dict]) -> set[Al
             blocks, port = egress.hub, 443
         assert port is not None
         want |= {("addresses", b.cidr, frozenset((cidr, None) for cidr in b.except_), "TCP", port) for b in blocks}
+    store = voice_store(pod, objects)
+    if store is not None:
+        peer = config.voices.store.peer  # type: ignore[union-attr]
+        assert store == config.voices.store.url  # type: ignore[union-attr]
+        want.add(("pods", peer.namespace or pod["namespace"], frozenset(peer.pod_labels.items()), "TCP", peer.port))
     for url in router_endpoints(pod, objects):
         found = service_behind(url, objects)
         if found is not None:

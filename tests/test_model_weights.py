@@ -23,7 +23,7 @@ def pod_of(config) -> dict:
 
 def engine_command(config) -> list[str]:
     """The argv the runtime starts `vllm serve` with, as the pod's settings file carries it."""
-    return runtime_settings(config.cloud).engine.command
+    return runtime_settings(config).engine.command
 
 
 def test_the_download_uses_flags_the_real_hf_cli_has() -> None:

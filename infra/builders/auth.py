@@ -33,7 +33,12 @@ def tier_auth(config: DeploymentConfig) -> ApiKeys | None:
     if not checks_keys(config):
         return None
     forwarders = FORWARDERS_DIR if router_key(config) is not None else None
-    return ApiKeys(keys=KEYS_DIR, forwarders=forwarders, max_concurrent_per_key=config.auth.max_concurrent_per_key)
+    return ApiKeys(
+        keys=KEYS_DIR,
+        forwarders=forwarders,
+        max_concurrent_per_key=config.auth.max_concurrent_per_key,
+        admins=config.voices.admin_keys,
+    )
 
 
 def router_auth(config: DeploymentConfig) -> ApiKeys | None:

@@ -10,7 +10,7 @@ import copy
 
 from voxdeploy.contracts.auth import ApiKeys
 from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
-from voxdeploy.infra.builders import auth, workloads
+from voxdeploy.infra.builders import auth, voices, workloads
 from voxdeploy.infra.builders.egress import download_env
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
 from voxdeploy.infra.builders.scaling import signal_autoscaler
@@ -35,9 +35,11 @@ def service_account(config: DeploymentConfig) -> KubeObject:
     return workloads.service_account(config, identity(config), config.cloud.service_account.annotations)
 
 
-def runtime_settings(cloud: CloudTier, keys: ApiKeys | None = None) -> RuntimeConfig:
+def runtime_settings(config: DeploymentConfig, keys: ApiKeys | None = None, *, in_pod: bool = True) -> RuntimeConfig:
     """What the runtime reads at start: which engine, its exact command line, the server limits (with the pods'
-    metrics port) and the API keys."""
+    metrics port), the speech API's defaults, the voices and the API keys. Outside a pod (`serve --stack`) there is
+    no voices volume and no database: the voices whose files are there and the store are left out."""
+    cloud = config.cloud
     engine = ProcessEngine(
         kind="vllm-omni",
         command=vllm_omni_command(cloud),
@@ -46,11 +48,17 @@ def runtime_settings(cloud: CloudTier, keys: ApiKeys | None = None) -> RuntimeCo
         startup_timeout_seconds=cloud.pod.probes.max_startup_seconds,
         hang_timeout_seconds=cloud.pod.probes.liveness_window_seconds,
     )
-    return RuntimeConfig(engine=engine, server=workloads.pod_server(cloud.server), auth=keys)
+    return RuntimeConfig(
+        engine=engine,
+        server=workloads.pod_server(cloud.server),
+        speech=voices.speech_limits(config),
+        voices=voices.voice_settings(config, store=in_pod, files=in_pod),
+        auth=keys,
+    )
 
 
 def runtime_config_map(config: DeploymentConfig) -> KubeObject:
-    settings = runtime_settings(config.cloud, auth.tier_auth(config))
+    settings = runtime_settings(config, auth.tier_auth(config))
     return workloads.settings_config_map(config, identity(config), settings.model_dump(mode="json"))
 
 
@@ -108,7 +116,8 @@ def _volumes(config: DeploymentConfig) -> tuple[list[dict[str, object]], list[di
     if cache.mode != "image":
         mounts.append({"name": "models", "mountPath": cache.mount_path})
     key_volumes, key_mounts = auth.tier_volumes(config)
-    return volumes + key_volumes, mounts + key_mounts
+    voice_volumes, voice_mounts = voices.volumes(config)
+    return volumes + key_volumes + voice_volumes, mounts + key_mounts + voice_mounts
 
 
 OFFLINE: list[dict[str, object]] = [
@@ -138,6 +147,7 @@ def _env(config: DeploymentConfig, *, download: bool) -> list[dict[str, object]]
     if not download:
         env.extend(OFFLINE)
         env.append({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+        env.extend(voices.store_env(config))
     env.extend({"name": key, "value": value} for key, value in sorted(pod.env.items()))
     return env
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
-from voxdeploy.infra.builders import auth, workloads
+from voxdeploy.infra.builders import auth, voices, workloads
 from voxdeploy.infra.builders.egress import download_env
 from voxdeploy.infra.builders.engine_command import EDGE_MODEL_DIR, llamacpp_command
 from voxdeploy.infra.builders.workloads import Component, KubeObject
@@ -49,7 +49,13 @@ def runtime_settings(config: DeploymentConfig, pool: EdgePool) -> RuntimeConfig:
         hang_timeout_seconds=EDGE_PROBES.liveness_window_seconds,
         command=llamacpp_command(pool, device_of(config, pool).cores, edge.engine_port),
     )
-    return RuntimeConfig(engine=engine, server=workloads.pod_server(edge.server), auth=auth.tier_auth(config))
+    return RuntimeConfig(
+        engine=engine,
+        server=workloads.pod_server(edge.server),
+        speech=voices.speech_limits(config),
+        voices=voices.voice_settings(config, store=False, files=False),
+        auth=auth.tier_auth(config),
+    )
 
 
 def node_pool(config: DeploymentConfig, pool: EdgePool) -> KubeObject:

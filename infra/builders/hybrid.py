@@ -33,6 +33,8 @@ def router_settings(config: DeploymentConfig) -> RouterSettings:
     router = config.hybrid
     endpoints = {**own_endpoints(config), **router.endpoints}
     behaviour = {name: getattr(router, name) for name in RouterBehaviour.model_fields}
+    if "plain_voices" not in router.policy.model_fields_set:  # what the stack's voices mean, unless said here
+        behaviour["policy"] = router.policy.model_copy(update={"plain_voices": config.voices.plain_voices})
     return RouterSettings(
         **{**behaviour, "server": workloads.pod_server(router.server)},
         endpoints={tier: endpoints[tier] for tier in TIERS if endpoints.get(tier)},

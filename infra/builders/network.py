@@ -80,19 +80,21 @@ def _egress(config: DeploymentConfig, *rules: Rule) -> list[Rule] | None:
 
 
 def cloud_policies(config: DeploymentConfig) -> list[KubeObject]:
-    """The GPU pods: reached on the runtime's API and metrics ports; out to DNS, and the hub while they download
-    the model."""
+    """The GPU pods: reached on the runtime's API and metrics ports; out to DNS, the hub while they download the
+    model, and the voice store's database where there is one."""
     cloud_tier = config.cloud
     if not cloud_tier.network_policy.enabled:
         return []
     download = [download_rule(config)] if cloud_tier.engine.from_hub else []
+    store = config.voices.store
+    voice_store = [peer_rule(store.peer)] if store is not None else []
     return [
         workloads.network_policy(
             config,
             cloud.identity(config),
             cloud_tier.server,
             admitted_namespaces(config, "cloud"),
-            _egress(config, *download),
+            _egress(config, *download, *voice_store),
         )
     ]
 

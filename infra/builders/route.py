@@ -55,7 +55,7 @@ def backend(config: DeploymentConfig) -> Backend:
             router.server.request_timeout_seconds,
             router.speech.max_body_bytes,
         )
-    runtime = cloud.runtime_settings(config.cloud)
+    runtime = cloud.runtime_settings(config)
     return Backend(
         cloud.identity(config),
         config.cloud.service.port,

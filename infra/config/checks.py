@@ -23,6 +23,7 @@ from voxdeploy.infra.config.edge import model_files_gib
 from voxdeploy.infra.config.errors import ConfigIssue
 from voxdeploy.infra.config.network_checks import NETWORK_CHECKS
 from voxdeploy.infra.config.secrets import names_a_secret, secret_shape
+from voxdeploy.infra.config.voice_checks import VOICE_CHECKS
 
 Check = Callable[[DeploymentConfig], Iterator[ConfigIssue]]
 
@@ -532,6 +533,7 @@ CHECKS: tuple[Check, ...] = (
     capacity_hours_fit,
     *NETWORK_CHECKS,
     *ACCESS_CHECKS,
+    *VOICE_CHECKS,
 )
 
 

@@ -18,6 +18,7 @@ from voxdeploy.infra.config.observability import Observability
 from voxdeploy.infra.config.policy import PolicyConfig
 from voxdeploy.infra.config.route import RouteConfig
 from voxdeploy.infra.config.secrets import SecretsConfig
+from voxdeploy.infra.config.voices import SpeechApiConfig, VoicesConfig
 
 Stage = Literal["dev", "staging", "prod"]
 
@@ -39,6 +40,8 @@ class DeploymentConfig(StrictModel):
     route: RouteConfig = Field(
         RouteConfig(), description="A route in from outside the cluster: Gateway API HTTPRoute or Ingress."
     )
+    voices: VoicesConfig = Field(VoicesConfig(), description="Named voices, OpenAI's names, the voice store.")
+    speech_api: SpeechApiConfig = Field(SpeechApiConfig(), description="Defaults of the OpenAI speech API.")
     auth: AuthConfig = Field(
         AuthConfig(), description="API keys every pod checks (cloud, edge pools, router), from a Secret."
     )

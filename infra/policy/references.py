@@ -30,6 +30,10 @@ def declared(config: DeploymentConfig) -> Names:
     for pool in config.edge.pools if config.edge.enabled else ():
         if pool.weights.claim is not None:
             names["PersistentVolumeClaim"].add(pool.weights.claim)
+    if config.voices.volume_claim is not None:
+        names["PersistentVolumeClaim"].add(config.voices.volume_claim)
+    if config.voices.store is not None:
+        names["Secret"].add(config.voices.store.password_secret.name)
     tls = config.route.tls
     if config.route.kind != "none" and tls is not None and (tls.cert_manager is None or config.route.kind == "ingress"):
         # existing, or issued by cert-manager's ingress-shim from the Ingress's annotation
@@ -163,7 +167,8 @@ def references_resolve(config: DeploymentConfig, objects: Sequence[KubeObject]) 
                     pod.ref,
                     f"{where} refers to {kind} {name}, which the stack neither renders nor declares; render it, or "
                     "name it in the stack field for an existing one (e.g. cloud.pod.modelCache.pvc.existingClaim, "
-                    "cloud.pod.modelCache.hfTokenSecret, auth.keysSecret, edge.pools[].weights.claim)",
+                    "cloud.pod.modelCache.hfTokenSecret, auth.keysSecret, edge.pools[].weights.claim, "
+                    "voices.volumeClaim, voices.store.passwordSecret)",
                 )
     services = [obj for obj in objects if obj["kind"] == "Service"]
     for obj in objects:

@@ -80,7 +80,8 @@ def _quality(value: str | None) -> Quality | None:
 def choose_tier(profile: RequestProfile, policy: RoutingPolicy) -> Tier:
     """The article's order: a short text in a hurry goes to edge even if it clones or designs a voice
     (the budget is what the caller asked for); then cloning, voice design, a library voice (one of those, or a
-    LoRA voice) and high quality need the cloud's full-precision model; then medium text suits fog; the rest is cloud's."""
+    LoRA voice) and high quality need the cloud's full-precision model; then medium text suits fog; the rest is
+    cloud's."""
     budget = profile.latency_budget_ms
     if profile.text_length < policy.edge_max_chars and budget is not None and budget < policy.edge_latency_budget_ms:
         return "edge"

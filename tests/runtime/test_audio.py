@@ -125,7 +125,10 @@ BAD_INPUTS = {
     "empty": (b"", "audio is empty"),
     "text": (b"hello, this is not audio", "not a WAV"),
     "header only": (b"RIFF\0\0\0\0WAVE", "no data chunk"),
-    "truncated": (riff(fmt_chunk()) + b"data" + struct.pack("<I", 1000) + PCM[:50], "truncated: data chunk declares 1000 bytes but 50 follow"),
+    "truncated": (
+        riff(fmt_chunk()) + b"data" + struct.pack("<I", 1000) + PCM[:50],
+        "truncated: data chunk declares 1000 bytes but 50 follow",
+    ),
     "no fmt": (riff((b"data", PCM)), "no fmt chunk"),
     "short fmt": (riff((b"fmt ", b"\1\0"), (b"data", PCM)), "fmt chunk is 2 bytes"),
     "zero channels": (riff(fmt_chunk(channels=0), (b"data", PCM)), "0 channels"),

@@ -8,6 +8,7 @@ flags come from the engine registry there, so a router refuses exactly the flags
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, get_args
 
 from voxdeploy.cli.common import EXIT_OK, load_stack_from
@@ -22,6 +23,7 @@ from voxdeploy.cli.options import (
 )
 from voxdeploy.contracts.router import RouterSettings, Tier
 from voxdeploy.contracts.runtime import RuntimeConfig, SimEngine
+from voxdeploy.contracts.voices import VoiceSettings
 
 ROUTER_SOURCE = "voxdeploy serve --router"
 
@@ -93,6 +95,14 @@ def _validated(model: Any, document: dict[str, object], source: str, issues: lis
         raise ConfigError(source, issues + issues_from_validation(model, err)) from None
 
 
+def embedded_voice_store() -> str:
+    """SQLite in the user's data directory (XDG's), so voices made on one's own machine outlive the server."""
+    home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    directory = os.path.join(home, "voxdeploy")
+    os.makedirs(directory, exist_ok=True)
+    return f"sqlite:///{os.path.join(directory, 'voices.db')}"
+
+
 def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
     """Start from the file or stack (or the defaults), then apply the flags given (loopback unless --config).
 
@@ -103,9 +113,9 @@ def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
     elif args.stack is not None:
         from voxdeploy.infra.builders.cloud import runtime_settings
 
-        base = runtime_settings(load_stack_from(args).config.cloud)
+        base = runtime_settings(load_stack_from(args).config, in_pod=False)
     else:
-        base = RuntimeConfig(engine=SimEngine())
+        base = RuntimeConfig(engine=SimEngine(), voices=VoiceSettings(store=embedded_voice_store()))
     document = apply_server_flags(args, base.model_dump())
     document["engine"] = engine_document(args, base.engine.model_dump())
     return _validated(RuntimeConfig, document, "voxdeploy serve", [])

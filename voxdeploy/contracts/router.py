@@ -11,8 +11,8 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from voxdeploy.contracts.auth import ApiKeys
 from voxdeploy.contracts.base import StrictModel
-from voxdeploy.contracts.voices import DEFAULT_VOICE, OPENAI_VOICES
 from voxdeploy.contracts.runtime import RuntimeServer, SpeechLimits
+from voxdeploy.contracts.voices import DEFAULT_VOICE, OPENAI_VOICES
 
 Tier = Literal["edge", "fog", "cloud"]
 TIERS: tuple[Tier, ...] = ("edge", "fog", "cloud")
@@ -32,8 +32,8 @@ class RoutingPolicy(StrictModel):
     plain_voices: list[str] = Field(
         [DEFAULT_VOICE, *OPENAI_VOICES],
         description="Voice names that mean the model's own voice (`default` and the names the stack's voices.aliases "
-        "map to it). Any other voice is a library voice (a clone, a design or a LoRA voice) and goes to the cloud "
-        "tier, as cloning and voice design do.",
+        "map to it, which a stack's router gets unless this is set). Any other voice is a library voice (a clone, a "
+        "design or a LoRA voice) and goes to the cloud tier, as cloning and voice design do.",
     )
     fallback: dict[Tier, list[Tier]] = Field(
         {"edge": ["fog", "cloud"], "fog": ["cloud", "edge"], "cloud": ["fog", "edge"]},

@@ -23,6 +23,9 @@ OPENAI_VOICES = (
 )  # fmt: skip
 """OpenAI's built-in speech voices (its API reference, 2026-12): drop-in clients send one of these."""
 
+DEFAULT_ALIASES = {name: DEFAULT_VOICE for name in OPENAI_VOICES}
+"""OpenAI's names all mean the model's own voice until a stack maps them to voices of its own."""
+
 VOICE_NAME_PATTERN = r"[A-Za-z0-9][-._A-Za-z0-9 ]{0,63}"
 """A voice's name: what a request's `voice` holds; letters, digits, `-._` and spaces, at most 64 characters."""
 
@@ -80,7 +83,7 @@ class VoiceSettings(StrictModel):
 
     voices: list[VoiceSpec] = Field([], description="Voices of the settings (read-only through the API).")
     aliases: dict[str, str] = Field(
-        {name: DEFAULT_VOICE for name in OPENAI_VOICES},
+        DEFAULT_ALIASES,
         description="Other names for voices: OpenAI's built-in names map to `default` unless set, so drop-in "
         "clients work; map them to voices of your own to give each a voice. A voice of the same name wins.",
     )
