@@ -49,6 +49,14 @@ these: the decode loop honours the stop head only once ``step > min_len``, so
 times -- which would triple a measured time. (``generate_streaming`` turns
 ``retry_badcase`` off itself, with a warning.)
 
+LoRA adapters
+-------------
+:func:`write_lora_adapter` writes what voxcpm's LoRA fine-tuning saves for a
+checkpoint (``lora_weights.safetensors``, the ``lora_A``/``lora_B`` tensors
+under voxcpm's own parameter names, and ``lora_config.json``), with random
+non-zero values, so both factors change the output: a LoRA voice that sounds
+different from the base model, for the engine's adapter swapping.
+
 Importing ``voxcpm``
 --------------------
 Through ``voxdeploy.runtime.engines.voxcpm_import.import_voxcpm``, as the engine
@@ -74,6 +82,7 @@ __all__ = [
     "STOP_MODES",
     "count_parameters",
     "voxcpm2_config",
+    "write_lora_adapter",
     "write_random_checkpoint",
     "write_tokenizer",
 ]
@@ -321,12 +330,15 @@ def _default_dtype(dtype: Any) -> Iterator[None]:
         torch.set_default_dtype(old)
 
 
-def _build_modules(cfg: dict[str, Any], tokenizer_dir: pathlib.Path, device: str = "cpu") -> tuple[Any, Any]:
+def _build_modules(
+    cfg: dict[str, Any], tokenizer_dir: pathlib.Path, device: str = "cpu", lora_config: Any = None
+) -> tuple[Any, Any]:
     """Instantiate voxcpm's own ``AudioVAEV2`` and ``VoxCPM2Model`` for ``cfg``.
 
     The VAE is built in float32 (voxcpm always runs it in float32); the rest is
     built directly in the checkpoint dtype so the full size needs ~5 GB of RAM
-    in bfloat16 instead of ~9 GB in float32.
+    in bfloat16 instead of ~9 GB in float32. ``lora_config`` (voxcpm's
+    ``LoRAConfig``) adds its LoRA layers, as ``VoxCPM(lora_config=...)`` does.
     """
     import torch
 
@@ -340,7 +352,7 @@ def _build_modules(cfg: dict[str, Any], tokenizer_dir: pathlib.Path, device: str
         vae = AudioVAEV2(config=AudioVAEConfigV2.model_validate(cfg["audio_vae_config"]))
     tokenizer = LlamaTokenizerFast.from_pretrained(str(tokenizer_dir))
     with _default_dtype(get_dtype(config.dtype)), contextlib.redirect_stdout(sys.stderr):
-        model = VoxCPM2Model(config, tokenizer, vae, device=device)
+        model = VoxCPM2Model(config, tokenizer, vae, lora_config, device=device)
     return model, vae
 
 
@@ -409,6 +421,60 @@ def write_random_checkpoint(
     save_file(state, str(path / "model.safetensors"), metadata={"format": "pt", "random_init": "true", "stop": stop})
     for name in ("audiovae.safetensors", "model.safetensors"):
         (path / name).chmod(0o644)  # safetensors writes 0600; containers may run as another user
+    return path
+
+
+def write_lora_adapter(
+    path: pathlib.Path,
+    checkpoint: pathlib.Path,
+    seed: int = 0,
+    *,
+    r: int = 8,
+    alpha: int = 16,
+    enable_lm: bool = True,
+    enable_dit: bool = True,
+    enable_proj: bool = False,
+    scale: float = 0.02,
+    config_file: bool = True,
+) -> pathlib.Path:
+    """Write a random LoRA adapter for the checkpoint directory ``checkpoint`` into the directory ``path``; return it.
+
+    The tensor names and shapes are those of ``get_lora_state_dict()`` of voxcpm's
+    ``VoxCPM2Model`` built with ``LoRAConfig(r, alpha, enable_lm, enable_dit,
+    enable_proj)`` (built on the meta device: no weights are allocated, so any
+    size works). Values are Gaussian, seeded by ``seed``: ``lora_A`` with
+    standard deviation ``1 / sqrt(in_features)``, ``lora_B`` with ``scale``.
+    Files, as voxcpm's training saves them: ``lora_weights.safetensors`` (float32)
+    and, unless ``config_file`` is false, ``lora_config.json``
+    (``{"base_model": ..., "lora_config": {...}}``).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    import_voxcpm()
+    from voxcpm.model.voxcpm2 import LoRAConfig
+
+    checkpoint = pathlib.Path(checkpoint)
+    cfg = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    lora = LoRAConfig(r=r, alpha=alpha, enable_lm=enable_lm, enable_dit=enable_dit, enable_proj=enable_proj)
+    with torch.device("meta"):
+        model, _vae = _build_modules(cfg, checkpoint, lora_config=lora)
+    shapes = {name: tuple(tensor.shape) for name, tensor in model.get_lora_state_dict().items()}
+    del model, _vae
+    if not shapes:
+        raise ValueError("this LoRA configuration puts LoRA on no layer")
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    for name, shape in sorted(shapes.items()):
+        std = shape[1] ** -0.5 if name.endswith("lora_A") else scale
+        state[name] = (torch.randn(shape, generator=generator, dtype=torch.float32) * std).contiguous()
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path / "lora_weights.safetensors"))
+    (path / "lora_weights.safetensors").chmod(0o644)
+    if config_file:
+        document = {"base_model": str(checkpoint), "lora_config": lora.model_dump()}
+        (path / "lora_config.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
 
 

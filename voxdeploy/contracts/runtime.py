@@ -144,6 +144,31 @@ class ProcessEngine(StrictModel):
     )
 
 
+class VoxcpmLora(StrictModel):
+    """The shape of the LoRA layers the voxcpm engine builds into the base model (the `voxcpm` package's LoRAConfig,
+    2.0.3): an adapter fits when it was trained with the same rank and alpha, on these parts or fewer. The defaults
+    are voxcpm's own (LoRAConfig's rank and alpha; LM and DiT, the config VoxCPM builds for LoRA weights given
+    without one)."""
+
+    r: int = Field(8, ge=1, le=1024, description="Rank of the LoRA layers; adapters of another rank are refused.")
+    alpha: int = Field(
+        16,
+        ge=1,
+        le=65536,
+        description="LoRA alpha (the layers scale by alpha / r); an adapter whose lora_config.json names another "
+        "alpha is refused.",
+    )
+    enable_lm: bool = Field(True, description="LoRA layers in the language models (base and residual).")
+    enable_dit: bool = Field(True, description="LoRA layers in the diffusion decoder (the DiT).")
+    enable_proj: bool = Field(False, description="LoRA layers in the projections between the parts.")
+
+    @model_validator(mode="after")
+    def _some_part(self) -> VoxcpmLora:
+        if not (self.enable_lm or self.enable_dit or self.enable_proj):
+            raise ValueError("lora: enable at least one of enableLm, enableDit or enableProj")
+        return self
+
+
 class VoxcpmEngine(StrictModel):
     """In-process PyTorch through the `voxcpm` package: the single-instance baseline."""
 
@@ -156,6 +181,11 @@ class VoxcpmEngine(StrictModel):
         False,
         description="torch.compile the model at load (voxcpm's optimize): measured on an H100, RTF 1.19 -> 0.17, "
         "at the cost of a ~2 minute load. Off suits CPUs and tests.",
+    )
+    lora: VoxcpmLora | None = Field(
+        None,
+        description="LoRA voices: the base model is built with LoRA layers of this shape, so adapters trained with "
+        "it can be swapped in per request; unset: LoRA voices are refused.",
     )
 
 
