@@ -206,10 +206,7 @@ class KeyRefused(ApiError):
     with type invalid_request_error and code invalid_api_key, and the Bearer challenge of RFC 6750."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(401, message, None, "invalid_request_error")
-
-    def error(self) -> dict[str, object]:
-        return {**super().error(), "code": "invalid_api_key"}
+        super().__init__(401, message, None, "invalid_request_error", code="invalid_api_key")
 
     def response(self) -> JSONResponse:
         response = super().response()

@@ -99,7 +99,8 @@ class _WholeFile(io.BytesIO):
 
 class Encoder:
     """One response's audio: push float32 chunks at the engine's rate, get the bytes that are ready to send.
-    `whole`: nothing comes out until `finish`, which returns the complete file with its length in the header."""
+    `whole`: a container's bytes come out only at `finish`, the complete file with its length in the header (raw
+    pcm has no header, so its bytes come as they are pushed either way)."""
 
     def __init__(self, fmt: str, engine_rate: int, rate: int, *, whole: bool = False) -> None:
         check_rate(fmt, rate)
