@@ -97,6 +97,34 @@ class _WholeFile(io.BytesIO):
         return b""
 
 
+class _Muxer:
+    """FFmpeg's side of one answer: the container written into the sink and its one audio stream."""
+
+    def __init__(self, fmt: OutputFormat, rate: int, sink: _Sink | _WholeFile) -> None:
+        import av
+
+        self.rate = rate
+        self.container = av.open(sink, mode="w", format=fmt.muxer, options=dict(fmt.options))
+        stream = self.container.add_stream(fmt.codec or "", rate=rate, layout="mono")
+        if not isinstance(stream, av.AudioStream):
+            raise TypeError(f"{fmt.codec} is not an audio codec")
+        self.stream = stream
+
+    def write(self, pcm: np.ndarray) -> None:
+        import av
+
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.rate
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def flush(self) -> None:
+        """The codec's delayed frames and the container's trailer."""
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+
+
 class Encoder:
     """One response's audio: push float32 chunks at the engine's rate, get the bytes that are ready to send.
     `whole`: a container's bytes come out only at `finish`, the complete file with its length in the header (raw
@@ -112,12 +140,7 @@ class Encoder:
 
             self._resampler = soxr.ResampleStream(engine_rate, rate, 1, dtype="float32", quality="HQ")
         self._sink: _Sink | _WholeFile = _WholeFile() if whole else _Sink()
-        self._container = self._stream = None
-        if self.format.muxer is not None:
-            import av
-
-            self._container = av.open(self._sink, mode="w", format=self.format.muxer, options=dict(self.format.options))
-            self._stream = self._container.add_stream(self.format.codec, rate=rate, layout="mono")
+        self._muxer = None if self.format.muxer is None else _Muxer(self.format, rate, self._sink)
 
     def push(self, samples: np.ndarray) -> bytes:
         chunk = np.asarray(samples, dtype=np.float32)
@@ -130,32 +153,24 @@ class Encoder:
         tail = b""
         if self._resampler is not None:
             tail = self._encode(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-        if self._container is None:
+        if self._muxer is None:
             return tail
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
-        self._container.close()
+        self._muxer.flush()
         if isinstance(self._sink, _WholeFile):
             return self._sink.getvalue()
         return tail + self._sink.take()
 
     def close(self) -> None:
         """Release the codec of an answer that ended early (client gone, engine failed)."""
-        if self._container is not None:
-            self._container.close()
+        if self._muxer is not None:
+            self._muxer.container.close()
 
     def _encode(self, chunk: np.ndarray) -> bytes:
         pcm = to_pcm16(chunk)
-        if self._container is None:
+        if self._muxer is None:
             return pcm.tobytes()
-        if not pcm.size:
-            return self._sink.take()
-        import av
-
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = self.rate
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        if pcm.size:
+            self._muxer.write(pcm)
         return self._sink.take()
 
 

@@ -41,6 +41,7 @@ class ApiError(Exception):
         error_type: str = "invalid_request_error",
         retry_after: float | None = None,
         code: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.error_type, self.retry_after = (
@@ -51,14 +52,18 @@ class ApiError(Exception):
             retry_after,
         )
         self.code = code
-        """OpenAI's code where it has one for the case (model_not_found, invalid_api_key); else the status."""
+        """OpenAI's code where it has one for the case (model_not_found, invalid_api_key); else the HTTP status, as
+        vLLM's ErrorResponse has it."""
+        self.headers = dict(headers or {})
 
     def error(self) -> dict[str, object]:
         """The `error` object of the JSON body; subclasses add fields here."""
         return {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code or self.status}
 
     def response(self) -> JSONResponse:
-        headers = {"Retry-After": str(max(1, round(self.retry_after)))} if self.retry_after is not None else None
+        headers = dict(self.headers)
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(self.retry_after)))
         return JSONResponse({"error": self.error()}, status_code=self.status, headers=headers)
 
 

@@ -50,6 +50,7 @@ ERRORS = {
     401: "no API key, or one that matches none (servers with auth): send Authorization: Bearer <key>",
     408: "the request head or body did not arrive in time",
     413: "request body over speech.maxBodyBytes",
+    404: "a model this server does not serve (code model_not_found; GET /v1/models lists the one it does)",
     415: "neither application/json nor multipart/form-data",
     429: "every slot and queue place taken, or the key's own share (auth.maxConcurrentPerKey); see Retry-After",
     431: "request head over server.maxHeaderBytes or server.maxHeaderCount fields",

@@ -36,7 +36,7 @@ def volumes(config: DeploymentConfig) -> tuple[list[dict[str, object]], list[dic
     claim = config.voices.volume_claim
     if claim is None:
         return [], []
-    volume = {"name": VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+    volume: dict[str, object] = {"name": VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
     return [volume], [{"name": VOLUME, "mountPath": VOICES_DIR, "readOnly": True}]
 
 

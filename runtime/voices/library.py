@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from voxdeploy.contracts.voices import DEFAULT_VOICE, VOICE_NAME_PATTERN, VoiceSettings, VoiceSpec
+from voxdeploy.contracts.voices import DEFAULT_VOICE, VoiceSettings, VoiceSpec
 from voxdeploy.runtime import audio, encoding
 from voxdeploy.runtime.engines.base import ReferenceAudio
 from voxdeploy.runtime.http import ApiError
@@ -23,7 +22,6 @@ from voxdeploy.runtime.voices.store import DuplicateVoice, StoredVoice, StoreUna
 
 MIN_SAMPLE_SECONDS = 0.5
 """Shorter samples carry too little of a voice to clone (and are usually a mistake)."""
-_NAME = re.compile(f"^{VOICE_NAME_PATTERN}$")
 _LISTED_NAMES = 20
 """Names an unknown-voice error lists at most; GET /v1/audio/voices lists them all."""
 
@@ -189,10 +187,11 @@ class VoiceLibrary:
         """A new voice in the store, checked whole first: nothing half-made is ever stored."""
         if self.store is None:
             raise ApiError(
-                405, "this server's voice library is read-only (no voices.store is configured)", None, "read_only"
+                405,
+                "this server's voice library is read-only (no voices.store is configured)",
+                code="read_only",
+                headers={"Allow": "GET, HEAD"},
             )
-        if not _NAME.match(name):
-            raise ApiError(400, f"name {name!r} must match {VOICE_NAME_PATTERN} (64 characters at most)", "name")
         if name in self._own or name in self.settings.aliases:
             raise ApiError(409, f"name {name!r} is a voice of this server's settings; choose another", "name")
         kinds = {"audio_sample": sample, "speaker_description": design, "lora": lora}

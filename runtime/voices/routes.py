@@ -13,19 +13,34 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from voxdeploy.contracts.api import VOICES_PATH
 from voxdeploy.contracts.auth import ApiKeys
+from voxdeploy.contracts.voices import DESIGN_MAX_CHARS, TRANSCRIPT_MAX_CHARS, VOICE_NAME_PATTERN
+from voxdeploy.runtime.api import first_error
 from voxdeploy.runtime.auth import caller_name
 from voxdeploy.runtime.http import ApiError, read_form
 from voxdeploy.runtime.voices.library import Consent, VoiceLibrary
 
-TEXT_FIELDS = ("name", "ref_text", "speaker_description", "lora", "consent")
 FILE_FIELDS = frozenset({"audio_sample", "consent"})
-MAX_CONSENT_ID_CHARS = 256
+
+
+class VoiceForm(BaseModel):
+    """The text parts of a POST, with the limits a voice of the settings has (VoiceSpec's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=f"^{VOICE_NAME_PATTERN}$")
+    ref_text: str | None = Field(None, min_length=1, max_length=TRANSCRIPT_MAX_CHARS)
+    speaker_description: str | None = Field(None, min_length=1, max_length=DESIGN_MAX_CHARS)
+    lora: str | None = Field(None, min_length=1, max_length=1024)
+    consent: str | None = Field(None, min_length=1, max_length=256, description="A consent record's id.")
+
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -54,28 +69,24 @@ def voice_routes(library: VoiceLibrary, auth: ApiKeys | None, limit: int) -> lis
     async def create(request: Request) -> Response:
         _admin(request, auth)
         texts, files = await read_form(request, limit, FILE_FIELDS)
-        unknown = sorted(set(texts) - set(TEXT_FIELDS))
-        if unknown:
-            fields = ", ".join((*TEXT_FIELDS, "audio_sample"))
-            raise ApiError(400, f"unknown field {unknown[0]!r}; the fields are {fields}", unknown[0])
         if "audio_sample" in texts:
             raise ApiError(400, "audio_sample must be a file part (the recording itself)", "audio_sample")
-        if "name" not in texts:
-            raise ApiError(400, "'name' is required", "name")
+        try:
+            form = VoiceForm.model_validate(texts)
+        except ValidationError as err:
+            raise ApiError(400, *reversed(first_error(err))) from None
         consent = None
         if "consent" in files:
             consent = Consent(files["consent"], recording=True)
-        elif "consent" in texts:
-            if not 0 < len(texts["consent"]) <= MAX_CONSENT_ID_CHARS:
-                raise ApiError(400, f"consent must be 1 to {MAX_CONSENT_ID_CHARS} characters", "consent")
-            consent = Consent(texts["consent"].encode(), recording=False)
+        elif form.consent is not None:
+            consent = Consent(form.consent.encode(), recording=False)
         voice = await library.create(
-            texts["name"],
+            form.name,
             sample=files.get("audio_sample"),
-            transcript=texts.get("ref_text"),
+            transcript=form.ref_text,
             consent=consent,
-            design=texts.get("speaker_description"),
-            lora=texts.get("lora"),
+            design=form.speaker_description,
+            lora=form.lora,
         )
         return JSONResponse({**voice.public(), "success": True})
 
@@ -95,18 +106,19 @@ def voice_routes(library: VoiceLibrary, auth: ApiKeys | None, limit: int) -> lis
             }
         )
 
-    def guarded(endpoint: Endpoint) -> Endpoint:
+    def by_method(**endpoints: Endpoint) -> Endpoint:
+        """One route per path, so a 405's Allow lists every method the path takes, not one route's."""
+
         async def run(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
             try:
-                return await endpoint(request)
+                return await endpoints[method](request)
             except ApiError as err:
                 return err.response()
 
         return run
 
     return [
-        Route(VOICES_PATH, guarded(listing), methods=["GET"]),
-        Route(VOICES_PATH, guarded(create), methods=["POST"]),
-        Route(VOICES_PATH + "/{voice_id}", guarded(one), methods=["GET"]),
-        Route(VOICES_PATH + "/{voice_id}", guarded(delete), methods=["DELETE"]),
+        Route(VOICES_PATH, by_method(GET=listing, POST=create), methods=["GET", "POST"]),
+        Route(VOICES_PATH + "/{voice_id}", by_method(GET=one, DELETE=delete), methods=["GET", "DELETE"]),
     ]

@@ -29,7 +29,7 @@ from tests.support.processes import Served, start_serve
 from voxdeploy.contracts.api import SAMPLE_RATE_HEADER, VOICES_PATH
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.contracts.runtime import SpeechLimits
-from voxdeploy.contracts.voices import OPENAI_VOICES, VoiceSettings
+from voxdeploy.contracts.voices import DESIGN_MAX_CHARS, OPENAI_VOICES, TRANSCRIPT_MAX_CHARS, VoiceSettings
 from voxdeploy.runtime.encoding import FORMATS, encode
 
 TEXT = "The quick brown fox jumps over the lazy dog, twice."
@@ -415,3 +415,32 @@ def test_a_sample_and_a_description_together_are_refused(server: Server) -> None
     error = error_of(create_voice(server, sample=sample_wav(2.0), name="both", speaker_description="A voice"), 400)
     assert "audio_sample" in error["message"] and "speaker_description" in error["message"]
     assert "both" not in server.http("GET", VOICES_PATH, "reader").json()["voices"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "words"),
+    [
+        ({"name": "blank", "speaker_description": ""}, "speaker_description", "at least 1 character"),
+        ({"name": "wordy", "speaker_description": "x" * (DESIGN_MAX_CHARS + 1)}, "speaker_description", "at most"),
+        ({"speaker_description": "A voice"}, "name", "'name' is required"),
+        ({"name": "bad/name", "speaker_description": "A voice"}, "name", "should match pattern"),
+        ({"name": "extra", "speaker_description": "A voice", "pitch": "high"}, "pitch", "unknown field 'pitch'"),
+    ],
+)
+def test_a_bad_text_field_is_a_400_naming_it(server: Server, fields: dict[str, str], param: str, words: str) -> None:
+    error = error_of(create_voice(server, **fields), 400)
+    assert error["param"] == param and words in error["message"], error
+    assert fields.get("name", "") not in server.http("GET", VOICES_PATH, "reader").json()["voices"]
+
+
+def test_a_transcript_over_the_limit_is_refused(server: Server) -> None:
+    long = "word " * (TRANSCRIPT_MAX_CHARS // 5 + 1)
+    error = error_of(create_voice(server, sample=sample_wav(2.0), name="verbose", ref_text=long), 400)
+    assert error["param"] == "ref_text" and f"at most {TRANSCRIPT_MAX_CHARS}" in error["message"]
+
+
+@pytest.mark.parametrize(("path", "allowed"), [(VOICES_PATH, {"GET", "POST"}), (VOICES_PATH + "/x", {"GET", "DELETE"})])
+def test_a_wrong_method_lists_every_method_of_the_path(server: Server, path: str, allowed: set[str]) -> None:
+    refused = server.http("PUT", path, "admin")
+    assert refused.status_code == 405 and refused.json()["error"]["code"] == 405
+    assert set(refused.headers["Allow"].replace(" ", "").split(",")) == allowed | {"HEAD"}

@@ -444,3 +444,18 @@ def test_openapi_resolves_and_documents_both_bodies_and_the_streams() -> None:
     media = {fmt.content_type for fmt in encoding.FORMATS.values()} | {"text/event-stream"}
     assert set(speech["responses"]["200"]["content"]) == media
     assert {"400", "408", "413", "429", "431", "500", "503", "504"} <= set(speech["responses"])
+
+
+def test_a_library_without_a_store_is_read_only_and_says_which_methods_it_takes() -> None:
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        app = create_app(RuntimeConfig(), RecordingEngine())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://runtime") as client:
+            created = await client.post(
+                "/v1/audio/voices", files={"name": (None, "x"), "speaker_description": (None, "A voice")}
+            )
+            return created, await client.get("/v1/audio/voices")
+
+    created, listing = run(scenario())
+    assert created.status_code == 405 and created.headers["Allow"] == "GET, HEAD", created.text
+    assert created.json()["error"]["code"] == "read_only" and "voices.store" in created.json()["error"]["message"]
+    assert listing.status_code == 200 and listing.json()["voices"] == ["default"]

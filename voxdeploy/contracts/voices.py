@@ -29,6 +29,11 @@ DEFAULT_ALIASES = {name: DEFAULT_VOICE for name in OPENAI_VOICES}
 VOICE_NAME_PATTERN = r"[A-Za-z0-9][-._A-Za-z0-9 ]{0,63}"
 """A voice's name: what a request's `voice` holds; letters, digits, `-._` and spaces, at most 64 characters."""
 
+DESIGN_MAX_CHARS = 2000
+"""Longest voice-design description, in the settings and through the API."""
+TRANSCRIPT_MAX_CHARS = 4000
+"""Longest transcript of a cloning reference: 30 s of fast speech is well under it."""
+
 VoiceKind = Literal["design", "clone", "lora"]
 
 
@@ -39,7 +44,7 @@ class VoiceSpec(StrictModel):
     design: str | None = Field(
         None,
         min_length=1,
-        max_length=2000,
+        max_length=DESIGN_MAX_CHARS,
         description="A voice-design description, e.g. `A warm, low female voice, speaking slowly`.",
     )
     reference: str | None = Field(
@@ -51,7 +56,7 @@ class VoiceSpec(StrictModel):
     transcript: str | None = Field(
         None,
         min_length=1,
-        max_length=4000,
+        max_length=TRANSCRIPT_MAX_CHARS,
         description="What the reference says: VoxCPM2 then clones in prompt mode, which follows the speaker closer.",
     )
     lora: str | None = Field(
