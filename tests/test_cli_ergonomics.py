@@ -16,9 +16,9 @@ import yaml
 from tests.support.stacks import REPO, STACKS_DIR
 from voxdeploy.cli import COMMANDS, build_parser, main
 from voxdeploy.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
-from voxdeploy.cli.options import ENGINES, engine_flags
+from voxdeploy.cli.options import ENGINES, _kebab, engine_flags
 from voxdeploy.cli.schema import stack_file_schema
-from voxdeploy.contracts.runtime import ProcessEngine, SimEngine, VoxcpmEngine
+from voxdeploy.contracts.runtime import ProcessEngine, SimEngine, VoxcpmEngine, VoxcpmLora
 
 STACK_FILES = sorted(STACKS_DIR.glob("Pulumi.*.yaml"))
 
@@ -273,6 +273,20 @@ def test_every_engine_flag_sets_its_field() -> None:
         build_parser().parse_args(["serve", "--engine", "voxcpm", "--checkpoint", "/m", "--compile"])
     )
     assert config.engine.compile is True and config.engine.device == "cuda"
+
+
+def test_a_section_of_the_engine_has_a_flag_per_field_under_its_name() -> None:
+    from voxdeploy.cli.serve import runtime_config
+
+    def lora(*flags: str) -> object:
+        args = ["serve", "--engine", "voxcpm", "--checkpoint", "/m", *flags]
+        return runtime_config(build_parser().parse_args(args)).engine.lora  # type: ignore[union-attr]
+
+    assert lora() is None and lora("--no-lora") is None
+    assert lora("--lora") == VoxcpmLora(), "on alone: voxcpm's own LoRA shape"
+    assert lora("--lora-r", "32", "--no-lora-enable-dit") == VoxcpmLora(r=32, enable_dit=False)
+    flags = {flag.flag for flag in engine_flags()}
+    assert {f"--lora-{_kebab(field.alias or name)}" for name, field in VoxcpmLora.model_fields.items()} <= flags
 
 
 def test_the_router_refuses_every_engine_flag() -> None:

@@ -18,7 +18,9 @@ def speech_limits(config: DeploymentConfig) -> SpeechLimits:
 
 def voice_settings(config: DeploymentConfig, *, store: bool, files: bool) -> VoiceSettings:
     """The voices a runtime serves; `store` and `files`: whether it reaches the database and the voices volume (a
-    cloud pod does both; an edge pod reads the volume only, the router sends library voices to the cloud)."""
+    cloud pod does both; an edge pod, on a site's node, neither: it serves design voices, and the router sends
+    every other voice to the cloud). Aliases of a voice left out are left out too: a 400 naming the voices beats
+    another voice than the one asked for."""
     section = config.voices
     has_files = files and section.volume_claim is not None
     kept = [voice for voice in section.voices if voice.kind == "design" or has_files]

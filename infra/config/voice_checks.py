@@ -36,15 +36,16 @@ def voice_files_have_a_volume(config: DeploymentConfig) -> Iterator[ConfigIssue]
 
 
 def lora_voices_have_an_engine(config: DeploymentConfig) -> Iterator[ConfigIssue]:
-    """vLLM-Omni swaps no LoRA adapters per request (only the in-process voxcpm engine does): every request for
-    such a voice would be refused, so the stack is refused instead."""
+    """No tier a stack renders swaps LoRA adapters per request: the cloud's vLLM-Omni does not, nor the edge's
+    llama.cpp; only the in-process voxcpm engine does. Every request for such a voice would be refused, so the
+    stack is refused instead, saying where LoRA voices are served."""
     for index, voice in enumerate(config.voices.voices):
-        if voice.kind == "lora" and config.cloud.enabled:
+        if voice.kind == "lora":
             yield ConfigIssue(
                 f"voices.voices[{index}].lora",
                 voice.lora,
-                "the cloud tier's engine (vLLM-Omni) cannot serve LoRA voices; only the voxcpm engine "
-                "(voxdeploy serve --engine voxcpm with engine.lora) can",
+                "no tier of a stack serves LoRA voices (vLLM-Omni and llama.cpp swap no adapters per request); "
+                "the voxcpm engine does: voxdeploy serve --engine voxcpm --lora with a settings file's voices",
             )
 
 

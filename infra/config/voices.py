@@ -7,7 +7,7 @@ reached through an egress rule of its own, its password from a Secret (PGPASSWOR
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.runtime import OutputRate, ResponseFormat
@@ -47,7 +47,8 @@ class VoicesConfig(StrictModel):
     voices: list[VoiceSpec] = Field([], description="Voices every runtime serves (read-only through the API).")
     aliases: dict[str, str] = Field(
         DEFAULT_ALIASES,
-        description="Other names for voices: OpenAI's built-in names map to `default` unless set.",
+        description="Other names for voices, added to OpenAI's built-in names (which map to `default` unless set "
+        "here): `alloy: narrator` gives alloy a voice and leaves nova and the rest to the model's own.",
     )
     volume_claim: DnsLabel | None = Field(
         None,
@@ -62,6 +63,13 @@ class VoicesConfig(StrictModel):
     admin_keys: list[str] = Field(
         [], description="Names of keys (auth.keysSecret's data keys) that may create and delete voices."
     )
+
+    @field_validator("aliases")
+    @classmethod
+    def _over_openai_names(cls, aliases: dict[str, str]) -> dict[str, str]:
+        """Written aliases add to OpenAI's names rather than replace them: a stack that names one voice must not
+        make the other twelve names unknown to drop-in clients."""
+        return {**DEFAULT_ALIASES, **aliases}
 
     @property
     def plain_voices(self) -> list[str]:

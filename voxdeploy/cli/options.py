@@ -31,9 +31,12 @@ class EngineFlag:
     """One engine field as a command-line flag."""
 
     model: type[BaseModel]
-    key: str  # the field's camelCase key in the settings file
-    flag: str  # --sim-rtf
-    dest: str  # sim_rtf
+    path: tuple[str, ...]  # the field's camelCase keys in the settings file: ("rtf",), ("lora", "r")
+    flag: str  # --sim-rtf, --lora-r
+    dest: str  # sim_rtf, lora_r
+    field: FieldInfo
+    section: bool = False
+    """The flag of a nested model itself (--lora): on, it sets the section with its defaults; off, unsets it."""
 
 
 def _engine_models() -> list[type[BaseModel]]:
@@ -53,20 +56,42 @@ def _kebab(key: str) -> str:
     return "".join(f"-{c.lower()}" if c.isupper() else c for c in key)
 
 
-def engine_flags() -> list[EngineFlag]:
+def _nested_model(field: FieldInfo) -> type[BaseModel] | None:
+    """The model of a field that is a section of its own (VoxcpmEngine.lora), else None."""
+    options = get_args(field.annotation) or (field.annotation,)
+    return next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
+
+
+def _model_flags(model: type[BaseModel], owner: type[BaseModel], path: tuple[str, ...], flag: str) -> list[EngineFlag]:
     flags = []
-    for model in dict.fromkeys(ENGINES.values()):
-        prefix = FLAG_PREFIX[model]
-        for name, field in model.model_fields.items():
-            if name == "kind":
-                continue
-            key = field.alias or name
-            flag = f"--{prefix}-{_kebab(key)}" if prefix else f"--{_kebab(key)}"
-            flags.append(EngineFlag(model, key, flag, flag[2:].replace("-", "_")))
+    for name, field in model.model_fields.items():
+        if name == "kind":
+            continue
+        key = field.alias or name
+        at = f"{flag}-{_kebab(key)}" if flag != "--" else f"--{_kebab(key)}"
+        nested = _nested_model(field)
+        if nested is None:
+            flags.append(EngineFlag(owner, (*path, key), at, at[2:].replace("-", "_"), field))
+            continue
+        flags.append(EngineFlag(owner, (*path, key), at, at[2:].replace("-", "_"), field, section=True))
+        flags += _model_flags(nested, owner, (*path, key), at)
     return flags
 
 
-def _argparse_options(field: FieldInfo) -> dict[str, Any]:
+def engine_flags() -> list[EngineFlag]:
+    """Every engine field as a flag; a nested section's fields under its name (--lora-r for lora.r)."""
+    flags = []
+    for model in dict.fromkeys(ENGINES.values()):
+        prefix = FLAG_PREFIX[model]
+        flags += _model_flags(model, model, (), f"--{prefix}" if prefix else "--")
+    return flags
+
+
+def _argparse_options(flag: EngineFlag) -> dict[str, Any]:
+    field = flag.field
+    if flag.section:
+        text = f"{field.description} (--{flag.flag[2:]}-* set its fields and turn it on)"
+        return {"action": argparse.BooleanOptionalAction, "help": text}
     annotation = field.annotation
     if get_origin(annotation) in (typing.Union, types.UnionType):
         annotation = next(a for a in get_args(annotation) if a is not type(None))
@@ -93,13 +118,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         if flag.model not in groups:
             kinds = [k for k, m in ENGINES.items() if m is flag.model]
             groups[flag.model] = parser.add_argument_group(f"{' and '.join(kinds)} engine{'s' * (len(kinds) > 1)}")
-        options = _argparse_options(flag.model.model_fields[_field_name(flag)])
+        options = _argparse_options(flag)
         names = (flag.flag, *FLAG_ALIASES.get(flag.flag, ()))
         groups[flag.model].add_argument(*names, dest=flag.dest, default=None, **options)
-
-
-def _field_name(flag: EngineFlag) -> str:
-    return next(n for n, f in flag.model.model_fields.items() if (f.alias or n) == flag.key)
 
 
 def given_engine_flags(args: argparse.Namespace) -> list[tuple[EngineFlag, object]]:
@@ -114,12 +135,27 @@ def engine_document(args: argparse.Namespace, base: dict[str, object]) -> dict[s
     model = ENGINES[kind]
     for flag, value in given_engine_flags(args):
         if flag.model is model:
-            current[flag.key] = value
+            _set(current, flag, value)
     if model is ProcessEngine:
         from voxdeploy.contracts.model import LLAMACPP_PORT
 
         current.setdefault("port", LLAMACPP_PORT)
     return current
+
+
+def _set(document: dict[str, Any], flag: EngineFlag, value: object) -> None:
+    """One flag into the settings: a section's field creates the section; --no-SECTION removes it."""
+    *sections, key = flag.path
+    for section in sections:
+        if not isinstance(document.get(section), dict):
+            document[section] = {}
+        document = document[section]
+    if not flag.section:
+        document[key] = value
+    elif value is False:
+        document[key] = None
+    elif not isinstance(document.get(key), dict):
+        document[key] = {}
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
