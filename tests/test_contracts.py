@@ -12,7 +12,19 @@ import sys
 
 import pytest
 
-CONTRACTS = ["api", "auth", "base", "engine_metrics", "metrics", "model", "router", "runtime", "slo", "version"]
+CONTRACTS = [
+    "api",
+    "auth",
+    "base",
+    "engine_metrics",
+    "metrics",
+    "model",
+    "router",
+    "runtime",
+    "slo",
+    "version",
+    "voices",
+]
 HEAVY = ("voxdeploy.infra", "voxdeploy.runtime", "voxdeploy.loadtests", "yaml", "jinja2", "numpy", "starlette")
 
 

@@ -57,7 +57,7 @@ def test_engine_alerts_follow_the_engine_each_tier_runs() -> None:
     none for the edge pools' llamacpp (llama-tts-server serves no /metrics)."""
     config = config_named("hybrid")
     exposing = {exposition.engine: exposition for exposition in engine_catalog.EXPOSITIONS}
-    assert cloud_scope(config).exposition is exposing[cloud_runtime(config.cloud).engine.kind]
+    assert cloud_scope(config).exposition is exposing[cloud_runtime(config).engine.kind]
     assert edge_scope(config).exposition is None
     assert not {pool_runtime(config, pool).engine.kind for pool in config.edge.pools} & set(exposing)
     alerts = alerts_of(config, "cloud")

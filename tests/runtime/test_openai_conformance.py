@@ -10,21 +10,19 @@ reads neither and no other decoder is installed. Durations are compared with the
 from __future__ import annotations
 
 import base64
-import io
 import json
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import av
 import httpx
 import numpy as np
 import openai
 import pytest
-import soundfile
 import yaml
 
+from tests.support.audio_decode import decode, extra_samples
 from tests.support.processes import Served, start_serve
 from voxdeploy.contracts.api import SAMPLE_RATE_HEADER, VOICES_PATH
 from voxdeploy.contracts.model import MODEL_ID
@@ -51,40 +49,9 @@ SIM = {"kind": "sim", "rtf": 0.1, "firstAudioSeconds": 0.12}
 """A simulated engine ten times faster than real time, first audio after 120 ms (the sim's default)."""
 
 
-def extra_samples(fmt: str, rate: int, whole: bool) -> int:
-    """Most samples an answer may decode to beyond the WAV's (never fewer): 0 for wav, flac and pcm (every sample
-    kept), Ogg Opus (pre-skip and last granule say how many) and a whole MP3 (its LAME frame says so).
-
-    mp3 streamed: no LAME frame (written last, into a header a stream cannot go back to), so the decoder keeps LAME's
-    576 + the decoder's 529 samples of delay and the padding to a whole frame (1152 samples at 32-48 kHz, 576 below).
-    aac: ADTS has no field for the 1024 priming samples, and the last frame is padded to 1024: < 2048 samples.
-    """
-    if fmt == "aac":
-        return 2048
-    if fmt == "mp3" and not whole:
-        return 576 + 529 + (1152 if rate >= 32_000 else 576)
-    return 0
-
-
-def decoded(fmt: str, data: bytes, rate: int, whole: bool) -> tuple[np.ndarray, int]:
-    """(samples, rate) of an answer: libsndfile where it reads the format, else FFmpeg's decoder (see above)."""
-    if fmt == "pcm":
-        assert len(data) % 2 == 0
-        return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, rate
-    if fmt == "aac" or (fmt == "flac" and not whole):
-        parts, decoded_rate = [], 0
-        with av.open(io.BytesIO(data)) as container:
-            for frame in container.decode(audio=0):
-                parts.append(frame.to_ndarray().reshape(-1))
-                decoded_rate = frame.sample_rate
-        return np.concatenate(parts), decoded_rate
-    samples, decoded_rate = soundfile.read(io.BytesIO(data), dtype="float32")
-    return samples.reshape(-1), decoded_rate
-
-
 def frames(fmt: str, data: bytes, rate: int, whole: bool) -> int:
     """Samples an answer decodes to, checking it decodes at the rate it was asked for."""
-    samples, decoded_rate = decoded(fmt, data, rate, whole)
+    samples, decoded_rate = decode(fmt, data, rate, whole)
     assert decoded_rate == rate
     return len(samples)
 
