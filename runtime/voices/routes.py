@@ -74,7 +74,8 @@ def voice_routes(library: VoiceLibrary, auth: ApiKeys | None, limit: int) -> lis
         try:
             form = VoiceForm.model_validate(texts)
         except ValidationError as err:
-            raise ApiError(400, *reversed(first_error(err))) from None
+            param, message = first_error(err)
+            raise ApiError(400, message, param) from None
         consent = None
         if "consent" in files:
             consent = Consent(files["consent"], recording=True)
