@@ -1,7 +1,8 @@
-"""Seconds of audio in a speech response, without decoding it: RTF needs the duration, nothing else.
+"""Seconds of audio in a speech response: RTF needs the duration, nothing else. WAV and raw PCM are measured
+without decoding; the compressed formats (which batches write) are decoded.
 
-Kept apart from runtime/ (the boundaries say loadtests never import it): this reads only the WAV
-header, or counts 16-bit PCM samples, as any client of the API would.
+Kept apart from runtime/ (the boundaries say loadtests never import it): this reads files as any client of the
+API would.
 """
 
 from __future__ import annotations
@@ -43,4 +44,24 @@ def response_seconds(body: bytes, response_format: str, sample_rate: int) -> flo
         return pcm16_seconds(len(body), sample_rate)
     if response_format == "wav":
         return wav_seconds(body)
-    raise ValueError(f"cannot measure {response_format!r} responses; ask for wav or pcm")
+    return decoded_seconds(body)
+
+
+def decoded_seconds(body: bytes) -> float:
+    """Seconds of a compressed file (mp3, opus, aac, flac), by decoding all of it with FFmpeg (PyAV): the only way
+    to be sure of the length of a stream without a trustworthy header, and a check that the file is whole."""
+    import io
+
+    import av
+
+    samples, rate = 0, 0
+    try:
+        with av.open(io.BytesIO(body)) as container:
+            for frame in container.decode(audio=0):
+                samples += frame.samples
+                rate = frame.sample_rate
+    except (av.FFmpegError, IndexError) as err:
+        raise ValueError(f"not a decodable audio file ({err})") from None
+    if not rate:
+        raise ValueError("an audio file without any audio")
+    return samples / rate

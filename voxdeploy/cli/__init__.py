@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from voxdeploy.cli import completion, demo, loadtest, observability, plan, render, schema, serve, validate
+from voxdeploy.cli import batch, completion, demo, loadtest, observability, plan, render, schema, serve, validate
 from voxdeploy.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -34,7 +34,7 @@ from voxdeploy.cli.common import (
 
 __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
-COMMANDS = (validate, plan, render, schema, serve, loadtest, demo, observability, completion)
+COMMANDS = (validate, plan, render, schema, serve, loadtest, batch, demo, observability, completion)
 """The command modules, in the order `voxdeploy --help` lists them."""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
