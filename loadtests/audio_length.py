@@ -56,7 +56,7 @@ def decoded_seconds(body: bytes) -> float:
 
     samples, rate = 0, 0
     try:
-        with av.open(io.BytesIO(body)) as container:
+        with av.open(io.BytesIO(body), mode="r") as container:
             for frame in container.decode(audio=0):
                 samples += frame.samples
                 rate = frame.sample_rate

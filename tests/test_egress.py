@@ -1,11 +1,11 @@
 """Every pod may connect to exactly what it talks to, and nothing else.
 
 For each bundled stack (and variants: a proxy, a pool that downloads, an outside endpoint by address, weights in
-the image), the test reads every rendered NetworkPolicy, collects the egress each pod is allowed (the union of
-the policies selecting it), and compares it with what the pod talks to, worked out from the pod itself: cluster
-DNS; the hub (or the proxy) when an init container runs `hf download`; for the router, the endpoints in the
-settings file it reads, each resolved through the rendered Service its URL names to that Service's selector and
-its pods' port (or, outside the stack, to the peer the stack gives).
+the image, a batch Job), the test reads every rendered NetworkPolicy, collects the egress each pod is allowed (the
+union of the policies selecting it), and compares it with what the pod talks to, worked out from the pod itself:
+cluster DNS; the hub (or the proxy) when an init container runs `hf download`; for the router, the endpoints in the
+settings file it reads, and for the batch runner its --host, each resolved through the rendered Service its URL
+names to that Service's selector and its pods' port (or, outside the stack, to the peer the stack gives).
 """
 
 from __future__ import annotations
@@ -72,6 +72,12 @@ VARIANTS: dict[str, Any] = {
     "edge-download": downloading_pool,
     "hybrid-outside-endpoint": outside_endpoint,
     "prod-voice-store": lambda: with_keys(read_stack_file("prod"), ("voices.store", VOICE_STORE)),
+    "staging-batch": lambda: with_keys(
+        read_stack_file("staging"),
+        ("batch.enabled", True),
+        ("batch.volumeClaim", "batch-data"),
+        ("batch.apiKeySecret", {"name": "voxcpm-api-keys", "key": "batch"}),
+    ),
     "staging-image-weights": lambda: with_keys(
         read_stack_file("staging"),
         ("cloud.engine.model", "/models/VoxCPM2"),
@@ -93,7 +99,7 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 def pods(objects: list[dict]) -> Iterator[dict]:
     """The pod templates, with their namespace, as the objects that make them carry them."""
     for obj in objects:
-        if obj["kind"] in ("Deployment", "DaemonSet"):
+        if obj["kind"] in ("Deployment", "DaemonSet", "Job"):
             yield {"namespace": obj["metadata"]["namespace"], "owner": obj, **obj["spec"]["template"]}
 
 
@@ -148,9 +154,13 @@ def voice_store(pod: dict, objects: list[dict]) -> str | None:
     return None
 
 
-def router_endpoints(pod: dict, objects: list[dict]) -> list[str]:
-    """The endpoint URLs in the settings file the router pod mounts: what it will connect to."""
-    if "--router" not in pod["spec"]["containers"][0]["args"]:
+def endpoints(pod: dict, objects: list[dict]) -> list[str]:
+    """The URLs a client pod will connect to: the batch runner's --host, or the endpoints in the settings file the
+    router pod mounts."""
+    args = pod["spec"]["containers"][0]["args"]
+    if "--host" in args:
+        return [args[args.index("--host") + 1]]
+    if "--router" not in args:
         return []
     maps = {v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v}
     (settings,) = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] in maps]
@@ -208,7 +218,7 @@ def talks_to(config: DeploymentConfig, pod: dict, objects: list[dict]) -> set[Al
         peer = config.voices.store.peer  # type: ignore[union-attr]
         assert store == config.voices.store.url  # type: ignore[union-attr]
         want.add(("pods", peer.namespace or pod["namespace"], frozenset(peer.pod_labels.items()), "TCP", peer.port))
-    for url in router_endpoints(pod, objects):
+    for url in endpoints(pod, objects):
         found = service_behind(url, objects)
         if found is not None:
             service, port = found
@@ -248,9 +258,9 @@ def test_the_variants_cover_every_kind_of_peer() -> None:
             fetchers = downloads(pod)
             if fetchers:
                 seen.add("proxy" if config.cloud.network_policy.egress.proxy else "hub")
-            for url in router_endpoints(pod, objects):
+            for url in endpoints(pod, objects):
                 seen.add("own service" if service_behind(url, objects) else f"peer {urlsplit(url).scheme}")
-            if not fetchers and not router_endpoints(pod, objects):
+            if not fetchers and not endpoints(pod, objects):
                 seen.add("dns only")
     assert seen == {"hub", "proxy", "own service", "peer http", "peer https", "dns only"}
 
@@ -310,10 +320,10 @@ def test_an_own_service_typed_as_an_endpoint_needs_no_peer() -> None:
     document["config"]["voxdeploy:hybrid"]["endpoints"]["cloud"] = [own]
     config = config_of(document)
     objects = build_objects(config)
-    (router,) = [p for p in pods(objects) if router_endpoints(p, objects)]
+    (router,) = [p for p in pods(objects) if endpoints(p, objects)]
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     assert allowed_egress(router, policies) == talks_to(config, router, objects)
-    assert own in router_endpoints(router, objects) and service_behind(own, objects) is not None
+    assert own in endpoints(router, objects) and service_behind(own, objects) is not None
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import pulumi
 import pytest
 import yaml
 
-from tests.support.pulumi_mocks import RecordingMocks, as_pulumi_config, fresh_mocks
+from tests.support.pulumi_mocks import as_pulumi_config, fresh_mocks, run_program
 from tests.support.stacks import STACKS, STACKS_DIR, read_stack_file
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import PROJECT, ConfigError, load_stack
-from voxdeploy.infra.pulumi_program import TYPED_KINDS, config_from_pulumi, main
+from voxdeploy.infra.pulumi_program import TYPED_KINDS, config_from_pulumi
 from voxdeploy.infra.render import render_files
 
 
@@ -25,26 +25,6 @@ def integers_as_floats(value: object) -> object:
     if isinstance(value, list):
         return [integers_as_floats(v) for v in value]
     return value
-
-
-def run_program(stack: str) -> tuple[RecordingMocks, dict]:
-    """Run infra's Pulumi program with the stack file's config, the way `pulumi up --stack` would."""
-    mocks = fresh_mocks(stack)
-    pulumi.runtime.set_all_config(as_pulumi_config(read_stack_file(stack)["config"]))
-    result: dict = {}
-
-    @pulumi.runtime.test
-    def program():
-        environment = main()
-        result["environment"] = environment
-        children = [r.urn for concern in environment.concerns for r in concern.resources]
-        concerns = [concern.urn for concern in environment.concerns]
-        return pulumi.Output.all(*children, *concerns).apply(
-            lambda urns: result.update(urns=urns[: len(children)], concern_urns=urns[len(children) :])
-        )
-
-    program()
-    return mocks, result
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -154,11 +154,7 @@ def _env(config: DeploymentConfig, *, download: bool) -> list[dict[str, object]]
 
 def _resources(cloud: CloudTier) -> dict[str, object]:
     gpus = {cloud.pod.gpu_resource_name: str(cloud.gpus_per_pod)} if cloud.gpus_per_pod else {}
-    requests, limits = cloud.pod.resources.requests, cloud.pod.resources.limits
-    return {
-        "requests": {"cpu": requests.cpu, "memory": requests.memory, **gpus},
-        "limits": {"cpu": limits.cpu, "memory": limits.memory, **gpus},
-    }
+    return workloads.resources_spec(cloud.pod.resources, gpus)
 
 
 def download_command(cloud: CloudTier) -> list[str]:

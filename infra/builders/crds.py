@@ -25,7 +25,7 @@ CRD_PLURALS: dict[tuple[str, str], str] = {
 """(API group, kind) -> the CRD's plural, for every custom kind the builders emit; each operator names its CRD
 `<plural>.<group>` (tests hold these to the upstream CRD files the schema fixtures come from)."""
 
-BUILT_IN_GROUPS = frozenset({"", "apps", "autoscaling", "policy", "networking.k8s.io"})
+BUILT_IN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"})
 """API groups served by Kubernetes itself among those the builders emit."""
 
 

@@ -55,15 +55,11 @@ def router_objects(config: DeploymentConfig) -> list[KubeObject]:
     settings = workloads.settings_config_map(config, c, router_settings(config).model_dump(mode="json"))
     settings_volume, settings_mount = workloads.settings_volume(c)
     key_volumes, key_mounts = auth.router_volumes(config)
-    resources: dict[str, object] = {
-        "requests": router.resources.requests.model_dump(),
-        "limits": router.resources.limits.model_dump(),
-    }
     container = workloads.runtime_container(
         router.image,
         workloads.serve_args("--router"),
         router.server,
-        resources,
+        workloads.resources_spec(router.resources),
         ROUTER_PROBES,
         [settings_mount, {"name": "tmp", "mountPath": "/tmp"}, *key_mounts],
     )

@@ -12,7 +12,7 @@ Service's translation); any other endpoint needs a peer in `cloud.networkPolicy.
 
 from __future__ import annotations
 
-from voxdeploy.infra.builders import cloud, edge, hybrid, workloads
+from voxdeploy.infra.builders import batch, cloud, edge, hybrid, workloads
 from voxdeploy.infra.builders.egress import Rule, dns_rule, download_rule, peer_rule
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -137,3 +137,11 @@ def router_policy(config: DeploymentConfig) -> KubeObject:
         admitted_namespaces(config, "router"),
         _egress(config, *(peer_rule(peer) for peer in router_peers(config).values())),
     )
+
+
+def batch_policy(config: DeploymentConfig) -> KubeObject:
+    """The batch pods: reached by nothing; out to DNS and the cloud pods' API port (the Service they call, resolved
+    to its pods as the router's endpoints are). The cloud tier's own policy admits them as every pod of the
+    namespace."""
+    cloud_pods = own_services(config)[batch.cloud_url(config)]
+    return workloads.client_policy(config, batch.identity(config), _egress(config, peer_rule(cloud_pods)))

@@ -17,6 +17,7 @@ from voxdeploy.infra.builders import meta, workloads
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
+from voxdeploy.infra.observability import external
 from voxdeploy.infra.observability.promql import aggregate, histogram_quantile, number, selector, target_labels
 
 QUEUED_OR_IN_FLIGHT = f"{catalog.QUEUED.name}_with_in_flight"
@@ -71,6 +72,64 @@ def _metric_type(signal: ScalingSignal) -> str:
     return "Value" if signal.metric == "p95Rtf" else "AverageValue"
 
 
+def _trigger(signal: ScalingSignal, metric_type: str, query: str, **metadata: str) -> dict[str, object]:
+    """A prometheus trigger; KEDA's metadata values are all strings."""
+    address = signal.keda.prometheus_address
+    return {
+        "type": "prometheus",
+        "metricType": metric_type,
+        "metadata": {"serverAddress": address, "query": query, **metadata},
+    }
+
+
+def no_pod_available(config: DeploymentConfig, c: Component) -> str:
+    """0 while the tier's Deployment has no available pod (kube-state-metrics), else nothing."""
+    labels = {"namespace": config.namespace, external.DEPLOYMENT_LABEL: c.name}
+    return f"{aggregate('sum', (), f'{external.DEPLOYMENT_AVAILABLE_REPLICAS}{selector(labels)}')} == 0"
+
+
+def batch_activation_query(config: DeploymentConfig) -> str:
+    """1 while the stack's batch Job has pods pending or running (kube-state-metrics), else 0."""
+    labels = {"namespace": config.namespace, external.JOB_LABEL: config.batch.name}
+    return f"{aggregate('sum', (), f'{external.JOB_ACTIVE}{selector(labels)}')} > bool 0"
+
+
+def triggers(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> list[dict[str, object]]:
+    """The load signal's trigger; with minReplicas 0, activation thresholds and the batch Job's trigger.
+
+    Scaling to zero and back is KEDA's alone (the HPA it makes never goes below 1): the tier goes to zero once
+    every trigger has been inactive (value <= activationThreshold) for KEDA's cooldown, and comes back when one is
+    active. At zero no runtime pod exports anything, so the load signal cannot wake the tier: the batch Job can,
+    by its presence (`kube_job_status_active{namespace, job_name} > 0`); its target of 1 holds one pod while the
+    Job runs, and the load signal adds the rest. The load query reads 0, not nothing, while no pod is available
+    (at zero, or the first one starting): an empty answer is an error (ignoreNullValues false), and KEDA answers an
+    error at zero with the fallback replicas; once a pod is available, no series is an error again, as above zero.
+    The Job's query may be empty (no Job yet, or deleted after its TTL), which means no batch. idleReplicaCount
+    stays unset: KEDA wants it below minReplicaCount, which is 0 already.
+    """
+    query, threshold = prometheus_query(config, signal), number(signal_target(config, signal))
+    if config.cloud.autoscaling.min_replicas > 0:
+        return [_trigger(signal, _metric_type(signal), query, threshold=threshold, ignoreNullValues="false")]
+    return [
+        _trigger(
+            signal,
+            _metric_type(signal),
+            f"({query}) or ({no_pod_available(config, c)})",
+            threshold=threshold,
+            activationThreshold="0",
+            ignoreNullValues="false",
+        ),
+        _trigger(
+            signal,
+            "AverageValue",
+            batch_activation_query(config),
+            threshold="1",
+            activationThreshold="0",
+            ignoreNullValues="true",
+        ),
+    ]
+
+
 def scaled_object(config: DeploymentConfig, c: Component, signal: ScalingSignal) -> KubeObject:
     """keda.sh/v1alpha1 ScaledObject; KEDA creates (and owns) the HPA, named like the CPU one.
 
@@ -101,18 +160,7 @@ def scaled_object(config: DeploymentConfig, c: Component, signal: ScalingSignal)
                     },
                 }
             },
-            "triggers": [
-                {
-                    "type": "prometheus",
-                    "metricType": _metric_type(signal),
-                    "metadata": {
-                        "serverAddress": signal.keda.prometheus_address,
-                        "query": prometheus_query(config, signal),
-                        "threshold": number(signal_target(config, signal)),
-                        "ignoreNullValues": "false",
-                    },
-                }
-            ],
+            "triggers": triggers(config, c, signal),
         },
     }
 

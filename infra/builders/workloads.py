@@ -15,7 +15,7 @@ import yaml
 from voxdeploy.contracts.api import HEALTH_PATH, READY_PATH
 from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.infra.builders import meta
-from voxdeploy.infra.config.cloud import PRE_STOP_SECONDS, Image, Probes, ScalingPolicy
+from voxdeploy.infra.config.cloud import PRE_STOP_SECONDS, Image, Probes, Resources, ScalingPolicy
 from voxdeploy.infra.config.deployment import DeploymentConfig
 
 CONFIG_DIR = "/etc/voxdeploy"
@@ -100,6 +100,16 @@ def pod_server(server: RuntimeServer) -> RuntimeServer:
     return server.model_copy(update={"metrics_port": server.metrics_port or METRICS_PORT})
 
 
+def resources_spec(resources: Resources, extended: dict[str, str] | None = None) -> dict[str, object]:
+    """A container's `resources`: the stack's CPU and memory requests and limits, plus extended resources (GPUs),
+    which Kubernetes wants equal on both sides."""
+    extra = extended or {}
+    return {
+        "requests": {**resources.requests.model_dump(), **extra},
+        "limits": {**resources.limits.model_dump(), **extra},
+    }
+
+
 def probe(path: str, period: int, failures: int) -> dict[str, object]:
     return {
         "httpGet": {"path": path, "port": PORT_NAME},
@@ -162,11 +172,15 @@ def serve_args(*extra: str) -> list[str]:
 
 
 def pod_template(
-    c: Component, service_account_name: str, pod_spec: dict[str, object], settings: KubeObject
+    c: Component, service_account_name: str, pod_spec: dict[str, object], settings: KubeObject | None = None
 ) -> dict[str, object]:
-    """A restricted pod running as `service_account_name`, rolled whenever its settings change."""
+    """A restricted pod running as `service_account_name`, rolled whenever its settings change (a pod without a
+    settings ConfigMap, such as a batch Job's, carries no hash)."""
+    metadata: dict[str, object] = {"labels": c.labels}
+    if settings is not None:
+        metadata["annotations"] = {CONFIG_HASH_ANNOTATION: content_hash(settings)}
     return {
-        "metadata": {"labels": c.labels, "annotations": {CONFIG_HASH_ANNOTATION: content_hash(settings)}},
+        "metadata": metadata,
         "spec": {
             "serviceAccountName": service_account_name,
             "automountServiceAccountToken": False,
@@ -329,4 +343,19 @@ def egress_policy(config: DeploymentConfig, c: Component, egress: list[dict[str,
         "kind": "NetworkPolicy",
         "metadata": meta.metadata(config, c.name, c.labels),
         "spec": {"podSelector": {"matchLabels": c.selector}, "policyTypes": ["Egress"], "egress": egress},
+    }
+
+
+def client_policy(config: DeploymentConfig, c: Component, egress: list[dict[str, object]] | None) -> KubeObject:
+    """Pods that serve nothing (a batch Job's): no ingress at all; with `egress`, every destination but those is
+    denied too (`None` leaves egress open)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta.metadata(config, c.name, c.labels),
+        "spec": {
+            "podSelector": {"matchLabels": c.selector},
+            "policyTypes": ["Ingress"] if egress is None else ["Ingress", "Egress"],
+            **({} if egress is None else {"egress": egress}),
+        },
     }

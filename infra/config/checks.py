@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from voxdeploy.infra.config.access_checks import ACCESS_CHECKS, auth_secrets
 from voxdeploy.infra.config.base import label_key_problem, label_value_problem, parse_quantity
+from voxdeploy.infra.config.batch_checks import BATCH_CHECKS
 from voxdeploy.infra.config.cloud import (
     DRAIN_MARGIN_SECONDS,
     PINNED_REVISION,
@@ -534,6 +535,7 @@ CHECKS: tuple[Check, ...] = (
     *NETWORK_CHECKS,
     *ACCESS_CHECKS,
     *VOICE_CHECKS,
+    *BATCH_CHECKS,
 )
 
 

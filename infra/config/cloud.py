@@ -386,7 +386,13 @@ class Autoscaling(StrictModel):
     """Horizontal autoscaling: an HPA on CPU as the reference article does, or on a load signal from Prometheus."""
 
     enabled: bool = Field(True, description="Create an HPA; false runs a fixed `replicas`.")
-    min_replicas: int = Field(2, ge=1, le=1000, description="Fewest replicas.")
+    min_replicas: int = Field(
+        2,
+        ge=0,
+        le=1000,
+        description="Fewest replicas. 0 scales the tier to zero between batches (KEDA only: an HPA cannot): the batch "
+        "Job's presence wakes it, nothing else does, and a cold start takes minutes.",
+    )
     max_replicas: int = Field(4, ge=1, le=1000, description="Most replicas.")
     cpu_target_percent: int = Field(70, ge=1, le=100, description="Average CPU utilization the HPA keeps (signal cpu).")
     signal: ScalingSignal = Field(

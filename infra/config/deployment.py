@@ -10,6 +10,7 @@ from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.slo import SloTargets
 from voxdeploy.infra.config.auth import AuthConfig
 from voxdeploy.infra.config.base import DNS_LABEL, DnsLabel
+from voxdeploy.infra.config.batch import BatchConfig
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.cloud import CloudTier
 from voxdeploy.infra.config.edge import EdgeTier
@@ -39,6 +40,9 @@ class DeploymentConfig(StrictModel):
     hybrid: HybridRouter = Field(HybridRouter(), description="The edge / fog / cloud router.")
     route: RouteConfig = Field(
         RouteConfig(), description="A route in from outside the cluster: Gateway API HTTPRoute or Ingress."
+    )
+    batch: BatchConfig = Field(
+        BatchConfig(), description="A file of requests synthesized by an Indexed Job against the cloud tier."
     )
     voices: VoicesConfig = Field(VoicesConfig(), description="Named voices, OpenAI's names, the voice store.")
     speech_api: SpeechApiConfig = Field(SpeechApiConfig(), description="Defaults of the OpenAI speech API.")

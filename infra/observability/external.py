@@ -15,4 +15,14 @@ HPA_MAX_REPLICAS = "kube_horizontalpodautoscaler_spec_max_replicas"
 HPA_LABEL = "horizontalpodautoscaler"
 """kube-state-metrics' label carrying the HPA's name."""
 
-NAMES: frozenset[str] = frozenset({UP, HPA_CURRENT_REPLICAS, HPA_MAX_REPLICAS})
+DEPLOYMENT_AVAILABLE_REPLICAS = "kube_deployment_status_replicas_available"
+DEPLOYMENT_LABEL = "deployment"
+"""kube-state-metrics' label carrying the Deployment's name."""
+JOB_ACTIVE = "kube_job_status_active"
+"""Pods of a Job pending or running: what wakes a cloud tier scaled to zero while its batch Job runs."""
+JOB_LABEL = "job_name"
+"""kube-state-metrics' label carrying the Job's name."""
+
+NAMES: frozenset[str] = frozenset(
+    {UP, HPA_CURRENT_REPLICAS, HPA_MAX_REPLICAS, DEPLOYMENT_AVAILABLE_REPLICAS, JOB_ACTIVE}
+)

@@ -34,6 +34,11 @@ def declared(config: DeploymentConfig) -> Names:
         names["PersistentVolumeClaim"].add(config.voices.volume_claim)
     if config.voices.store is not None:
         names["Secret"].add(config.voices.store.password_secret.name)
+    batch = config.batch
+    if batch.enabled and batch.volume_claim is not None:
+        names["PersistentVolumeClaim"].add(batch.volume_claim)
+    if batch.enabled and batch.api_key_secret is not None:
+        names["Secret"].add(batch.api_key_secret.name)
     tls = config.route.tls
     if config.route.kind != "none" and tls is not None and (tls.cert_manager is None or config.route.kind == "ingress"):
         # existing, or issued by cert-manager's ingress-shim from the Ingress's annotation
@@ -168,7 +173,7 @@ def references_resolve(config: DeploymentConfig, objects: Sequence[KubeObject]) 
                     f"{where} refers to {kind} {name}, which the stack neither renders nor declares; render it, or "
                     "name it in the stack field for an existing one (e.g. cloud.pod.modelCache.pvc.existingClaim, "
                     "cloud.pod.modelCache.hfTokenSecret, auth.keysSecret, edge.pools[].weights.claim, "
-                    "voices.volumeClaim, voices.store.passwordSecret)",
+                    "voices.volumeClaim, voices.store.passwordSecret, batch.volumeClaim, batch.apiKeySecret)",
                 )
     services = [obj for obj in objects if obj["kind"] == "Service"]
     for obj in objects:

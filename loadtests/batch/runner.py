@@ -180,7 +180,7 @@ async def _send(
                     await asyncio.sleep(wait)
                     continue
             outcome = _answered(request, response, attempts, sent, store)
-            concurrency.on_done(outcome.latency, time.monotonic())
+            concurrency.on_done(outcome.rtf, outcome.audio_seconds or 0.0, time.monotonic())
         if outcome.ok or (outcome.status is not None and outcome.status not in RETRIED):
             return outcome
         failures += 1

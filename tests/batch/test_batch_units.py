@@ -174,9 +174,9 @@ def feed(concurrency: Concurrency, throughput: dict[int, float], windows: int) -
         limit = concurrency.limit
         seen.append(limit)
         rate = throughput[min(limit, max(throughput))]
-        for _ in range(max(4, 2 * limit)):
+        for _ in range(max(8, 2 * limit)):
             now += 1 / rate
-            concurrency.on_done(1.0, now)
+            concurrency.on_done(0.1, 1.0, now)
     return seen
 
 
@@ -187,9 +187,9 @@ def test_a_fixed_concurrency_never_moves() -> None:
 def test_adaptive_climbs_while_throughput_rises_then_holds_at_the_knee() -> None:
     knee = {n: 10.0 * min(n, 6) for n in range(1, 65)}  # more than 6 in flight is no faster
     seen = feed(Concurrency(1, 64, adaptive=True), knee, 20)
-    assert seen[:7] == [1, 2, 3, 4, 5, 6, 7], seen
-    assert seen[7 : 7 + REPROBE_WINDOWS] == [6] * REPROBE_WINDOWS, "back to the knee, held there"
-    assert max(seen) <= 8
+    assert seen[:5] == [1, 2, 4, 8, 16], "slow start: doubling while faster"
+    assert seen[5 : 5 + REPROBE_WINDOWS] == [8] * REPROBE_WINDOWS, "back to the last faster limit, held there"
+    assert seen[5 + REPROBE_WINDOWS : 7 + REPROBE_WINDOWS] == [9, 8], "a probe one higher, no faster: back"
 
 
 def test_overload_halves_once_per_window() -> None:
@@ -200,15 +200,15 @@ def test_overload_halves_once_per_window() -> None:
     assert concurrency.limit == 8
 
 
-def test_latency_far_above_the_best_is_overload() -> None:
-    concurrency = Concurrency(4, 64, adaptive=True)
+def test_rtf_far_above_the_best_is_overload_whatever_the_latency() -> None:
+    concurrency = Concurrency(2, 64, adaptive=True)
     concurrency.start(0.0)
-    for i in range(8):
-        concurrency.on_done(1.0, i * 0.1)
-    assert concurrency.limit == 5
-    for i in range(10):
-        concurrency.on_done(10.0, 1 + i * 0.1)
-    assert concurrency.limit == 2
+    for i in range(8):  # short and long texts: latencies 1 s and 10 s, the same RTF
+        concurrency.on_done(0.1, 10.0 if i % 2 else 1.0, i * 0.1)
+    assert concurrency.limit == 4, "no slower per second of audio: slow start doubles"
+    for i in range(12):
+        concurrency.on_done(0.5, 1.0, 1 + i * 0.1)
+    assert concurrency.limit == 2, "five times the best RTF and less audio per second: halved"
 
 
 def test_retry_after_is_seconds_or_an_http_date() -> None:
@@ -233,6 +233,17 @@ def test_a_refusal_after_an_answer_at_the_new_limit_halves_again() -> None:
     concurrency = Concurrency(16, 64, adaptive=True)
     concurrency.start(0.0)
     concurrency.on_overload(1.0)
-    concurrency.on_done(0.5, 1.5)
+    concurrency.on_done(0.1, 1.0, 1.5)
     concurrency.on_overload(2.0)
     assert concurrency.limit == 4
+
+
+def test_slower_answers_that_bring_more_audio_are_not_overload() -> None:
+    concurrency = Concurrency(2, 64, adaptive=True)
+    concurrency.start(0.0)
+    for i in range(8):
+        concurrency.on_done(0.1, 1.0, (i + 1) * 0.1)
+    assert concurrency.limit == 4
+    for i in range(8):  # four times the RTF, twice the audio per second
+        concurrency.on_done(0.4, 1.0, 0.8 + (i + 1) * 0.05)
+    assert concurrency.limit == 8

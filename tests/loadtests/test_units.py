@@ -38,7 +38,7 @@ def test_wav_and_pcm_durations() -> None:
     assert response_seconds(b"\x00" * 96000, "pcm", 48000) == 1.0
     with pytest.raises(ValueError, match="not a WAV"):
         wav_seconds(b'{"error": "nope"}')
-    with pytest.raises(ValueError, match="ask for wav or pcm"):
+    with pytest.raises(ValueError, match="not a decodable audio file"):
         response_seconds(b"", "flac", 48000)
 
 

@@ -7,7 +7,9 @@ import json
 
 import pulumi
 
+from tests.support.stacks import read_stack_file
 from voxdeploy.infra.config import PROJECT
+from voxdeploy.infra.pulumi_program import main
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -41,3 +43,24 @@ def fresh_mocks(stack: str) -> RecordingMocks:
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     return mocks
+
+
+def run_program(stack: str, keys: dict | None = None) -> tuple[RecordingMocks, dict]:
+    """Run infra's Pulumi program with the stack file's config (or `keys`, a stack document's `config`), the way
+    `pulumi up --stack` would: (the mocks, with `environment` and the URNs of its resources and concerns)."""
+    mocks = fresh_mocks(stack)
+    pulumi.runtime.set_all_config(as_pulumi_config(read_stack_file(stack)["config"] if keys is None else keys))
+    result: dict = {}
+
+    @pulumi.runtime.test
+    def program():
+        environment = main()
+        result["environment"] = environment
+        children = [r.urn for concern in environment.concerns for r in concern.resources]
+        concerns = [concern.urn for concern in environment.concerns]
+        return pulumi.Output.all(*children, *concerns).apply(
+            lambda urns: result.update(urns=urns[: len(children)], concern_urns=urns[len(children) :])
+        )
+
+    program()
+    return mocks, result

@@ -22,6 +22,11 @@ METRICS_PATH = "/metrics"
 """Prometheus text format."""
 OPENAPI_PATH = "/openapi.json"
 
+API_KEY_ENV = "VOXDEPLOY_API_KEY"
+"""The environment variable holding the API key a client of ours sends (`Authorization: Bearer`): how `voxdeploy
+loadtest` hands it to Locust and how the batch Job's pods get it from a Secret, never on a command line, where any
+user of the machine (or of the pod spec) could read it."""
+
 ENGINE_HEADER = "X-Voxdeploy-Engine"
 """Response header: the engine kind that synthesized the audio."""
 TIER_HEADER = "X-Voxdeploy-Tier"
