@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from voxdeploy.contracts.base import StrictModel
-from voxdeploy.contracts.runtime import OutputRate, ResponseFormat
+from voxdeploy.contracts.runtime import OPENAI_FORMAT, OPENAI_SAMPLE_RATE, OutputRate, ResponseFormat
 from voxdeploy.contracts.voices import DEFAULT_ALIASES, DEFAULT_VOICE, VoiceSpec
 from voxdeploy.infra.config.base import DnsLabel
 from voxdeploy.infra.config.cloud import SecretKeyRef
@@ -80,8 +80,10 @@ class VoicesConfig(StrictModel):
 class SpeechApiConfig(StrictModel):
     """What an OpenAI client gets when it leaves a field out."""
 
-    default_format: ResponseFormat = Field("mp3", description="response_format when a request names none.")
-    sample_rate: OutputRate = Field(24000, description="Audio rate when a request names none (OpenAI's: 24 kHz).")
+    default_format: ResponseFormat = Field(OPENAI_FORMAT, description="response_format when a request names none.")
+    sample_rate: OutputRate = Field(
+        OPENAI_SAMPLE_RATE, description="Audio rate when a request names none (OpenAI's: 24 kHz)."
+    )
     model_aliases: list[str] = Field(
         [], description="Other model names served as VoxCPM2, e.g. tts-1 and gpt-4o-mini-tts for drop-in clients."
     )

@@ -5,7 +5,6 @@ and recorded the moment it is done."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -15,19 +14,16 @@ from typing import Any
 import httpx
 
 from voxdeploy.contracts.api import ENGINE_HEADER, REQUEST_ID_HEADER, SAMPLE_RATE_HEADER, SPEECH_PATH
+from voxdeploy.contracts.runtime import OPENAI_SAMPLE_RATE
 from voxdeploy.loadtests.audio_length import response_seconds
 from voxdeploy.loadtests.batch import inputs
 from voxdeploy.loadtests.batch.pacing import Concurrency, backoff_seconds, retry_after_seconds
 from voxdeploy.loadtests.batch.store import BatchStore, Outcome
 from voxdeploy.loadtests.batch.summary import BatchSummary, summarize
 
-log = logging.getLogger("voxdeploy.batch")
-
 OVERLOAD = (429, 503)
 """The server's own "not now": wait as told (Retry-After) and try again; it is not a failure of the request."""
 RETRIED = (500, 502, 504)
-DEFAULT_RATE = 24_000
-"""Rate of raw pcm when the server does not say (OpenAI's)."""
 
 
 class BatchInputError(Exception):
@@ -202,7 +198,7 @@ def _answered(
     }
     if response.status_code != 200:
         return Outcome(**common, error=_error_of(response), cause=f"http_{response.status_code}")
-    rate = int(response.headers.get(SAMPLE_RATE_HEADER, DEFAULT_RATE))
+    rate = int(response.headers.get(SAMPLE_RATE_HEADER, OPENAI_SAMPLE_RATE))  # OpenAI's when unsaid
     try:
         seconds = response_seconds(response.content, request.response_format, rate)
     except ValueError as err:

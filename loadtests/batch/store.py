@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,7 +88,7 @@ class BatchStore:
     def write_audio(self, request: BatchRequest, data: bytes) -> str:
         """The file in place, atomically; its path relative to the output directory."""
         path = self.audio_path(request)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        temporary = _temporary(path)
         with temporary.open("wb") as handle:
             handle.write(data)
             handle.flush()
@@ -140,9 +139,14 @@ def batch_output_line(outcome: Outcome) -> dict[str, Any]:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{int(time.time() * 1000)}.tmp")
+    temporary = _temporary(path)
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
+
+
+def _temporary(path: Path) -> Path:
+    """A hidden name beside `path` (same directory, so the rename is atomic) that clean_temporaries finds."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
 def _same_size(path: Path, size: int | None) -> bool:

@@ -17,6 +17,10 @@ from voxdeploy.contracts.voices import VoiceSettings
 ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 """OpenAI's speech formats, in its documentation's order; the runtime encodes and streams each."""
 OutputRate = Literal[8000, 12000, 16000, 22050, 24000, 32000, 44100, 48000]
+OPENAI_SAMPLE_RATE: OutputRate = 24000
+"""The rate OpenAI's clients play raw pcm at: what an answer is sent at unless the stack or request says otherwise."""
+OPENAI_FORMAT: ResponseFormat = "mp3"
+"""OpenAI's default response_format."""
 """Rates the runtime can send (resampled from the engine's); opus takes 8, 12, 16, 24 and 48 kHz only."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -203,10 +207,10 @@ class SpeechLimits(StrictModel):
     max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Largest request body (reference audio included).")
     max_reference_seconds: float = Field(30.0, gt=0, description="Longest reference audio for cloning.")
     default_format: ResponseFormat = Field(
-        "mp3", description="response_format of a request that names none (OpenAI's default: mp3)."
+        OPENAI_FORMAT, description="response_format of a request that names none (OpenAI's default: mp3)."
     )
     sample_rate: OutputRate = Field(
-        24000,
+        OPENAI_SAMPLE_RATE,
         description="Rate of the audio sent when a request names no sample_rate: OpenAI's clients play pcm at "
         "24 kHz; 48000 sends VoxCPM2's own rate unresampled. Every answer states its rate in X-Sample-Rate.",
     )
