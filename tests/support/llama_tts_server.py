@@ -236,12 +236,14 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     state.last = recorded
                     state.inputs = [*state.inputs, text][-RECENT:]
                 samples = generate(text, steps, state.args)
-                if fmt == "pcm":
-                    self._send(200, samples.astype("<f4").tobytes(), "audio/pcm")
-                else:
-                    self._send(200, wav_bytes(samples), "audio/wav")
             finally:
+                # The runtime is free once the audio is made, before it is sent: a client that sends
+                # its next request the moment it has read this answer must not find it still busy.
                 state.end()
+            if fmt == "pcm":
+                self._send(200, samples.astype("<f4").tobytes(), "audio/pcm")
+            else:
+                self._send(200, wav_bytes(samples), "audio/wav")
 
         def _stream_then_abort(self) -> None:
             state.begin()
