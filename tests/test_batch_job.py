@@ -5,12 +5,12 @@ what their queries read in Prometheus while the tier is at zero."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 
 from tests.support.alert_cases import gauge, scraped
+from tests.support.batch_stacks import BATCH, KEY, SMALL, at_zero, with_batch
 from tests.support.observability import binary, run_unit_tests
 from tests.support.pulumi_mocks import run_program
 from tests.support.schemas import validate_object
@@ -22,36 +22,6 @@ from voxdeploy.contracts.api import API_KEY_ENV
 from voxdeploy.infra.builders import batch, build_objects, cloud
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, config_from_keys, parse_config
 from voxdeploy.infra.observability import external
-
-KEY = {"name": "voxcpm-api-keys", "key": "batch"}
-BATCH = {
-    "enabled": True,
-    "input": "inputs/requests.jsonl",
-    "volumeClaim": "batch-data",
-    "shards": 8,
-    "parallelism": 2,
-    "concurrency": 6,
-    "backoffLimitPerIndex": 2,
-    "maxFailedIndexes": 3,
-    "activeDeadlineSeconds": 43200,
-    "ttlSecondsAfterFinished": 3600,
-    "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": 2, "memory": "2Gi"}},
-    "apiKeySecret": KEY,
-}
-"""A batch section setting every field (staging's pods check keys: auth.keysSecret voxcpm-api-keys)."""
-SMALL = {"enabled": True, "volumeClaim": "batch-data", "shards": 2, "apiKeySecret": KEY}
-"""A batch section that leaves the rest to the defaults."""
-
-
-def with_batch(section: dict | None = None, base: str = "staging") -> dict:
-    return mutated(base, "batch", copy.deepcopy(BATCH if section is None else section))
-
-
-def at_zero(document: dict, latency: float = 3600) -> dict:
-    """The document's cloud tier scaled to zero between batches, its SLO a batch tier's."""
-    document["config"]["voxdeploy:cloud"]["autoscaling"]["minReplicas"] = 0
-    document["config"]["voxdeploy:slo"]["p95LatencySeconds"] = latency
-    return document
 
 
 def config_of(document: dict) -> DeploymentConfig:

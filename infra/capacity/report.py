@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voxdeploy.infra.capacity.batch_plan import BatchPlan, audio_rate, plan_batch
 from voxdeploy.infra.capacity.cost import MonthlyCost, monthly_cost
 from voxdeploy.infra.capacity.decision import Recommendation, Targets, recommend
 from voxdeploy.infra.capacity.model import CapacityCurve
 from voxdeploy.infra.capacity.planner import ReplicaPlan, plan_replicas
-from voxdeploy.infra.capacity.reference import reference_curve
+from voxdeploy.infra.capacity.reference import EDUCATION_CONTENT, DecisionRow, reference_curve
 from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.plan import table
@@ -19,7 +20,12 @@ class CapacityReport:
     """Everything the plan says about capacity: the curve it used, the sizing, the bill, the mode."""
 
     curve: CapacityCurve
-    plan: ReplicaPlan
+    plan: ReplicaPlan | None
+    """The interactive sizing; None for a tier scaled to zero between batches, which serves no one waiting."""
+    batch: BatchPlan | None
+    """The batch sizing, for a batch stack whose batch size is known."""
+    batch_unsized: bool
+    """A batch stack with no audio hours to size the batch for."""
     cost: MonthlyCost
     recommendation: Recommendation
     stack_replicas: tuple[int, int]
@@ -31,29 +37,86 @@ def capacity_report(
     planning: CapacityPlanning,
     curve: CapacityCurve | None = None,
     target_qps: float | None = None,
+    audio_hours: float | None = None,
+    deadline_hours: float | None = None,
 ) -> CapacityReport:
-    """Size the cloud tier: the target QPS is the argument, else `planning.targetQps`, else `slo.minQps`.
+    """Size the cloud tier: the target QPS is the argument, else `planning.targetQps`, else `slo.minQps`; a batch
+    stack's batch the same way from `audio_hours` and `deadline_hours`, else `planning.batch`.
 
-    Without a measured curve one replica is the reference article's benchmark row `planning.referenceMode`.
+    Without a measured curve one replica is the reference article's benchmark row `planning.referenceMode`. The
+    month's GPU-hours are the interactive plan's and the batches' together.
     """
     curve = curve or reference_curve(planning.reference_mode)
+    cloud = config.cloud
+    fewest = cloud.replica_range[0]
     qps = target_qps or planning.target_qps or config.slo.min_qps
-    plan = plan_replicas(curve, qps, config.slo.p95_rtf, planning, config.cloud.gpus_per_pod)
+    plan = None if fewest == 0 else plan_replicas(curve, qps, config.slo.p95_rtf, planning, cloud.gpus_per_pod)
+    batch_stack = config.batch.enabled or planning.needs.batch
+    batch_planning = planning.batch
+    if deadline_hours is not None:
+        batch_planning = batch_planning.model_copy(update={"deadline_hours": deadline_hours})
+    hours = audio_hours or batch_planning.audio_hours
+    batch = None
+    if batch_stack and hours is not None:
+        batch = plan_batch(curve, batch_planning, hours, cloud.gpus_per_pod, fewest, cloud.startup_budget_seconds)
+    gpu_hours = (plan.gpu_hours_per_month if plan else 0.0) + (batch.gpu_hours_per_month if batch else 0.0)
     needs = planning.needs
-    targets = Targets(config.slo.p95_rtf, qps, needs.offline, needs.batch, needs.personalised_voice)
+    batch_only = needs.batch or plan is None
+    targets = Targets(config.slo.p95_rtf, qps, needs.offline, batch_only, needs.personalised_voice)
     return CapacityReport(
         curve,
         plan,
-        monthly_cost(planning.prices, plan.gpu_hours_per_month),
+        batch,
+        batch_stack and batch is None,
+        monthly_cost(planning.prices, gpu_hours),
         recommend(targets),
-        config.cloud.replica_range,
+        cloud.replica_range,
     )
 
 
-def as_json(report: CapacityReport) -> dict[str, object]:
-    """The report as `plan -o json` prints it (camelCase keys, like the rest of the plan)."""
-    plan, cost, row = report.plan, report.cost, report.recommendation.row
+def _interactive_json(plan: ReplicaPlan) -> dict[str, object]:
     gpus_min, gpus_busy, gpus_max = plan.gpus
+    return {
+        "targetQps": plan.target_qps,
+        "rtfTarget": plan.rtf_target,
+        "perReplica": {"concurrency": round(plan.per_replica.concurrency, 2), "qps": round(plan.per_replica.qps, 2)},
+        "replicas": {"min": plan.replicas_min, "busy": plan.replicas_busy, "max": plan.replicas_max},
+        "gpusPerReplica": plan.gpus_per_replica,
+        "gpus": {"min": gpus_min, "busy": gpus_busy, "max": gpus_max},
+        "gpuHoursPerMonth": round(plan.gpu_hours_per_month, 1),
+        "inFlightTargetPerPod": plan.in_flight_target,
+    }
+
+
+def _batch_json(batch: BatchPlan) -> dict[str, object]:
+    return {
+        "audioHours": batch.audio_hours,
+        "deadlineHours": batch.deadline_hours,
+        "perReplica": {
+            "concurrency": round(batch.per_replica.concurrency, 2),
+            "rtf": batch.per_replica.rtf,
+            "audioSecondsPerSecond": round(audio_rate(batch.per_replica), 2),
+        },
+        "replicas": batch.replicas,
+        "gpusPerReplica": batch.gpus_per_replica,
+        "coldStartHours": round(batch.cold_start_hours, 3),
+        "hours": round(batch.hours, 3),
+        "audioHoursPerHour": round(batch.audio_hours_per_hour, 1),
+        "inFlight": batch.in_flight,
+        "gpuHoursPerBatch": round(batch.gpu_hours, 2),
+        "batchesPerMonth": batch.batches_per_month,
+        "gpuHoursPerMonth": round(batch.gpu_hours_per_month, 1),
+    }
+
+
+def _row_json(row: DecisionRow) -> dict[str, object]:
+    return {"mode": row.mode, "scenario": row.scenario, "monthlyUsdRange": list(row.monthly_usd), "rtf": list(row.rtf)}
+
+
+def as_json(report: CapacityReport) -> dict[str, object]:
+    """The report as `plan -o json` prints it (camelCase keys, like the rest of the plan); `interactive` is null
+    for a tier scaled to zero, `batch` null unless a batch is sized."""
+    cost, row = report.cost, report.recommendation.row
     return {
         "source": report.curve.source,
         "curve": [
@@ -65,27 +128,17 @@ def as_json(report: CapacityReport) -> dict[str, object]:
             }
             for p in report.curve.points
         ],
-        "targetQps": plan.target_qps,
-        "rtfTarget": plan.rtf_target,
-        "perReplica": {"concurrency": round(plan.per_replica.concurrency, 2), "qps": round(plan.per_replica.qps, 2)},
-        "replicas": {"min": plan.replicas_min, "busy": plan.replicas_busy, "max": plan.replicas_max},
         "stackReplicas": {"min": report.stack_replicas[0], "max": report.stack_replicas[1]},
-        "gpusPerReplica": plan.gpus_per_replica,
-        "gpus": {"min": gpus_min, "busy": gpus_busy, "max": gpus_max},
-        "gpuHoursPerMonth": round(plan.gpu_hours_per_month, 1),
-        "inFlightTargetPerPod": plan.in_flight_target,
+        "interactive": _interactive_json(report.plan) if report.plan else None,
+        "batch": _batch_json(report.batch) if report.batch else None,
         "monthlyCostUsd": {
             "hardware": round(cost.hardware, 2),
             "cloud": round(cost.cloud, 2),
             "bandwidth": round(cost.bandwidth, 2),
             "total": round(cost.total, 2),
         },
-        "recommendation": {
-            "mode": row.mode if row else None,
-            "scenario": row.scenario if row else None,
-            "monthlyUsdRange": list(row.monthly_usd) if row else None,
-            "reason": report.recommendation.reason,
-        },
+        "recommendation": {**(_row_json(row) if row else {"mode": None}), "reason": report.recommendation.reason},
+        "articleBatchRow": _row_json(EDUCATION_CONTENT),
     }
 
 
@@ -93,11 +146,17 @@ def _usd(value: float) -> str:
     return f"${value:,.0f}"
 
 
-def as_text(report: CapacityReport) -> str:
-    """The report as tables, the way `voxdeploy plan` prints the rest."""
-    plan, cost, recommendation = report.plan, report.cost, report.recommendation
+def _count(number: float, noun: str, plural: str = "s") -> str:
+    return f"{number:g} {noun}{'' if number == 1 else plural}"
+
+
+def _range(row: DecisionRow) -> str:
+    return f"{_usd(row.monthly_usd[0])}-{_usd(row.monthly_usd[1])} a month"
+
+
+def _interactive_text(plan: ReplicaPlan, stack_replicas: tuple[int, int]) -> list[str]:
     per = plan.per_replica
-    fewest, most = report.stack_replicas
+    fewest, most = stack_replicas
     replicas = f"{plan.replicas_min} / {plan.replicas_busy} / {plan.replicas_max} (stack: {fewest}..{most})"
     gpus = " / ".join(str(n) for n in plan.gpus) + f" ({plan.gpus_per_replica} per replica)"
     figures = [
@@ -109,28 +168,77 @@ def as_text(report: CapacityReport) -> str:
         ("GPU-hours per month", f"{plan.gpu_hours_per_month:,.0f}"),
         ("in-flight target per pod", f"{plan.in_flight_target} (cloud.autoscaling.signal.target)"),
     ]
+    return ["", table(("FIGURE", "VALUE"), figures)]
+
+
+def _batch_text(batch: BatchPlan, stack_replicas: tuple[int, int], job_in_flight: int | None) -> list[str]:
+    per = batch.per_replica
+    most = stack_replicas[1]
+    replicas = f"{batch.replicas} ({_count(batch.replicas * batch.gpus_per_replica, 'GPU')}; stack: at most {most})"
+    sending = f"{batch.in_flight} requests"
+    if job_in_flight is not None:
+        sending += f" (the Job sends {job_in_flight}: batch.parallelism x batch.concurrency)"
+    figures = [
+        ("audio / deadline", f"{batch.audio_hours:g} h of audio in {batch.deadline_hours:g} h"),
+        (
+            "one replica at saturation",
+            f"{audio_rate(per):,.1f} s of audio a second at {per.concurrency:g} in flight, RTF {per.rtf:g}",
+        ),
+        ("replicas", replicas),
+        (
+            "cold start",
+            f"{batch.cold_start_hours:.2f} h (the tier's startup budget)" if batch.cold_start_hours else "0",
+        ),
+        ("batch wall time", f"{batch.hours:.2f} h, {batch.audio_hours_per_hour:,.0f} audio-hours per hour"),
+        ("in flight to saturate", sending),
+        ("GPU-hours per batch", f"{batch.gpu_hours:,.1f}"),
+        ("GPU-hours per month", f"{batch.gpu_hours_per_month:,.1f} ({_count(batch.batches_per_month, 'batch', 'es')})"),
+    ]
+    lines = ["", "Batch", table(("FIGURE", "VALUE"), figures)]
+    if batch.replicas > most:
+        lines.append(
+            f"warning: the batch needs {batch.replicas} replicas; raise cloud.autoscaling.maxReplicas ({most})"
+        )
+    if job_in_flight is not None and job_in_flight < batch.in_flight:
+        lines.append(
+            f"warning: the Job keeps {job_in_flight} requests in flight, fewer than the {batch.in_flight} that "
+            "saturate the replicas: raise batch.concurrency or batch.parallelism"
+        )
+    return lines
+
+
+def as_text(report: CapacityReport, job_in_flight: int | None = None) -> str:
+    """The report as tables, the way `voxdeploy plan` prints the rest; `job_in_flight` is what the stack's batch
+    Job sends, compared with what the batch needs."""
+    cost, recommendation = report.cost, report.recommendation
     curve = [
         (f"{p.concurrency:g}", f"{p.qps:.1f}", f"{p.latency_seconds * 1000:.0f}", f"{p.rtf:g}")
         for p in report.curve.points
     ]
+    lines = [f"Capacity ({report.curve.source})", table(("CONCURRENCY", "REQUESTS/S", "LATENCY MS", "RTF"), curve)]
+    if report.plan:
+        lines += _interactive_text(report.plan, report.stack_replicas)
+    else:
+        lines += ["", "Interactive: none (the tier scales to zero between batches)"]
+    if report.batch:
+        lines += _batch_text(report.batch, report.stack_replicas, job_in_flight)
+    elif report.batch_unsized:
+        lines += ["", "Batch: not sized; set capacity.batch.audioHours (or plan --audio-hours)"]
     row = recommendation.row
-    mode = (
-        f"{row.mode} ({row.scenario}, {_usd(row.monthly_usd[0])}-{_usd(row.monthly_usd[1])} a month): "
-        if row
-        else "none: "
-    )
-    lines = [
-        f"Capacity ({report.curve.source})",
-        table(("CONCURRENCY", "REQUESTS/S", "LATENCY MS", "RTF"), curve),
-        "",
-        table(("FIGURE", "VALUE"), figures),
+    mode = f"{row.mode} ({row.scenario}, {_range(row)}): " if row else "none: "
+    article = EDUCATION_CONTENT
+    lines += [
         "",
         "Monthly cost",
         table(
             ("HARDWARE", "CLOUD", "BANDWIDTH", "TOTAL"),
             [(_usd(cost.hardware), _usd(cost.cloud), _usd(cost.bandwidth), _usd(cost.total))],
         ),
-        "",
-        f"Recommended mode: {mode}{recommendation.reason}",
     ]
+    if report.batch or report.batch_unsized:
+        lines.append(
+            f"the article's {article.scenario} row: {article.mode}, {_range(article)}, "
+            f"RTF {article.rtf[0]:g}-{article.rtf[1]:g}"
+        )
+    lines += ["", f"Recommended mode: {mode}{recommendation.reason}"]
     return "\n".join(lines) + "\n"

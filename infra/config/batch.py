@@ -87,3 +87,8 @@ class BatchConfig(StrictModel):
         if value.startswith("/") or ".." in value.split("/"):
             raise ValueError(f"must be a path inside the batch volume, relative to {BATCH_DIR}, e.g. requests.jsonl")
         return value
+
+    @property
+    def in_flight(self) -> int:
+        """Requests the Job keeps in flight at most: its pods running at once, each at its concurrency."""
+        return self.parallelism * self.concurrency

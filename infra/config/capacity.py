@@ -42,6 +42,21 @@ class ScenarioNeeds(StrictModel):
     personalised_voice: bool = Field(False, description="Each user speaks with their own fine-tuned (LoRA) voice.")
 
 
+class BatchPlanning(StrictModel):
+    """A batch's size and deadline, for the batch part of the plan ("N hours of audio by a deadline")."""
+
+    audio_hours: float | None = Field(
+        None, gt=0, description="Hours of audio one batch makes; unset: the batch is not sized (`plan --audio-hours`)."
+    )
+    deadline_hours: float = Field(
+        24.0,
+        gt=0,
+        le=8760,
+        description="Hours from the Job's start by which the batch is done, the GPU tier's cold start included.",
+    )
+    batches_per_month: float = Field(1.0, gt=0, le=744, description="Batches run a month, for the monthly cost.")
+
+
 class CapacityPlanning(StrictModel):
     """Inputs of the capacity and cost plan of the cloud tier."""
 
@@ -74,6 +89,7 @@ class CapacityPlanning(StrictModel):
         "summary is given: singlePytorch, vllmOmni or mixedBatching.",
     )
     prices: PriceTable = Field(PriceTable(), description="Price table of the monthly cost.")
+    batch: BatchPlanning = Field(BatchPlanning(), description="Size and deadline of a batch (the batch: section).")
     needs: ScenarioNeeds = Field(
         ScenarioNeeds(), description="Scenario needs the deployment-mode recommendation weighs."
     )

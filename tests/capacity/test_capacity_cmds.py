@@ -25,7 +25,7 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_defaults_plan_from_the_reference_row_at_the_slo() -> None:
     config = load_stack("prod", STACKS_DIR).config
     report = capacity_cmds.report(parse(), config, CapacityPlanning())
-    assert report is not None
+    assert report is not None and report.plan is not None
     assert report.curve.source == "reference article: vLLM-Omni"
     assert report.plan.target_qps == config.slo.min_qps
 
@@ -35,7 +35,7 @@ def test_a_summary_json_measured_on_two_replicas(tmp_path: Path) -> None:
     write(load_test_summary(users=100, latency=0.2, audio_seconds=2.0, seconds=4), path)
     args = parse("--capacity-from", str(path), "--capacity-replicas", "2", "--target-qps", "1000")
     report = capacity_cmds.report(args, load_stack("prod", STACKS_DIR).config, CapacityPlanning())
-    assert report is not None
+    assert report is not None and report.plan is not None
     (point,) = report.curve.points
     assert point.concurrency == 50 and point.qps == pytest.approx(250, rel=0.05)
     assert report.plan.replicas_busy == 5  # about 244 req/s per replica, flat beyond its 50 in flight

@@ -7,9 +7,9 @@ import pytest
 from tests.support.stacks import STACKS_DIR
 from voxdeploy.infra.capacity.cost import monthly_cost
 from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError, CapacityPoint
-from voxdeploy.infra.capacity.planner import plan_replicas
+from voxdeploy.infra.capacity.planner import ReplicaPlan, plan_replicas
 from voxdeploy.infra.capacity.reference import reference_curve
-from voxdeploy.infra.capacity.report import as_json, as_text, capacity_report
+from voxdeploy.infra.capacity.report import CapacityReport, as_json, as_text, capacity_report
 from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.config.capacity import CapacityPlanning, PriceTable
 
@@ -18,6 +18,11 @@ ARTICLE_COST_TABLE = {  # USD per month: hardware, cloud service, bandwidth, tot
     "edge": (25_000, 0, 800, 25_800),
     "hybrid": (12_000, 3_200, 600, 15_800),
 }
+
+
+def interactive(report: CapacityReport) -> ReplicaPlan:
+    assert report.plan is not None
+    return report.plan
 
 
 def cost_row(prices: PriceTable, gpu_hours: float) -> tuple[float, float, float, float]:
@@ -73,10 +78,12 @@ def test_prod_report_as_json_and_text() -> None:
     report = capacity_report(config, CapacityPlanning(reference_mode="mixedBatching"), target_qps=2000)
     document = as_json(report)
     assert document["source"] == "reference article: mixed batching"
-    assert document["targetQps"] == 2000 and document["rtfTarget"] == 0.15
-    assert document["replicas"] == {"min": 2, "busy": 4, "max": 5}
     assert document["stackReplicas"] == {"min": 2, "max": 10}
-    assert document["gpus"] == {"min": 2, "busy": 4, "max": 5}  # one GPU a replica: VoxCPM2 is not sharded
+    interactive = document["interactive"]
+    assert interactive["targetQps"] == 2000 and interactive["rtfTarget"] == 0.15
+    assert interactive["replicas"] == {"min": 2, "busy": 4, "max": 5}
+    assert interactive["gpus"] == {"min": 2, "busy": 4, "max": 5}  # one GPU a replica: VoxCPM2 is not sharded
+    assert document["batch"] is None
     assert document["monthlyCostUsd"]["total"] == document["monthlyCostUsd"]["cloud"] == 2.5 * (2 * 490 + 4 * 240)
     assert document["recommendation"]["mode"] == "vLLM-Omni cluster"
     text = " ".join(as_text(report).split())
@@ -87,5 +94,5 @@ def test_prod_report_as_json_and_text() -> None:
 
 def test_target_qps_defaults_to_the_slo() -> None:
     config = load_stack("prod", STACKS_DIR).config
-    assert capacity_report(config, CapacityPlanning()).plan.target_qps == config.slo.min_qps
-    assert capacity_report(config, CapacityPlanning(target_qps=123)).plan.target_qps == 123
+    assert interactive(capacity_report(config, CapacityPlanning())).target_qps == config.slo.min_qps
+    assert interactive(capacity_report(config, CapacityPlanning(target_qps=123))).target_qps == 123

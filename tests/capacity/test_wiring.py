@@ -63,7 +63,8 @@ def test_busy_hours_fit_in_the_month() -> None:
 def test_plan_prints_the_capacity_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--stack", "prod", "--target-qps", "1000", "-o", "json"]) == 0
     capacity = json.loads(capsys.readouterr().out)["capacity"]
-    assert capacity["replicas"]["busy"] >= 2 and capacity["monthlyCostUsd"]["total"] > 0
+    assert capacity["interactive"]["replicas"]["busy"] >= 2 and capacity["monthlyCostUsd"]["total"] > 0
+    assert capacity["batch"] is None  # prod runs no batch
     assert main(["plan", "--stack", "prod"]) == 0
     assert "Monthly cost" in capsys.readouterr().out
     assert main(["plan", "--stack", "prod", "--capacity-from", "/nonexistent.json"]) == 2

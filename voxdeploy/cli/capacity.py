@@ -26,10 +26,10 @@ def as_json(report: CapacityReport) -> dict[str, object]:
     return module.as_json(report)
 
 
-def as_text(report: CapacityReport) -> str:
+def as_text(report: CapacityReport, job_in_flight: int | None = None) -> str:
     from voxdeploy.infra.capacity import report as module
 
-    return module.as_text(report)
+    return module.as_text(report, job_in_flight)
 
 
 def _positive(kind: type[float | int]) -> Callable[[str], float | int]:
@@ -61,6 +61,18 @@ def add_arguments(plan: argparse.ArgumentParser) -> None:
         "[the reference article's row capacity.referenceMode]",
     )
     plan.add_argument(
+        "--audio-hours",
+        type=_positive(float),
+        default=None,
+        help="hours of audio a batch makes, for a batch stack [capacity.batch.audioHours]",
+    )
+    plan.add_argument(
+        "--deadline-hours",
+        type=_positive(float),
+        default=None,
+        help="hours from the batch Job's start to its end, cold start included [capacity.batch.deadlineHours]",
+    )
+    plan.add_argument(
         "--capacity-replicas",
         type=_positive(int),
         default=1,
@@ -86,4 +98,4 @@ def report(args: argparse.Namespace, config: DeploymentConfig, planning: Capacit
         except (OSError, ValueError) as err:
             raise CapacityInputError(f"{path}: cannot read a load-test result ({err})") from err
         curve = curve_from_load_test(document, str(path), args.capacity_replicas)
-    return capacity_report(config, planning, curve, args.target_qps)
+    return capacity_report(config, planning, curve, args.target_qps, args.audio_hours, args.deadline_hours)
