@@ -30,6 +30,18 @@ from tests.support.stacks import REPO, STACKS_DIR
 
 pytestmark = pytest.mark.xdist_group("wheel")
 
+UNBUILT = (
+    ".git",
+    ".venv",
+    "build",
+    "rendered",
+    "*.egg-info",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+)
+"""What a wheel is never built from: version control, environments, caches and earlier build output."""
 PIP = ["-m", "pip", "install", "-q", "--disable-pip-version-check"]
 
 
@@ -62,8 +74,12 @@ def _clean_env() -> dict[str, str]:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
+    # Built from a copy: setuptools builds in the source tree's build/, and each xdist worker that runs a test of
+    # this module builds its own wheel, so two builds in one tree collide ("File exists: ...dist-info").
+    source = root / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*UNBUILT))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)],
         check=True,
         timeout=600,
         env=_clean_env(),
