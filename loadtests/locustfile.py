@@ -3,12 +3,12 @@
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000            # web UI
     voxdeploy loadtest --stack staging --host http://127.0.0.1:8000 ...      # headless, with the SLO gate
 
-Each user sends texts from the shipped corpus back to back. Besides Locust's own entry per request,
-every successful request reports its real-time factor (as "RTF <size>", response time = RTF x 1000)
-and streamed ones their time to first audio ("TTFA <size>", ms) and whole-stream latency
-("E2E stream <size>", ms), so they show in Locust's stats, CSVs and UI. The raw per-request records go
-to `--voxdeploy-records` (JSON lines) for the gate and the report; with workers they travel to the
-master in the workers' reports.
+Each user sends texts from the shipped corpus back to back, on Locust's FastHttpUser (geventhttpclient: the
+client Locust recommends when the load generator must not be the bottleneck). Locust's request table holds the
+real HTTP requests only; real-time factor, time to first audio and whole-stream latency are their own table
+(loadtests/figures.py), in the web UI's "Speech figures" tab. The raw per-request records go to
+`--voxdeploy-records` (JSON lines) for the gate and the report; with workers they travel to the master in the
+workers' reports, so every figure is over all workers' requests.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import HttpUser, constant, events, task
+from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from voxdeploy.contracts.api import SPEECH_PATH
@@ -31,6 +31,7 @@ from voxdeploy.contracts.model import MODEL_ID, VOXCPM2_SAMPLE_RATE
 from voxdeploy.loadtests import API_KEY_ENV
 from voxdeploy.loadtests.audio_length import response_seconds
 from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix, pick
+from voxdeploy.loadtests.figures import CSV_COLUMNS, figure_rows, figures_csv
 from voxdeploy.loadtests.results import RequestRecord, percentile
 
 PROGRESS_SECONDS = 2.0
@@ -61,10 +62,13 @@ def _arguments(parser) -> None:
     group.add_argument("--voxdeploy-quiet", action="store_true", help="no progress line")
 
 
-class SpeechUser(HttpUser):
+class SpeechUser(FastHttpUser):
     """A client that asks for speech, waits for all of it, and asks again."""
 
     wait_time = constant(0)
+    network_timeout = 600.0
+    """Longest wait for one response: a long text on a loaded GPU takes minutes, not Locust's default 60 s."""
+    connection_timeout = 10.0
     _count = 0
 
     def on_start(self) -> None:
@@ -74,9 +78,10 @@ class SpeechUser(HttpUser):
         self.sizes = parse_mix(options.voxdeploy_sizes, SIZES)
         self.languages = parse_mix(options.voxdeploy_languages, LANGUAGES)
         self.options = options
+        self.headers = {"Accept": "*/*"}
         key = os.environ.get(API_KEY_ENV)
         if key:
-            self.client.headers["Authorization"] = f"Bearer {key}"
+            self.headers["Authorization"] = f"Bearer {key}"
 
     @task
     def speak(self) -> None:
@@ -92,20 +97,26 @@ class SpeechUser(HttpUser):
         if streamed:
             body["stream_format"] = "audio"
         name = f"speech {chosen.size}" + (" stream" if streamed else "")
-        start, ttfa, audio, error, status = time.time(), None, b"", None, 0
+        start, ttfa, audio, error, status, seconds = time.time(), None, b"", None, 0, None
         began = time.perf_counter()
         try:
-            with self.client.post(SPEECH_PATH, json=body, stream=streamed, catch_response=True, name=name) as response:
-                status = response.status_code
+            with self.client.post(
+                SPEECH_PATH, json=body, headers=self.headers, stream=streamed, catch_response=True, name=name
+            ) as response:
+                status = response.status_code or 0
                 if streamed and status == 200:
-                    for piece in response.iter_content(chunk_size=None):
+                    pieces = []
+                    for piece in response.iter_content(chunk_size=65536, decode_content=False):
                         if piece and ttfa is None:
                             ttfa = time.perf_counter() - began
-                        audio += piece
+                        pieces.append(piece)
+                    audio = b"".join(pieces)
                 else:
                     audio = response.content or b""
                 latency = time.perf_counter() - began
-                seconds = None
+                # A streamed request's entry in Locust's table is the whole stream, not the time to its headers.
+                response.request_meta["response_time"] = latency * 1000
+                response.request_meta["response_length"] = len(audio)
                 if status == 0:
                     error = f"no response: {response.error}"
                 elif status != 200:
@@ -119,42 +130,12 @@ class SpeechUser(HttpUser):
                     response.failure(error)
                 else:
                     response.success()
-        except Exception as err:  # connection refused/reset: a failed request, never a crashed user
+        except Exception as err:  # connection refused/reset mid-body: a failed request, never a crashed user
             latency, seconds, error = time.perf_counter() - began, None, f"{type(err).__name__}: {err}"
         record = RequestRecord(
             start, latency, error is None, status, chosen.size, chosen.language, streamed, seconds, ttfa, error
         )
         RECORDS.append(record.as_dict())
-        self._report_figures(record)
-
-    def _report_figures(self, record: RequestRecord) -> None:
-        fire = self.environment.events.request.fire
-        if record.rtf is not None:
-            fire(
-                request_type="RTF",
-                name=record.size,
-                response_time=record.rtf * 1000,
-                response_length=0,
-                exception=None,
-                context={},
-            )
-        if record.streamed and record.ok:
-            fire(
-                request_type="TTFA",
-                name=record.size,
-                response_time=(record.ttfa or 0) * 1000,
-                response_length=0,
-                exception=None,
-                context={},
-            )
-            fire(
-                request_type="E2E stream",
-                name=record.size,
-                response_time=record.latency * 1000,
-                response_length=0,
-                exception=None,
-                context={},
-            )
 
 
 def _error_message(body: bytes) -> str:
@@ -210,3 +191,47 @@ def _write_records(environment, **_: object) -> None:
     if isinstance(environment.runner, MasterRunner):
         gevent.sleep(0)  # let the last worker reports land
     Path(target).write_text("".join(json.dumps(r) + "\n" for r in RECORDS), encoding="utf-8")
+
+
+FIGURES_TAB = "voxdeploy-figures"
+FIGURES_CSV_PATH = "/voxdeploy/figures.csv"
+
+
+@events.init.add_listener
+def _figures_tab(environment, **_: object) -> None:
+    """The "Speech figures" tab of Locust's web UI (its extended_tabs / extended_stats hooks, as in Locust's
+    examples/extend_web_ui.py), refreshed with every poll of /stats/requests, and its CSV download."""
+    web_ui = environment.web_ui
+    if web_ui is None:
+        return
+    from flask import make_response, request
+
+    titles = {"unit": "Unit ('x' ratio, 's' seconds)", "count": "Requests"}
+    web_ui.template_args["extended_tabs"] = [{"title": "Speech figures", "key": FIGURES_TAB}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": FIGURES_TAB, "structure": [{"key": c, "title": titles.get(c, c.upper())} for c in CSV_COLUMNS]}
+    ]
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": FIGURES_CSV_PATH, "title": "Download speech figures (RTF, TTFA, E2E stream) CSV"}
+    ]
+
+    @web_ui.app.after_request
+    def _extend_stats(response):
+        if request.path != "/stats/requests" or not response.is_json:
+            return response
+        rows = [{**row.model_dump(), "safe_name": row.figure} for row in figure_rows(RECORDS)]
+        response.set_data(json.dumps({**response.json, "extended_stats": [{"key": FIGURES_TAB, "data": rows}]}))
+        return response
+
+    @web_ui.app.route(FIGURES_CSV_PATH)
+    def _figures_csv():
+        response = make_response(figures_csv(figure_rows(RECORDS)))
+        response.headers["Content-Type"] = "text/csv"
+        response.headers["Content-Disposition"] = "attachment;filename=voxdeploy_figures.csv"
+        return response
+
+
+@events.reset_stats.add_listener
+def _reset_records() -> None:
+    """The web UI's Reset Stats resets the speech figures with Locust's own."""
+    RECORDS.clear()

@@ -14,20 +14,27 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from voxdeploy.contracts.loadtest import LOCUST_MASTER_PORT
+from voxdeploy.contracts.runtime import SIMULATOR_ENGINE
 from voxdeploy.contracts.slo import SloTargets
 from voxdeploy.loadtests import API_KEY_ENV, report, summary
 from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX, LANGUAGES, SIZES, parse_mix
+from voxdeploy.loadtests.figures import figure_rows, figures_csv
 from voxdeploy.loadtests.gate import judge
 from voxdeploy.loadtests.results import Measured, RequestRecord, measure
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 BURST_SHAPE = Path(__file__).with_name("burst_shape.py")
+FIGURES_CSV = "voxdeploy_figures.csv"
 SCENARIOS = ("steady", "burst")
 STOP_TIMEOUT_SECONDS = 30
+WORKERS_MAX_WAIT_SECONDS = 300
+"""How long a master waits for its --expect-workers before giving up: a Job whose workers never come must end."""
 
 
 class LoadTestError(Exception):
@@ -49,6 +56,9 @@ class LoadTestOptions:
     seed: int = 0
     quiet: bool = False
     extra_locust_args: Sequence[str] = field(default_factory=tuple)
+    expect_workers: int = 0
+    """0: Locust runs here (with --processes); N: a master that waits for N workers (`loadtest --worker`) to connect."""
+    master_bind_port: int = LOCUST_MASTER_PORT
     api_key: str | None = field(default=None, repr=False)
     """Sent as `Authorization: Bearer` by every simulated user; reaches Locust in its environment (API_KEY_ENV)."""
 
@@ -62,6 +72,14 @@ class LoadTestOptions:
             raise LoadTestError(f"--duration must be > 0, got {self.duration_seconds}")
         if self.processes < 1:
             raise LoadTestError(f"--processes must be >= 1, got {self.processes}")
+        if self.expect_workers < 0:
+            raise LoadTestError(f"--expect-workers must be >= 0, got {self.expect_workers}")
+        if self.expect_workers and self.processes > 1:
+            raise LoadTestError(
+                "--expect-workers and --processes > 1 exclude each other: a master's workers are the pods"
+            )
+        if not 0 < self.master_bind_port < 65536:
+            raise LoadTestError(f"--master-bind-port must be a TCP port (1-65535), got {self.master_bind_port}")
         if self.scenario not in SCENARIOS:
             raise LoadTestError(f"--scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
         if not 0 <= self.stream_ratio <= 1:
@@ -84,12 +102,40 @@ def parse_duration(text: str) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def preflight(host: str) -> None:
-    """A dead host is a usage problem (exit 2), found in seconds instead of after a whole run of failures."""
+def preflight(host: str) -> str:
+    """A dead host is a usage problem (exit 2), found in seconds instead of after a whole run of failures.
+
+    Returns the engine the host says it serves (the runtime's and router's /ready name it; a simulator says
+    "sim"), or "unknown" for a server that does not say (vLLM-Omni itself), so every report names what it measured.
+    """
+    base = host.rstrip("/")
     try:
-        httpx.get(host.rstrip("/") + "/health", timeout=5.0)
+        httpx.get(base + "/health", timeout=5.0)
+        ready = httpx.get(base + "/ready", timeout=5.0)
     except httpx.HTTPError as err:
         raise LoadTestError(f"cannot reach {host}: {type(err).__name__}: {err}") from None
+    try:
+        engine = ready.json().get("engine")
+    except (ValueError, AttributeError):
+        engine = None
+    return str(engine) if engine else "unknown"
+
+
+def worker_command(master_host: str, master_port: int = LOCUST_MASTER_PORT) -> list[str]:
+    """A Locust worker of a `--expect-workers` master: the master sends it the run's options and collects its
+    records, so the worker needs only where the master is."""
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
+    ]
 
 
 def locust_command(options: LoadTestOptions, out: Path, records: Path) -> list[str]:
@@ -131,6 +177,16 @@ def locust_command(options: LoadTestOptions, out: Path, records: Path) -> list[s
     ]
     if options.processes > 1:
         command += ["--processes", str(options.processes)]
+    if options.expect_workers:
+        command += [
+            "--master",
+            "--expect-workers",
+            str(options.expect_workers),
+            "--expect-workers-max-wait",
+            str(WORKERS_MAX_WAIT_SECONDS),
+            "--master-bind-port",
+            str(options.master_bind_port),
+        ]
     if options.quiet:
         command.append("--voxdeploy-quiet")
     return [*command, *options.extra_locust_args]
@@ -166,9 +222,12 @@ def run_locust(options: LoadTestOptions, out: Path) -> list[RequestRecord]:
 def run(options: LoadTestOptions, slo: SloTargets, out: Path, stack: str | None = None) -> summary.Summary:
     """One gated run: Locust, figures, verdicts, summary.json and report.html."""
     options.check()
-    preflight(options.host)
+    engine = preflight(options.host)
     started = time.time()
     records = run_locust(options, out)
+    finished = time.time()
+    figures = figure_rows([r.as_dict() for r in records])
+    (out / FIGURES_CSV).write_text(figures_csv(figures), encoding="utf-8")
     measured = measure(records, slo.p95_latency_seconds, slo.p95_rtf)
     verdicts = judge(slo, measured)
     files = {
@@ -177,10 +236,15 @@ def run(options: LoadTestOptions, slo: SloTargets, out: Path, stack: str | None 
         "locustReport": "locust.html",
         "locustStats": "locust_stats.csv",
         "locustHistory": "locust_stats_history.csv",
+        "figures": FIGURES_CSV,
         "requests": "requests.jsonl",
         "locustLog": "locust.log",
     }
     result = summary.Summary(
+        engine=engine,
+        simulated=engine == SIMULATOR_ENGINE,
+        started_at=_iso(started),
+        finished_at=_iso(finished),
         parameters=summary.RunParameters(
             host=options.host,
             scenario=options.scenario,
@@ -194,13 +258,18 @@ def run(options: LoadTestOptions, slo: SloTargets, out: Path, stack: str | None 
             stack=stack,
         ),
         measured=measured,
+        figures=figures,
         verdicts=verdicts,
         passed=all(v.passed for v in verdicts),
         files=files,
     )
     summary.write(result, out / "summary.json")
-    report.write(out / "report.html", result, records, started)
+    report.write(out / "report.html", result, records, started, slo)
     return result
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
 
 
 def benchmark(
@@ -208,14 +277,21 @@ def benchmark(
 ) -> list[tuple[int, Measured]]:
     """The reference article's table: the same run at several concurrencies, one after another."""
     options.check()
-    preflight(options.host)
+    engine = preflight(options.host)
     rows = []
     for users in levels:
         level = LoadTestOptions(**{**options.__dict__, "users": users, "spawn_rate": max(options.spawn_rate, users)})
         records = run_locust(level, out / f"users-{users}")
         rows.append((users, measure(records, slo.p95_latency_seconds, slo.p95_rtf)))
     (out / "benchmark.json").write_text(
-        json.dumps([{"users": users, **m.model_dump(mode="json")} for users, m in rows], indent=2) + "\n",
+        json.dumps(
+            [
+                {"users": users, "engine": engine, "simulated": engine == SIMULATOR_ENGINE, **m.model_dump(mode="json")}
+                for users, m in rows
+            ],
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
     return rows

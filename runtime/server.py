@@ -30,7 +30,7 @@ from voxdeploy.contracts.api import (
     SAMPLE_RATE_HEADER,
     SPEECH_PATH,
 )
-from voxdeploy.contracts.runtime import RuntimeConfig
+from voxdeploy.contracts.runtime import SIMULATOR_ENGINE, RuntimeConfig
 from voxdeploy.runtime import encoding, service
 from voxdeploy.runtime.admission import Admission
 from voxdeploy.runtime.api import SpeechRequest
@@ -371,7 +371,7 @@ def runtime_app(runtime: Runtime) -> Starlette:
             "owned_by": "voxdeploy",
             "engine": engine.name,
             "sample_rate": engine.sample_rate,
-            "simulated": engine.name == "sim",
+            "simulated": engine.name == SIMULATOR_ENGINE,
         }
         return JSONResponse({"object": "list", "data": [entry]})
 

@@ -16,9 +16,11 @@ from tests.support.pulumi_mocks import as_pulumi_config, fresh_mocks
 from tests.support.schemas import validate_object
 from tests.support.stacks import DELETE, STACKS, STACKS_DIR, mutated
 from voxdeploy.contracts.auth import ApiKeys
-from voxdeploy.infra.builders import auth, build_objects, workloads
+from voxdeploy.infra.builders import auth, batch, build_objects, loadtest, workloads
 from voxdeploy.infra.config import ConfigError, config_from_keys, load_stack, parse_config
 from voxdeploy.infra.pulumi_program import main
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
 
 
 def config_of(document: dict):
@@ -87,7 +89,8 @@ def test_an_open_stack_renders_open_pods() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_metrics_have_a_port_only_monitoring_reaches(stack: str) -> None:
     config = load_stack(stack, STACKS_DIR).config
-    objects = build_objects(config)
+    clients = (batch.COMPONENT, loadtest.COMPONENT)  # the tiers' clients: no API, no /metrics
+    objects = [o for o in build_objects(config) if o["metadata"].get("labels", {}).get(COMPONENT_LABEL) not in clients]
     monitoring = set(config.cloud.network_policy.metrics_namespaces)
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy" and "Ingress" in o["spec"]["policyTypes"]):
         api, metrics = policy["spec"]["ingress"]

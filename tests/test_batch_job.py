@@ -14,32 +14,13 @@ from tests.support.batch_stacks import BATCH, KEY, SMALL, at_zero, with_batch
 from tests.support.observability import binary, run_unit_tests
 from tests.support.pulumi_mocks import run_program
 from tests.support.schemas import validate_object
-from tests.support.stacks import mutated
+from tests.support.stacks import config_of, mutated, refusals, the
 from voxdeploy.cli import build_parser
 from voxdeploy.cli.common import EXIT_USAGE
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.contracts.api import API_KEY_ENV
 from voxdeploy.infra.builders import batch, build_objects, cloud
-from voxdeploy.infra.config import ConfigError, DeploymentConfig, config_from_keys, parse_config
 from voxdeploy.infra.observability import external
-
-
-def config_of(document: dict) -> DeploymentConfig:
-    return parse_config(config_from_keys(document["config"]), "test")
-
-
-def refusals(document: dict) -> dict[str, list[str]]:
-    with pytest.raises(ConfigError) as caught:
-        config_of(document)
-    found: dict[str, list[str]] = {}
-    for issue in caught.value.issues:
-        found.setdefault(issue.path, []).append(issue.message)
-    return found
-
-
-def the(objects: list[dict], kind: str, name: str) -> dict:
-    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
-    return found
 
 
 def selects(selector: dict, labels: dict) -> bool:
@@ -168,7 +149,11 @@ def test_the_batch_pods_reach_the_cloud_pods_and_nothing_reaches_them() -> None:
 def test_pulumi_registers_the_job_as_rendered() -> None:
     keys = with_batch()["config"]
     mocks, _ = run_program("batch", keys)
-    (job,) = [args for args in mocks.resources if args.typ == "kubernetes:batch/v1:Job"]
+    (job,) = [
+        args
+        for args in mocks.resources
+        if args.typ == "kubernetes:batch/v1:Job" and args.inputs["metadata"]["name"] == "voxcpm-batch"
+    ]
     rendered = the(build_objects(config_of(with_batch())), "Job", "voxcpm-batch")
     assert job.inputs["metadata"] == rendered["metadata"]
     assert job.inputs["spec"]["podFailurePolicy"]["rules"][1] == rendered["spec"]["podFailurePolicy"]["rules"][1]

@@ -17,6 +17,7 @@ CONTRACTS = [
     "auth",
     "base",
     "engine_metrics",
+    "loadtest",
     "metrics",
     "model",
     "router",

@@ -1,11 +1,12 @@
 """Every pod may connect to exactly what it talks to, and nothing else.
 
 For each bundled stack (and variants: a proxy, a pool that downloads, an outside endpoint by address, weights in
-the image, a batch Job), the test reads every rendered NetworkPolicy, collects the egress each pod is allowed (the
-union of the policies selecting it), and compares it with what the pod talks to, worked out from the pod itself:
-cluster DNS; the hub (or the proxy) when an init container runs `hf download`; for the router, the endpoints in the
-settings file it reads, and for the batch runner its --host, each resolved through the rendered Service its URL
-names to that Service's selector and its pods' port (or, outside the stack, to the peer the stack gives).
+the image, a batch Job, a load test of the router), the test reads every rendered NetworkPolicy, collects the egress
+each pod is allowed (the union of the policies selecting it), and compares it with what the pod talks to, worked out
+from the pod itself: cluster DNS; the hub (or the proxy) when an init container runs `hf download`; for the router,
+the endpoints in the settings file it reads; for the batch runner and the load-test master, its --host; for a Locust
+worker, its master and that master's --host; each resolved through the rendered Service its URL names to that
+Service's selector and its pods' port (or, outside the stack, to the peer the stack gives).
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ VARIANTS: dict[str, Any] = {
         ("batch.volumeClaim", "batch-data"),
         ("batch.apiKeySecret", {"name": "voxcpm-api-keys", "key": "batch"}),
     ),
+    "hybrid-loadtest-router": lambda: with_keys(
+        read_stack_file("hybrid"),
+        ("loadtest.enabled", True),
+        ("loadtest.target", "router"),
+        ("loadtest.apiKeySecret", {"name": "voxcpm-api-keys", "key": "loadtest"}),
+    ),
     "staging-image-weights": lambda: with_keys(
         read_stack_file("staging"),
         ("cloud.engine.model", "/models/VoxCPM2"),
@@ -147,7 +154,7 @@ def voice_store(pod: dict, objects: list[dict]) -> str | None:
     """The database URL in the settings ConfigMap the pod mounts (the runtime connects to it), if any."""
     names = [v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v]
     for obj in objects:
-        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] in names:
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] in names and RUNTIME_CONFIG_FILE in obj["data"]:
             settings = yaml.safe_load(obj["data"][RUNTIME_CONFIG_FILE])
             if "voices" in settings:
                 return settings["voices"]["store"]
@@ -155,9 +162,18 @@ def voice_store(pod: dict, objects: list[dict]) -> str | None:
 
 
 def endpoints(pod: dict, objects: list[dict]) -> list[str]:
-    """The URLs a client pod will connect to: the batch runner's --host, or the endpoints in the settings file the
-    router pod mounts."""
+    """The URLs a client pod will connect to: the batch runner's and the load-test master's --host; a Locust worker's
+    master (its --master-host, a Service of the pod's namespace) and the --host that master hands it; or the endpoints
+    in the settings file the router pod mounts."""
     args = pod["spec"]["containers"][0]["args"]
+    if "--worker" in args:
+        host, port = args[args.index("--master-host") + 1], args[args.index("--master-port") + 1]
+        master = f"tcp://{host}.{pod['namespace']}.svc.cluster.local:{port}"
+        found = service_behind(master, objects)
+        assert found is not None, f"{master}: no Service of the stack"
+        selector = {"matchLabels": found[0]["spec"]["selector"]}
+        (master_pod,) = [p for p in pods(objects) if selects(selector, p["metadata"]["labels"])]
+        return [master, *endpoints(master_pod, objects)]
     if "--host" in args:
         return [args[args.index("--host") + 1]]
     if "--router" not in args:
@@ -184,6 +200,8 @@ def service_behind(url: str, objects: list[dict]) -> tuple[dict, int] | None:
             p for p in pods(objects) if selects({"matchLabels": service["spec"]["selector"]}, p["metadata"]["labels"])
         ]
         assert backing, f"{url}: its Service selects no pod"
+        if isinstance(port["targetPort"], int):
+            return service, port["targetPort"]
         numbers = {
             cp["containerPort"]
             for p in backing

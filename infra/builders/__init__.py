@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voxdeploy.infra.builders import auth, batch, cloud, edge, hybrid, meta, network, route, secrets
+from voxdeploy.infra.builders import auth, batch, cloud, edge, hybrid, loadtest, meta, network, route, secrets
 from voxdeploy.infra.config.deployment import DeploymentConfig
 
 KubeObject = dict[str, object]
@@ -51,6 +51,8 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
         groups.append(Group("hybrid-observability", tuple(observability_objects(config, "hybrid"))))
     if config.batch.enabled:
         groups.append(Group("batch", (*batch.batch_objects(config), network.batch_policy(config))))
+    if config.loadtest.enabled:
+        groups.append(Group("loadtest", (*loadtest.loadtest_objects(config), *network.loadtest_policies(config))))
     groups.append(Group("route", tuple(route.route_objects(config))))
     return [group for group in groups if group.objects]
 

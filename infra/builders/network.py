@@ -7,12 +7,14 @@ false): denied by default; every pod may reach cluster DNS; a pod that downloads
 configured proxy): the download is an init container, but NetworkPolicy selects pods, not containers, so the
 allowance stays while the pod serves; the router reaches the tiers it forwards to: its endpoints that are this
 stack's own Services become their pods' selectors and target ports (a policy sees the pod's port after the
-Service's translation); any other endpoint needs a peer in `cloud.networkPolicy.egress.peers`. Nothing else.
+Service's translation); any other endpoint needs a peer in `cloud.networkPolicy.egress.peers`; the batch and
+load-test pods reach the pods of the Service they call, and the load test's workers its master. Nothing else.
 """
 
 from __future__ import annotations
 
-from voxdeploy.infra.builders import batch, cloud, edge, hybrid, workloads
+from voxdeploy.contracts.loadtest import LOCUST_MASTER_PORT
+from voxdeploy.infra.builders import batch, cloud, edge, hybrid, loadtest, meta, workloads
 from voxdeploy.infra.builders.egress import Rule, dns_rule, download_rule, peer_rule
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -145,3 +147,39 @@ def batch_policy(config: DeploymentConfig) -> KubeObject:
     namespace."""
     cloud_pods = own_services(config)[batch.cloud_url(config)]
     return workloads.client_policy(config, batch.identity(config), _egress(config, peer_rule(cloud_pods)))
+
+
+def loadtest_target(config: DeploymentConfig) -> Peer:
+    """The pods behind the Service the load test calls, on their API port (a policy sees the pod's port)."""
+    if config.loadtest.target == "cloud":
+        return own_services(config)[loadtest.target_url(config)]
+    return Peer(pod_labels=hybrid.identity(config).selector, port=config.hybrid.server.port)
+
+
+def loadtest_policies(config: DeploymentConfig) -> list[KubeObject]:
+    """The master: reached only by the workers, on Locust's port; out to DNS and the target's pods (its preflight
+    asks /health and /ready). The workers: reached by nothing; out to DNS, the target's pods and the master. The
+    target's own policy admits both as pods of its namespace."""
+    master, worker = loadtest.master_identity(config), loadtest.worker_identity(config)
+    target = peer_rule(loadtest_target(config))
+    to_master = peer_rule(Peer(pod_labels=master.selector, port=LOCUST_MASTER_PORT))
+    egress = _egress(config, target)
+    spec: dict[str, object] = {
+        "podSelector": {"matchLabels": master.selector},
+        "policyTypes": ["Ingress"] if egress is None else ["Ingress", "Egress"],
+        "ingress": [
+            {
+                "from": [{"podSelector": {"matchLabels": worker.selector}}],
+                "ports": [{"protocol": "TCP", "port": LOCUST_MASTER_PORT}],
+            }
+        ],
+    }
+    if egress is not None:
+        spec["egress"] = egress
+    master_policy: KubeObject = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta.metadata(config, master.name, master.labels),
+        "spec": spec,
+    }
+    return [master_policy, workloads.client_policy(config, worker, _egress(config, target, to_master))]

@@ -128,14 +128,32 @@ def _point(users: object, measured: Mapping[str, object], replicas: int) -> Capa
     )
 
 
-def curve_from_load_test(document: object, source: str, replicas: int = 1) -> CapacityCurve:
+def _simulated(document: object) -> bool:
+    """summary.json says `simulated: true` at its top, benchmark.json in each row."""
+    if isinstance(document, Mapping):
+        return document.get("simulated") is True
+    if isinstance(document, Sequence) and not isinstance(document, str):
+        return any(isinstance(row, Mapping) and row.get("simulated") is True for row in document)
+    return False
+
+
+def curve_from_load_test(
+    document: object, source: str, replicas: int = 1, allow_simulator: bool = False
+) -> CapacityCurve:
     """The curve of one replica from `summary.json` (one concurrency) or `benchmark.json` (several).
 
     The load test measured the whole Service: with `replicas` pods behind it, each carried that share of
     the concurrency and the requests. The RTF is the run's p95 (the SLO's statistic), its mean if absent.
+    A simulator's run is refused unless `allow_simulator`: its figures are the simulator's settings, and a plan
+    from them (325 replicas and $790,550 a month, once) prices nothing real.
     """
     if replicas < 1:
         raise CapacityInputError(f"replicas behind the tested host must be >= 1, got {replicas}")
+    if not allow_simulator and _simulated(document):
+        raise CapacityInputError(
+            f"{source}: measured the simulator (engine: sim), whose speed is whatever it was told; plan from a run "
+            "against the real engine, or pass --allow-simulator to plan from the simulator's figures on purpose"
+        )
     if isinstance(document, Mapping):
         parameters, measured = document.get("parameters"), document.get("measured")
         if not isinstance(parameters, Mapping) or not isinstance(measured, Mapping):

@@ -22,6 +22,7 @@ from voxdeploy.infra.config.cloud import (
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.edge import model_files_gib
 from voxdeploy.infra.config.errors import ConfigIssue
+from voxdeploy.infra.config.loadtest_checks import LOADTEST_CHECKS
 from voxdeploy.infra.config.network_checks import NETWORK_CHECKS
 from voxdeploy.infra.config.secrets import names_a_secret, secret_shape
 from voxdeploy.infra.config.voice_checks import VOICE_CHECKS
@@ -178,6 +179,8 @@ def _images(config: DeploymentConfig) -> Iterator[tuple[str, Image]]:
             yield f"edge.pools[{index}].image", pool.image
     if config.hybrid.enabled:
         yield "hybrid.image", config.hybrid.image
+    if config.loadtest.enabled and config.loadtest.image is not None:
+        yield "loadtest.image", config.loadtest.image
 
 
 def image_is_pinned(config: DeploymentConfig) -> Iterator[ConfigIssue]:
@@ -536,6 +539,7 @@ CHECKS: tuple[Check, ...] = (
     *ACCESS_CHECKS,
     *VOICE_CHECKS,
     *BATCH_CHECKS,
+    *LOADTEST_CHECKS,
 )
 
 

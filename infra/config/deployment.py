@@ -15,6 +15,7 @@ from voxdeploy.infra.config.capacity import CapacityPlanning
 from voxdeploy.infra.config.cloud import CloudTier
 from voxdeploy.infra.config.edge import EdgeTier
 from voxdeploy.infra.config.hybrid import HybridRouter
+from voxdeploy.infra.config.loadtest import LoadTestConfig
 from voxdeploy.infra.config.observability import Observability
 from voxdeploy.infra.config.policy import PolicyConfig
 from voxdeploy.infra.config.route import RouteConfig
@@ -43,6 +44,11 @@ class DeploymentConfig(StrictModel):
     )
     batch: BatchConfig = Field(
         BatchConfig(), description="A file of requests synthesized by an Indexed Job against the cloud tier."
+    )
+    loadtest: LoadTestConfig = Field(
+        LoadTestConfig(),
+        description="The release gate in the cluster: Locust distributed over pods against the cloud tier or the "
+        "router, judged by slo.",
     )
     voices: VoicesConfig = Field(VoicesConfig(), description="Named voices, OpenAI's names, the voice store.")
     speech_api: SpeechApiConfig = Field(SpeechApiConfig(), description="Defaults of the OpenAI speech API.")

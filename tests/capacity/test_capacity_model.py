@@ -94,3 +94,18 @@ def test_a_benchmark_json_gives_one_point_per_level() -> None:
 def test_unusable_results_are_refused(document: object) -> None:
     with pytest.raises(CapacityInputError):
         curve_from_load_test(document, "summary.json")
+
+
+def test_a_simulators_run_is_refused_unless_intended(tmp_path: Path) -> None:
+    """A simulator's figures are its settings: planning from one (325 replicas, $790,550 a month) prices nothing."""
+    path = tmp_path / "summary.json"
+    write(load_test_summary(users=40, latency=0.1, audio_seconds=0.8, seconds=5, engine="sim"), path)
+    document = json.loads(path.read_text())
+    assert (document["engine"], document["simulated"]) == ("sim", True)
+    with pytest.raises(CapacityInputError, match=r"summary.json: measured the simulator .*--allow-simulator"):
+        curve_from_load_test(document, str(path))
+    (point,) = curve_from_load_test(document, str(path), allow_simulator=True).points
+    assert point.concurrency == 40
+    rows = [{"users": 10, "engine": "sim", "simulated": True, **document["measured"]}]
+    with pytest.raises(CapacityInputError, match="measured the simulator"):
+        curve_from_load_test(rows, "benchmark.json")

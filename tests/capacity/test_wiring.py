@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from tests.support.capacity_summaries import load_test_summary
 from tests.support.stacks import read_stack_file
 from voxdeploy.cli import main
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.config import ConfigError, parse_config
+from voxdeploy.loadtests.summary import write
 
 
 def prod_with(section: str, key: str, value: dict) -> dict:
@@ -68,3 +71,13 @@ def test_plan_prints_the_capacity_section(capsys: pytest.CaptureFixture[str]) ->
     assert main(["plan", "--stack", "prod"]) == 0
     assert "Monthly cost" in capsys.readouterr().out
     assert main(["plan", "--stack", "prod", "--capacity-from", "/nonexistent.json"]) == 2
+
+
+def test_plan_refuses_a_simulators_summary_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "summary.json"
+    write(load_test_summary(users=40, latency=0.1, audio_seconds=0.8, seconds=5, engine="sim"), path)
+    assert main(["plan", "--stack", "prod", "--capacity-from", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert f"{path}: measured the simulator" in error and "--allow-simulator" in error
+    assert main(["plan", "--stack", "prod", "--capacity-from", str(path), "--allow-simulator", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["capacity"]["source"] == str(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import yaml
 
 from tests.support.processes import free_port, is_ready, run_to_end, stop_process, wait_until
 from tests.support.stacks import REPO, read_stack_file
+from voxdeploy.loadtests.runner import FIGURES_CSV
 from voxdeploy.loadtests.summary import schema
 
 
@@ -76,6 +78,16 @@ def loadtest(host: str, stack: Path, report: Path, *extra: str) -> subprocess.Co
     )
 
 
+def locust_report_statistics(path: Path) -> list[dict]:
+    """The request table of Locust's HTML report, from the `window.templateArgs` JSON its page is drawn from
+    (Locust 2.47's report template). locust_stats.csv is no substitute: Locust rewrites it once a second while it
+    runs, so requests that end in the run's last second are missing from it."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index("templateArgs = ") + len("templateArgs = ")
+    args, _ = json.JSONDecoder().raw_decode(text, start)
+    return args["requests_statistics"]
+
+
 def test_generous_slo_passes_and_reports_are_written(calibrated, tmp_path: Path) -> None:
     stack = stack_with_slo(tmp_path, minQps=0.1, p95LatencySeconds=30, p95Rtf=1.0, maxErrorRatio=0.05)
     result = loadtest(calibrated.url, stack, tmp_path / "out")
@@ -89,8 +101,16 @@ def test_generous_slo_passes_and_reports_are_written(calibrated, tmp_path: Path)
         assert (tmp_path / "out" / name).is_file(), name
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 5
-    stats = (tmp_path / "out" / "locust_stats.csv").read_text()
-    assert "RTF" in stats and "TTFA" in stats, "custom figures reach Locust's own stats"
+    assert summary["engine"] == "sim" and summary["simulated"] is True
+    assert summary["started_at"] < summary["finished_at"]
+    assert "Engine: <b>sim (simulator" in html
+    stats = locust_report_statistics(tmp_path / "out" / "locust.html")
+    assert all(row["name"].startswith("speech ") for row in stats if row["name"] != "Aggregated"), stats
+    aggregated = next(row for row in stats if row["name"] == "Aggregated")
+    assert aggregated["num_requests"] == summary["measured"]["requests"], "Locust counts real requests only"
+    figures = {(row["figure"], row["size"]) for row in csv.DictReader((tmp_path / "out" / FIGURES_CSV).open())}
+    assert {("RTF", "all"), ("TTFA", "all"), ("E2E stream", "all")} <= figures
+    assert {(row["figure"], row["size"]) for row in summary["figures"]} == figures
 
 
 def test_strict_slo_fails_naming_the_target(calibrated, tmp_path: Path) -> None:
@@ -118,6 +138,65 @@ def test_processes_merge_their_results(calibrated, tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     records = (tmp_path / "out" / "requests.jsonl").read_text().splitlines()
     assert summary["measured"]["requests"] == len(records) > 4
+
+
+def test_a_master_and_its_worker_judge_the_workers_requests(calibrated, tmp_path: Path) -> None:
+    """The in-cluster Jobs' two commands on one machine: the master waits for its worker, the worker's records
+    reach the master, and the master's log ends with summary.json on one line (`--log-summary`)."""
+    stack = stack_with_slo(tmp_path, minQps=0.1, p95LatencySeconds=30, p95Rtf=1.0, maxErrorRatio=0.05)
+    port = str(free_port())
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voxdeploy",
+            "loadtest",
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            port,
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        result = loadtest(
+            calibrated.url,
+            stack,
+            tmp_path / "out",
+            "--expect-workers",
+            "1",
+            "--master-bind-port",
+            port,
+            "--log-summary",
+        )
+        assert worker.wait(timeout=60) == 0, "a worker ends when its master does"
+    finally:
+        stop_process(worker)
+    assert result.returncode == 0, result.stdout + result.stderr
+    logged = json.loads(result.stdout.strip().splitlines()[-1])
+    assert logged == json.loads((tmp_path / "out" / "summary.json").read_text())
+    records = (tmp_path / "out" / "requests.jsonl").read_text().splitlines()
+    assert logged["measured"]["requests"] == len(records) > 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "5s"], "--host is required (unless --worker)"),
+        (["--worker"], "--worker needs --master-host"),
+        (["--worker", "--master-host", "m", "--master-port", "0"], "--master-port must be a TCP port"),
+        (["--host", "http://127.0.0.1:9", "--expect-workers", "-1"], "--expect-workers must be >= 0"),
+        (["--host", "http://127.0.0.1:9", "--expect-workers", "2", "--processes", "2"], "exclude each other"),
+    ],
+)
+def test_distributed_usage_errors_name_the_flag(tmp_path: Path, args: list[str], message: str) -> None:
+    stack = stack_with_slo(tmp_path, minQps=1, p95LatencySeconds=1, p95Rtf=1, maxErrorRatio=0)
+    result = voxdeploy("loadtest", "--stack", str(stack), "--report", str(tmp_path / "out"), *args, timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
 
 
 def test_dead_host_exits_2_quickly(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ import pytest
 from voxdeploy.contracts.slo import SloTargets
 from voxdeploy.loadtests.audio_length import response_seconds, wav_seconds
 from voxdeploy.loadtests.corpus import LANGUAGES, SIZES, corpus, parse_mix
+from voxdeploy.loadtests.figures import CSV_COLUMNS, figure_rows, figures_csv
 from voxdeploy.loadtests.gate import judge
+from voxdeploy.loadtests.report import REQUESTS_PER_WINDOW, SPARSE_WINDOW, _bins, percentile_series, window_seconds
 from voxdeploy.loadtests.results import RequestRecord, measure, percentile
 from voxdeploy.loadtests.runner import LoadTestError, LoadTestOptions, parse_duration
 
@@ -119,6 +121,7 @@ def test_durations(text: str, seconds: float) -> None:
         (LoadTestOptions(host="http://x", stream_ratio=2), "--stream-ratio"),
         (LoadTestOptions(host="http://x", sizes="huge=1"), "--sizes"),
         (LoadTestOptions(host="http://x", processes=0), "--processes"),
+        (LoadTestOptions(host="http://x", master_bind_port=70000), "--master-bind-port"),
     ],
 )
 def test_usage_errors_name_the_option(options: LoadTestOptions, words: str) -> None:
@@ -126,3 +129,50 @@ def test_usage_errors_name_the_option(options: LoadTestOptions, words: str) -> N
         options.check()
     with pytest.raises(LoadTestError, match="not a duration"):
         parse_duration("soon")
+
+
+def timed(start: float, latency: float, size: str = "short", streamed: bool = False, ok: bool = True) -> RequestRecord:
+    return RequestRecord(start, latency, ok, 200 if ok else 500, size, "en", streamed, 2.0, 0.1 if streamed else None)
+
+
+def test_figures_are_per_size_then_all_over_good_requests_only() -> None:
+    records = [
+        timed(0, 1.0),
+        timed(0, 3.0, "long"),
+        timed(0, 0.5, streamed=True),
+        timed(0, 9.0, ok=False),
+        timed(0, 9.0, "long", streamed=True, ok=False),
+    ]
+    rows = {(r.figure, r.size): r for r in figure_rows([r.as_dict() for r in records])}
+    assert set(rows) == {
+        ("RTF", "short"),
+        ("RTF", "long"),
+        ("RTF", "all"),
+        ("TTFA", "short"),
+        ("TTFA", "all"),
+        ("E2E stream", "short"),
+        ("E2E stream", "all"),
+    }, "a failed request has no figures; nobody streamed a long text"
+    assert (rows["RTF", "all"].count, rows["RTF", "all"].max, rows["RTF", "all"].unit) == (3, 1.5, "x")
+    assert rows["RTF", "short"].mean == pytest.approx((0.5 + 0.25) / 2)
+    assert (rows["TTFA", "all"].p95, rows["TTFA", "all"].unit) == (0.1, "s")
+    assert rows["E2E stream", "short"].p50 == 0.5
+    lines = figures_csv(list(rows.values())).splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 8
+    assert figure_rows([]) == [] and figures_csv([]) == ",".join(CSV_COLUMNS) + "\n"
+
+
+@pytest.mark.parametrize(("rate", "seconds", "window"), [(3, 60, 10), (0.5, 600, 60), (100, 60, 1), (0.01, 9000, 600)])
+def test_windows_hold_enough_requests(rate: float, seconds: float, window: int) -> None:
+    """At 3 req/s a per-second p95 is a p95 of three requests; the window grows to hold ~20."""
+    count = int(rate * seconds)
+    records = [timed(i / rate, 0.0) for i in range(count)]
+    assert window_seconds(records) == window
+    if window < 600:
+        assert rate * window >= REQUESTS_PER_WINDOW
+
+
+def test_sparse_windows_are_not_drawn_as_percentiles() -> None:
+    records = [timed(float(i), 0.5) for i in range(SPARSE_WINDOW)] + [timed(20.0, 9.0)]
+    xs, ys = percentile_series(_bins(records, 0.0, 10), lambda r: r.latency, 95)
+    assert (xs, ys) == ([5.0], [0.5]), "the lone request of the last window is no p95"

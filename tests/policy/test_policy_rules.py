@@ -109,7 +109,15 @@ class StackCase:
 
 DIGEST = "sha256:" + "ab" * 32
 STACK_CASES = [
-    StackCase("image-tag", "staging", "cloud.pod.image.tag", "latest", "0.1.0"),
+    StackCase(
+        "image-tag",
+        "staging",
+        "cloud.pod.image.tag",
+        "latest",
+        "0.1.0",
+        # the load-test Jobs run the cloud tier's image
+        objects=("Deployment/voxcpm", "Job/voxcpm-loadtest-master", "Job/voxcpm-loadtest-worker"),
+    ),
     StackCase("image-digest", "prod", "cloud.pod.image.digest", None, DIGEST, severity="warning"),
     StackCase("gpu-quota", "prod", "policy", {"gpuQuota": 8}, {"gpuQuota": 10}),
     StackCase(

@@ -155,3 +155,16 @@ def test_entrypoint_execs_the_runtime_which_drains_on_sigterm() -> None:
         assert process.wait(20) == 0
     finally:
         stop_process(process)
+
+
+@pytest.mark.parametrize(
+    ("stage", "extras"), [("cloud-build", "runtime,batch,loadtest"), ("edge", "runtime,batch,loadtest")]
+)
+def test_images_install_what_their_pods_run(stage: str, extras: str) -> None:
+    """A tier's image runs its runtime pods (`serve`), the batch Job (`batch`) and the load-test Jobs (`loadtest`,
+    Locust), which default to the target tier's image: each needs its extra of pyproject.toml installed."""
+    runs = " ".join(arguments for instruction, arguments in stages()[stage] if instruction == "RUN")
+    installed = re.findall(r'"/wheels/\$\(ls /wheels\)\[([\w,]+)\]"', runs)
+    assert [set(i.split(",")) for i in installed] == [set(extras.split(","))]
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(extras.split(",")) <= set(declared)

@@ -31,7 +31,9 @@ def with_batch(section: dict | None = None, base: str = "staging") -> dict:
 
 
 def at_zero(document: dict, latency: float = 3600) -> dict:
-    """The document's cloud tier scaled to zero between batches, its SLO a batch tier's."""
+    """The document's cloud tier scaled to zero between batches, its SLO a batch tier's, and no load test (a tier at
+    zero is no load test's target)."""
     document["config"]["voxdeploy:cloud"]["autoscaling"]["minReplicas"] = 0
+    document["config"].pop("voxdeploy:loadtest", None)
     document["config"]["voxdeploy:slo"]["p95LatencySeconds"] = latency
     return document

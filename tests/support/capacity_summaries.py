@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from voxdeploy.contracts.runtime import SIMULATOR_ENGINE
 from voxdeploy.contracts.slo import SloTargets
+from voxdeploy.loadtests.figures import figure_rows
 from voxdeploy.loadtests.gate import judge
 from voxdeploy.loadtests.results import RequestRecord, measure
 from voxdeploy.loadtests.summary import RunParameters, Summary
 
 
-def load_test_summary(users: int, latency: float, audio_seconds: float, seconds: int) -> Summary:
+def load_test_summary(
+    users: int, latency: float, audio_seconds: float, seconds: int, engine: str = "vllm-omni"
+) -> Summary:
     """A summary.json as `voxdeploy loadtest` writes it: closed-loop users, each back-to-back requests."""
     records = [
         RequestRecord(
@@ -40,5 +44,14 @@ def load_test_summary(users: int, latency: float, audio_seconds: float, seconds:
         stack="prod",
     )
     return Summary(
-        parameters=parameters, measured=measured, verdicts=verdicts, passed=all(v.passed for v in verdicts), files={}
+        engine=engine,
+        simulated=engine == SIMULATOR_ENGINE,
+        started_at="2026-12-01T10:00:00+00:00",
+        finished_at=f"2026-12-01T10:{seconds // 60:02d}:{seconds % 60:02d}+00:00",
+        parameters=parameters,
+        measured=measured,
+        figures=figure_rows([r.as_dict() for r in records]),
+        verdicts=verdicts,
+        passed=all(v.passed for v in verdicts),
+        files={},
     )

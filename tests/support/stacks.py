@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
 import yaml
+
+from voxdeploy.infra.config import ConfigError, DeploymentConfig, config_from_keys, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS_DIR = REPO / "stacks"
@@ -52,3 +55,24 @@ def with_secret(source: str, base: str = "prod", **extra: object) -> dict:
     document = mutated(base, "cloud.pod.modelCache.hfTokenSecret", {"name": "hf-token", "key": "token"})
     document["config"]["voxdeploy:secrets"] = {"source": source, **extra}
     return document
+
+
+def config_of(document: dict) -> DeploymentConfig:
+    """A stack document's config as `validate` parses it; raises ConfigError."""
+    return parse_config(config_from_keys(document["config"]), "test")
+
+
+def refusals(document: dict) -> dict[str, list[str]]:
+    """path -> the messages `validate` refuses the document with (the test fails if it is accepted)."""
+    with pytest.raises(ConfigError) as caught:
+        config_of(document)
+    found: dict[str, list[str]] = {}
+    for issue in caught.value.issues:
+        found.setdefault(issue.path, []).append(issue.message)
+    return found
+
+
+def the(objects: list[dict], kind: str, name: str) -> dict:
+    """The one rendered object of that kind and name."""
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found

@@ -61,6 +61,12 @@ def add_arguments(plan: argparse.ArgumentParser) -> None:
         "[the reference article's row capacity.referenceMode]",
     )
     plan.add_argument(
+        "--allow-simulator",
+        action="store_true",
+        help="plan from a --capacity-from run that measured the simulator (refused otherwise: its figures are its "
+        "settings, not VoxCPM2's)",
+    )
+    plan.add_argument(
         "--audio-hours",
         type=_positive(float),
         default=None,
@@ -97,5 +103,5 @@ def report(args: argparse.Namespace, config: DeploymentConfig, planning: Capacit
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise CapacityInputError(f"{path}: cannot read a load-test result ({err})") from err
-        curve = curve_from_load_test(document, str(path), args.capacity_replicas)
+        curve = curve_from_load_test(document, str(path), args.capacity_replicas, args.allow_simulator)
     return capacity_report(config, planning, curve, args.target_qps, args.audio_hours, args.deadline_hours)

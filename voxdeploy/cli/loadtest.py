@@ -6,6 +6,7 @@ The options and report printing here are `demo`'s too (voxdeploy/cli/demo.py).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,12 +20,15 @@ from voxdeploy.cli.common import (
     load_stack_from,
     writable_directory,
 )
+from voxdeploy.contracts.api import API_KEY_ENV
+from voxdeploy.contracts.loadtest import LOCUST_MASTER_PORT
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     loadtest = sub.add_parser("loadtest", help="load-test a speech endpoint with Locust and gate on the stack's SLO")
     add_stack_arguments(loadtest)
-    loadtest.add_argument("--host", required=True, help="base URL of the speech API, e.g. http://127.0.0.1:8000")
+    # Required unless --worker: a worker takes the host, like every other option, from its master.
+    loadtest.add_argument("--host", help="base URL of the speech API, e.g. http://127.0.0.1:8000 (required)")
     add_load_arguments(loadtest, users=10, duration="30s", report="out/loadtest")
     loadtest.add_argument(
         "--scenario",
@@ -33,6 +37,39 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="steady users, bursts to --users, or the benchmark table over --levels [steady]",
     )
     loadtest.add_argument("--levels", default="10,50,100", help="benchmark concurrencies [10,50,100]")
+    loadtest.add_argument(
+        "--log-summary",
+        action="store_true",
+        help="print summary.json on one line after the verdict, for a pod whose log is its only lasting output",
+    )
+    distributed = loadtest.add_argument_group(
+        "distributed", "Locust's master and workers, as the rendered load-test Jobs run them"
+    )
+    distributed.add_argument(
+        "--expect-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run as a Locust master that starts once N workers (`loadtest --worker`) have connected [0: no master]",
+    )
+    distributed.add_argument(
+        "--master-bind-port",
+        type=int,
+        default=LOCUST_MASTER_PORT,
+        metavar="PORT",
+        help=f"port a master listens on for its workers [{LOCUST_MASTER_PORT}]",
+    )
+    distributed.add_argument(
+        "--worker", action="store_true", help="run as a Locust worker of the master at --master-host"
+    )
+    distributed.add_argument("--master-host", metavar="HOST", help="the master a --worker connects to")
+    distributed.add_argument(
+        "--master-port",
+        type=int,
+        default=LOCUST_MASTER_PORT,
+        metavar="PORT",
+        help=f"the master's port [{LOCUST_MASTER_PORT}]",
+    )
     loadtest.set_defaults(handler=run)
     return loadtest
 
@@ -57,7 +94,13 @@ def add_load_arguments(parser: argparse.ArgumentParser, users: int, duration: st
     )
 
 
-def options(args: argparse.Namespace, host: str, scenario: str):
+def options(
+    args: argparse.Namespace,
+    host: str,
+    scenario: str,
+    expect_workers: int = 0,
+    master_bind_port: int = LOCUST_MASTER_PORT,
+):
     from voxdeploy.loadtests.corpus import DEFAULT_LANGUAGE_MIX, DEFAULT_SIZE_MIX
     from voxdeploy.loadtests.runner import LoadTestOptions, parse_duration
 
@@ -73,6 +116,8 @@ def options(args: argparse.Namespace, host: str, scenario: str):
         stream_ratio=args.stream_ratio,
         seed=args.seed,
         api_key=args.api_key,
+        expect_workers=expect_workers,
+        master_bind_port=master_bind_port,
     )
 
 
@@ -101,22 +146,57 @@ def print_gate(result, report: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from voxdeploy.loadtests import summary
     from voxdeploy.loadtests.runner import LoadTestError, benchmark
     from voxdeploy.loadtests.runner import run as run_load_test
 
+    if args.worker:
+        return _worker(args)
+    if not args.host:
+        print("error: loadtest: --host is required (unless --worker)", file=sys.stderr)
+        return EXIT_USAGE
     stack = load_stack_from(args)
     writable_directory(args.report, "--report")
     try:
         if args.scenario == "benchmark":
+            if args.expect_workers:
+                raise LoadTestError(
+                    "--scenario benchmark runs its levels here, one after another: not with --expect-workers"
+                )
             levels = _levels(args.levels)
             rows = benchmark(options(args, args.host, "steady"), levels, stack.config.slo, args.report)
             _print_benchmark(rows)
             return EXIT_OK
-        result = run_load_test(options(args, args.host, args.scenario), stack.config.slo, args.report, stack.name)
+        result = run_load_test(
+            options(args, args.host, args.scenario, args.expect_workers, args.master_bind_port),
+            stack.config.slo,
+            args.report,
+            stack.name,
+        )
     except LoadTestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    return print_gate(result, args.report)
+    verdict = print_gate(result, args.report)
+    if args.log_summary:
+        print(summary.dumps(result, indent=None), flush=True)
+    return verdict
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Becomes the Locust worker process (exec: in a pod it is then the process the kubelet signals)."""
+    from voxdeploy.loadtests.runner import worker_command
+
+    if not args.master_host:
+        print("error: loadtest --worker needs --master-host, the master's address", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0 < args.master_port < 65536:
+        print(f"error: --master-port must be a TCP port (1-65535), got {args.master_port}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.api_key:
+        os.environ[API_KEY_ENV] = args.api_key
+    command = worker_command(args.master_host, args.master_port)
+    sys.stdout.flush()
+    os.execv(command[0], command)
 
 
 def _levels(text: str) -> list[int]:

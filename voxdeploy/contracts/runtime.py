@@ -5,7 +5,7 @@ A contract: infra writes it, the runtime reads it, and neither imports the other
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, model_validator
 
@@ -114,10 +114,15 @@ class RuntimeServer(StrictModel):
         return self
 
 
+SIMULATOR_ENGINE: Final = "sim"
+"""The simulator's engine kind, which /ready and /v1/models name: reports and plans tell its figures from a real
+engine's by it."""
+
+
 class SimEngine(StrictModel):
     """A calibrated simulator: real audio, timing drawn from the figures below. It is not VoxCPM2."""
 
-    kind: Literal["sim"] = Field("sim", description="Engine kind.")
+    kind: Literal["sim"] = Field(SIMULATOR_ENGINE, description="Engine kind.")
     rtf: float = Field(0.13, gt=0, le=100, description="Real-time factor of one request when the batch is not full.")
     first_audio_seconds: float = Field(0.12, ge=0, le=60, description="Time to the first audio chunk.")
     batch_capacity: int = Field(
