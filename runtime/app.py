@@ -132,7 +132,7 @@ def run_server(
         log_level=level.lower(),
         access_log=False,
         timeout_graceful_shutdown=int(server.request_timeout_seconds) + 1,
-        http=GuardedHttpToolsProtocol.bind(server),
+        http=GuardedHttpToolsProtocol.bind(server, service),
         loop="uvloop",
         lifespan="on",
     )

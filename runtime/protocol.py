@@ -15,7 +15,8 @@ here, in a subclass of uvicorn's protocol that both the runtime and the router s
 - connections: at most `max_connections`, below the open-file limit; at the limit the one that has waited
   longest for a request is closed to make room, as nginx reuses its idle keep-alive connections.
 
-Refusals here are OpenAI-style JSON like the app's, and close the connection.
+Refusals here are OpenAI-style JSON like the app's, close the connection, and are counted by the service's
+`count_refused` (its requests counter, as the app counts its own answers).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from uvicorn.server import ServerState
 
 from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.runtime.http import ApiError
+from voxdeploy.runtime.service import Service
 
 log = logging.getLogger("voxdeploy.protocol")
 
@@ -109,6 +111,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of the module docstring; `bind` makes one per server."""
 
     settings: ClassVar[RuntimeServer]
+    service: ClassVar[Service]
     max_connections: ClassVar[int]
     waiting: ClassVar[dict[GuardedHttpToolsProtocol, None]]
     """This server's connections that wait for a request (none started, or idle between requests), oldest first:
@@ -117,10 +120,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """[connections refused since the last log line, when that line was written]."""
 
     @classmethod
-    def bind(cls, server: RuntimeServer) -> type[GuardedHttpToolsProtocol]:
+    def bind(cls, server: RuntimeServer, service: Service) -> type[GuardedHttpToolsProtocol]:
         """The protocol class for one server (uvicorn takes a class and builds one per connection)."""
         attributes = {
             "settings": server,
+            "service": service,
             "max_connections": connection_budget(server),
             "waiting": {},
             "refused": [0, 0.0],
@@ -183,10 +187,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
             self.refused[:] = [0, now]
 
-    def _reply(self, status: int, message: str, retry_after: int | None = None) -> None:
+    def _reply(self, status: int, message: str, retry_after: int | None = None, counted: bool = False) -> None:
+        """Answer and close; `counted`: the app records this answer itself (a body that timed out)."""
         if not self.transport.is_closing():
             self.transport.write(refusal(status, message, retry_after))
             self.transport.close()
+            if not counted:
+                self.service.count_refused(status)
 
     # the request head
 
@@ -279,7 +286,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle.scope.setdefault("extensions", {})[BODY_TIMED_OUT] = {}
         cycle.disconnected = True
         cycle.message_event.set()
-        self._reply(408, f"the request body did not arrive within {self.settings.body_timeout_seconds:g} s")
+        self._reply(
+            408, f"the request body did not arrive within {self.settings.body_timeout_seconds:g} s", counted=True
+        )
 
     # between requests
 

@@ -80,6 +80,9 @@ class Runtime:
     def fade_samples(self) -> int:
         return round(self.config.speech.crossfade_ms / 1000 * self.engine.sample_rate)
 
+    def count_refused(self, status: int) -> None:
+        self.metrics.count_request(status)
+
     def drain(self) -> None:
         self.draining = True
 

@@ -13,6 +13,12 @@ from starlette.applications import Starlette
 class Service(Protocol):
     """The state behind one app: started with it, drained on SIGTERM, closed after in-flight requests ended."""
 
+    def count_refused(self, status: int) -> None:
+        """Count an answer the HTTP layer gave before the app saw the request (protocol.py: 431, 414, 408, 505, a
+        full server's 503) in the service's requests counter, as the app counts its own: the error alerts see every
+        5xx, wherever it was answered."""
+        ...
+
     def drain(self) -> None:
         """Turn /ready false: the pod is leaving its Service. Requests still arriving during the drain delay
         (runtime/app.py DrainingServer) are served; after it no more are accepted and those in flight carry on."""

@@ -11,7 +11,7 @@ import yaml
 
 from tests.support.schemas import KUBERNETES_VERSION, is_custom_resource
 from tests.support.stacks import KEYED, STACKS, STACKS_DIR, mutated, read_stack_file
-from tests.support.upstream import voxcpm2_deploy_stages
+from tests.support.upstream import VOXCPM2_DEPLOY, voxcpm2_deploy_stages
 from voxdeploy.contracts.model import MODEL_ID
 from voxdeploy.infra.builders import build_groups, build_objects
 from voxdeploy.infra.builders.cloud import runtime_settings
@@ -189,6 +189,18 @@ def test_the_deploy_file_defaults_are_upstreams() -> None:
     assert DEPLOY_FILE.enable_prefix_caching is stage["enable_prefix_caching"]
     assert DEPLOY_FILE.max_num_batched_tokens == stage["max_num_batched_tokens"]
     assert DEPLOY_FILE.kv_cache_memory_bytes == stage["kv_cache_memory_bytes"]
+
+
+def test_the_flags_always_rendered_default_to_the_deploy_files_values() -> None:
+    """--max-num-seqs, --max-model-len, --gpu-memory-utilization and --dtype are typed on every command line, so they
+    override the deploy file: their defaults must be the file's own, or a bare stack would silently change them."""
+    stage = upstream_stage()
+    document = yaml.safe_load(VOXCPM2_DEPLOY.read_text())
+    flags = dict(itertools.pairwise(vllm_omni_command(parse_config({"auth": KEYED}, "bare").cloud)))
+    assert flags["--max-num-seqs"] == str(stage["max_num_seqs"])
+    assert flags["--max-model-len"] == str(stage["max_model_len"])
+    assert float(flags["--gpu-memory-utilization"]) == stage["gpu_memory_utilization"]
+    assert flags["--dtype"] == document["dtype"]
 
 
 CONTRADICTIONS = {

@@ -41,6 +41,7 @@ OPTIONS: dict[str, Callable[[str], dict]] = {
     ),
     "keda": lambda stack: mutated(stack, "cloud.autoscaling.signal", {"metric": "inFlight", "backend": "keda"}),
     "openyurt": lambda stack: mutated(stack, "edge.orchestrator", "openyurt"),
+    "canary": lambda stack: mutated(stack, "cloud.rollout.strategy", "canary"),
     "httpRoute": lambda stack: routed(
         stack,
         {

@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.support.stacks import STACKS, mutated, read_stack_file
+from tests.support.stacks import STACKS, mutated, read_stack_file, staging_canary
 from voxdeploy.infra.builders import build_objects
 from voxdeploy.infra.builders.workloads import RUNTIME_CONFIG_FILE
 from voxdeploy.infra.config import ConfigError, DeploymentConfig, config_from_keys, parse_config
+from voxdeploy.infra.policy.pods import pod_templates
 
 Allowed = tuple[str, str, frozenset[tuple[str, Any]], str, int]
 """(peer kind "pods"|"addresses", namespace | cidr, labels | except blocks, protocol, port)."""
@@ -85,6 +86,7 @@ VARIANTS: dict[str, Any] = {
         ("loadtest.target", "router"),
         ("loadtest.apiKeySecret", {"name": "voxcpm-api-keys", "key": "loadtest"}),
     ),
+    "staging-canary": staging_canary,
     "staging-image-weights": lambda: with_keys(
         read_stack_file("staging"),
         ("cloud.engine.model", "/models/VoxCPM2"),
@@ -105,9 +107,13 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 
 def pods(objects: list[dict]) -> Iterator[dict]:
     """The pod templates, with their namespace, as the objects that make them carry them."""
-    for obj in objects:
-        if obj["kind"] in ("Deployment", "DaemonSet", "Job"):
-            yield {"namespace": obj["metadata"]["namespace"], "owner": obj, **obj["spec"]["template"]}
+    for template in pod_templates(objects):  # Deployments, DaemonSets, Jobs, Rollouts, analysis Jobs
+        yield {
+            "namespace": template.namespace,
+            "owner": template.owner,
+            "metadata": {"labels": dict(template.labels)},
+            "spec": template.spec,
+        }
 
 
 def allowed_egress(pod: dict, policies: list[dict]) -> set[Allowed]:

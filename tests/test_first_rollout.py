@@ -114,8 +114,8 @@ def test_crd_names_are_the_upstream_ones(api_version: str, kind: str) -> None:
 
 
 def test_an_unknown_custom_kind_is_refused_by_name() -> None:
-    with pytest.raises(KeyError, match="Rollout"):
-        crd_name("argoproj.io/v1alpha1", "Rollout")
+    with pytest.raises(KeyError, match="Experiment"):
+        crd_name("argoproj.io/v1alpha1", "Experiment")
 
 
 def test_workloads_wait_for_the_secret_they_read(monkeypatch) -> None:

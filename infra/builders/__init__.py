@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voxdeploy.infra.builders import auth, batch, cloud, edge, hybrid, loadtest, meta, network, route, secrets
+from voxdeploy.infra.builders import (
+    auth,
+    batch,
+    cloud,
+    edge,
+    hybrid,
+    loadtest,
+    meta,
+    network,
+    rollout,
+    route,
+    secrets,
+)
 from voxdeploy.infra.config.deployment import DeploymentConfig
 
 KubeObject = dict[str, object]
@@ -37,7 +49,11 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
             Group("cloud-storage", tuple(cloud.model_cache_claim(config))),
             Group(
                 "cloud-serving",
-                (cloud.runtime_config_map(config), cloud.deployment(config), cloud.service(config)),
+                (
+                    cloud.runtime_config_map(config),
+                    *(rollout.rollout_objects(config) if rollout.enabled(config) else [cloud.deployment(config)]),
+                    cloud.service(config),
+                ),
             ),
             Group("cloud-scaling", (*cloud.autoscaler(config), *cloud.disruption_budget(config))),
             Group("cloud-network", tuple(network.cloud_policies(config))),

@@ -22,6 +22,8 @@ COMPONENT = "cloud-inference"
 CACHE_DIR = "/var/cache/voxdeploy"
 PRELOAD_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 """The weight download is network-bound: a small, fixed allowance keeps it off the GPU pod's budget."""
+ROLLOUT_API = "argoproj.io/v1alpha1"
+"""Argo Rollouts' API group and version (its only one, v1.9.1), for cloud.rollout.strategy canary."""
 ROLLOUT_MARGIN_SECONDS = 120
 """Slack past a pod's startup budget before its rollout is called stuck: readiness needs a few probe periods."""
 
@@ -261,12 +263,30 @@ def service(config: DeploymentConfig) -> KubeObject:
     return workloads.service(config, identity(config), cloud.service.port, cloud.server, cloud.service.type)
 
 
+def workload_ref(config: DeploymentConfig) -> dict[str, str]:
+    """The object that runs the pods: the Deployment, or the Argo Rollouts Rollout, which serves /scale like one
+    (argo-rollouts docs/features/hpa-support.md), so HPAs and KEDA scale it the same way."""
+    if config.cloud.rollout.strategy == "canary":
+        return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": config.cloud.name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": config.cloud.name}
+
+
 def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
     """HPA on CPU (the reference article's signal) unless a load signal is chosen, which KEDA or a custom-metrics
     HPA then scales on; behavior slows scale-down since reloads cost minutes."""
     scaling = config.cloud.autoscaling
     if not scaling.enabled:
         return []
+    objects = _cpu_or_signal_autoscaler(config)
+    for obj in objects:  # the HPA or ScaledObject; a custom-metrics HPA comes with the adapter's ConfigMap
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and "scaleTargetRef" in spec:
+            spec["scaleTargetRef"] = workload_ref(config)
+    return objects
+
+
+def _cpu_or_signal_autoscaler(config: DeploymentConfig) -> list[KubeObject]:
+    scaling = config.cloud.autoscaling
     if scaling.signal.metric != "cpu":
         return signal_autoscaler(config, identity(config), scaling.signal)
     return [

@@ -17,6 +17,8 @@ CRD_PLURALS: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com", "ServiceMonitor"): "servicemonitors",
     ("apps.openyurt.io", "NodePool"): "nodepools",
     ("argoproj.io", "Application"): "applications",
+    ("argoproj.io", "Rollout"): "rollouts",
+    ("argoproj.io", "AnalysisTemplate"): "analysistemplates",
     ("kustomize.toolkit.fluxcd.io", "Kustomization"): "kustomizations",
     ("gateway.networking.k8s.io", "HTTPRoute"): "httproutes",
     ("gateway.networking.k8s.io", "ReferenceGrant"): "referencegrants",

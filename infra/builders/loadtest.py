@@ -226,6 +226,10 @@ def master_job(config: DeploymentConfig) -> KubeObject:
 
 
 def worker_job(config: DeploymentConfig) -> KubeObject:
+    return _job(config, worker_identity(config), worker_job_spec(config))
+
+
+def worker_job_spec(config: DeploymentConfig) -> KubeObject:
     """`workers` pods at once. A worker lost mid-run is replaced (backoffLimit: one replacement per worker) and the
     master gives the newcomer its share of the users; every worker exits 0 when the master ends the run."""
     loadtest = config.loadtest
@@ -238,10 +242,9 @@ def worker_job(config: DeploymentConfig) -> KubeObject:
     )
     pod_spec = {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}
     workers = loadtest.workers
-    spec = _job_spec(
+    return _job_spec(
         config, worker_identity(config), pod_spec, completions=workers, parallelism=workers, backoffLimit=workers
     )
-    return _job(config, worker_identity(config), spec)
 
 
 def master_service(config: DeploymentConfig) -> KubeObject:
@@ -267,11 +270,14 @@ def master_service(config: DeploymentConfig) -> KubeObject:
 
 
 def loadtest_objects(config: DeploymentConfig) -> list[KubeObject]:
-    """Identity and the SLO first, the master's Service before the Jobs whose pods use it."""
+    """Identity and the SLO first, the master's Service before the Jobs whose pods use it; no Jobs where the cloud
+    tier's canary runs them as its analysis (builders.rollout)."""
+    jobs = (
+        [] if config.cloud.enabled and config.cloud.rollout.runs_load_test else [master_job(config), worker_job(config)]
+    )
     return [
         workloads.service_account(config, identity(config)),
         stack_config_map(config),
         master_service(config),
-        master_job(config),
-        worker_job(config),
+        *jobs,
     ]

@@ -18,6 +18,7 @@ from voxdeploy.contracts.model import MODEL_ID, VLLM_OMNI_PORT
 from voxdeploy.contracts.runtime import RuntimeServer
 from voxdeploy.contracts.version import VERSION
 from voxdeploy.infra.config.base import DnsLabel, DnsSubdomain, Quantity
+from voxdeploy.infra.config.canary import Canary
 from voxdeploy.infra.config.network import EgressPolicy
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
 
@@ -457,6 +458,13 @@ class Rollout(StrictModel):
     """How a new version replaces the old: GPU pods take up to probes.maxStartupSeconds (plus the download) to
     become ready, so one-at-a-time replacement of 10 replicas would take hours."""
 
+    strategy: Literal["rollingUpdate", "canary"] = Field(
+        "rollingUpdate",
+        description="rollingUpdate: a Deployment; canary: an Argo Rollouts Rollout with canary steps and an "
+        "analysis of the canary's latency, RTF and errors against slo: (needs the Argo Rollouts controller).",
+    )
+    canary: Canary = Field(Canary(), description="Steps and analysis of strategy canary.")
+
     max_surge: int | str = Field(
         "25%",
         union_mode="left_to_right",
@@ -474,6 +482,12 @@ class Rollout(StrictModel):
                 "for at least one new pod"
             )
         return value
+
+    @property
+    def runs_load_test(self) -> bool:
+        """The load test is a step of every canary, so it is not also rendered as Jobs of its own: two masters behind
+        the one master Service would split the workers between them."""
+        return self.strategy == "canary" and self.canary.analysis.load_test
 
 
 class ServiceAccountConfig(StrictModel):

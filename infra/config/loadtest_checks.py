@@ -65,4 +65,26 @@ def loadtest_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
         )
 
 
-LOADTEST_CHECKS = (loadtest_has_a_target, loadtest_fits)
+def canary_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
+    """A canary's load-test step runs this stack's loadtest: against the cloud tier; and a Rollout at zero replicas
+    could not wake, since the wake-up query reads kube-state-metrics' Deployment series, which a Rollout has not."""
+    cloud = config.cloud
+    if not cloud.enabled or cloud.rollout.strategy != "canary":
+        return
+    if cloud.rollout.canary.analysis.load_test and not (config.loadtest.enabled and config.loadtest.target == "cloud"):
+        yield ConfigIssue(
+            "cloud.rollout.canary.analysis.loadTest",
+            True,
+            "the load-test step runs the stack's loadtest: section against the cloud tier: enable loadtest with "
+            "target cloud, or set loadTest false",
+        )
+    if cloud.autoscaling.enabled and cloud.autoscaling.min_replicas == 0:
+        yield ConfigIssue(
+            "cloud.rollout.strategy",
+            "canary",
+            "a canary needs running pods to judge and the tier scales to zero (cloud.autoscaling.minReplicas 0): "
+            "keep minReplicas >= 1, or use strategy rollingUpdate",
+        )
+
+
+LOADTEST_CHECKS = (loadtest_has_a_target, loadtest_fits, canary_fits)

@@ -21,6 +21,10 @@ from voxdeploy.infra.config.observability import Duration
 SignalMetric = Literal["cpu", "inFlight", "queued", "engineQueue", "p95Rtf"]
 SignalBackend = Literal["keda", "hpaCustom"]
 
+IN_CLUSTER_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
+"""kube-prometheus-stack's Prometheus Service (prometheus-operated, namespace monitoring): where in-cluster
+consumers (KEDA, the Argo Rollouts analysis) query unless a stack says otherwise."""
+
 TARGET_SHARE = 0.8
 """Default targets sit at 80% of a limit: GPU pods take minutes to start, and the rest absorbs growth meanwhile."""
 
@@ -29,7 +33,7 @@ class KedaOptions(StrictModel):
     """The KEDA ScaledObject's Prometheus trigger and what it does when Prometheus cannot answer."""
 
     prometheus_address: str = Field(
-        "http://prometheus-operated.monitoring.svc:9090",
+        IN_CLUSTER_PROMETHEUS,
         pattern=r"^https?://\S+$",
         description="Base URL of the Prometheus KEDA queries (kube-prometheus-stack: prometheus-operated).",
     )

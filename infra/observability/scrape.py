@@ -10,6 +10,7 @@ from __future__ import annotations
 from voxdeploy.contracts.api import METRICS_PATH
 from voxdeploy.infra.builders import workloads
 from voxdeploy.infra.builders.meta import metadata
+from voxdeploy.infra.config.canary import HASH_TARGET_LABEL, POD_HASH_LABEL
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.observability.rules import OPERATOR_API, monitoring_labels
 from voxdeploy.infra.observability.watch import Watch, watches
@@ -18,11 +19,13 @@ from voxdeploy.infra.observability.watch import Watch, watches
 def service_monitor(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
     """Scrape every pod behind the watched Services on their `metrics` port (the only one serving /metrics)."""
     scrape = config.observability.scrape
+    canary = {"podTargetLabels": [POD_HASH_LABEL]} if _canary(config) else {}
     return {
         "apiVersion": OPERATOR_API,
         "kind": "ServiceMonitor",
         "metadata": metadata(config, watch.name, monitoring_labels(config, watch.name)),
         "spec": {
+            **canary,
             "selector": watch.selector,
             "namespaceSelector": {"matchNames": [watch.namespace]},
             "endpoints": [
@@ -62,8 +65,18 @@ def scrape_job(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
             _copy("__meta_kubernetes_namespace", "namespace"),
             _copy("__meta_kubernetes_service_name", "service"),
             _copy("__meta_kubernetes_pod_name", "pod"),
+            *(
+                [_copy(f"__meta_kubernetes_pod_label_{HASH_TARGET_LABEL}", HASH_TARGET_LABEL)]
+                if _canary(config)
+                else []
+            ),
         ],
     }
+
+
+def _canary(config: DeploymentConfig) -> bool:
+    """The canary analysis tells the versions apart by their pods' hash label, which must reach the series."""
+    return config.cloud.enabled and config.cloud.rollout.strategy == "canary"
 
 
 def scrape_configs(config: DeploymentConfig) -> list[dict[str, object]]:

@@ -17,6 +17,7 @@ from voxdeploy.infra.policy.violations import Check, Finding, KubeObject, object
 POD_SPEC_AT: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",),
     "Deployment": ("spec", "template", "spec"),
+    "Rollout": ("spec", "template", "spec"),
     "StatefulSet": ("spec", "template", "spec"),
     "ReplicaSet": ("spec", "template", "spec"),
     "DaemonSet": ("spec", "template", "spec"),
@@ -60,6 +61,12 @@ class PodTemplate:
 def pod_templates(objects: Sequence[KubeObject]) -> Iterator[PodTemplate]:
     """Every object that creates pods, with its pod spec (objects of other kinds are skipped)."""
     for obj in objects:
+        if obj.get("kind") == "AnalysisTemplate":  # Argo Rollouts runs each `job` metric's Job
+            for metric in dig(obj, ("spec", "metrics"), []):
+                template = dig(metric, ("provider", "job", "spec", "template"))
+                if template is not None:
+                    yield PodTemplate(obj, template.get("spec", {}), dig(template, ("metadata", "labels"), {}))
+            continue
         path = POD_SPEC_AT.get(str(obj.get("kind")))
         if path is None:
             continue

@@ -29,6 +29,7 @@ AUTOSCALERS: dict[str, AutoscalerShape] = {
 
 REPLICAS_AT: dict[str, tuple[str, ...]] = {
     "Deployment": ("spec", "replicas"),
+    "Rollout": ("spec", "replicas"),
     "StatefulSet": ("spec", "replicas"),
     "ReplicaSet": ("spec", "replicas"),
     "Job": ("spec", "parallelism"),

@@ -163,6 +163,9 @@ class Router:
         self.own_key = None if settings.upstream_key is None else OwnKey(settings.upstream_key, reload)
         self._watcher: asyncio.Task[None] | None = None
 
+    def count_refused(self, status: int) -> None:
+        self.metrics.count_request(ROUTER_SELF, status)
+
     def drain(self) -> None:
         """/ready turns 503 so endpoints drop the router; requests are still served through the drain delay."""
         self.draining = True

@@ -7,11 +7,7 @@ accepted by the server. Both processes are started with explicit command lines a
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +16,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.observability import CONFIG_NAMES, binary, config_named
-from tests.support.processes import Served, free_port, start_serve, wait_until
+from tests.support.observability import CONFIG_NAMES, config_named
+from tests.support.processes import Served, start_serve, wait_until
+from tests.support.prometheus_server import load, start_prometheus, stop
 from voxdeploy.contracts.metrics import RATE_WINDOW
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.observability.dashboard import panels
@@ -76,26 +73,8 @@ def prometheus_config(config: DeploymentConfig, runtime: Served, rules: Path) ->
     }
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
-    server = binary("prometheus")
     work = tmp_path_factory.mktemp("prometheus")
     runtime = start_serve(["--engine", "sim", "--sim-rtf", "3", "--sim-first-audio", "0.2"], work / "serve.log")
     process: subprocess.Popen[bytes] | None = None
@@ -103,25 +82,8 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
         config = shortened()
         rules = work / "rules.yaml"
         rules.write_text(yaml.safe_dump(rule_file(config), sort_keys=False))
-        (work / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(config, runtime, rules)))
-        port = free_port()
-        log = (work / "prometheus.log").open("wb")
-        process = subprocess.Popen(
-            [
-                server,
-                f"--config.file={work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={work / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
+        process, url = start_prometheus(work, prometheus_config(config, runtime, rules))
         monitored = Monitored(config, runtime, url, [])
-        wait_until(lambda: ready(url) or process.poll() is not None, 30, "Prometheus to be ready")
-        assert process.poll() is None, (work / "prometheus.log").read_text()
         up = f"up{selector(target_labels(config))}"
         wait_until(lambda: monitored.query(up)["data"]["result"] != [], 30, "the first scrape of the runtime")
         monitored.codes = load(runtime.url, seconds=12)
@@ -130,25 +92,6 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
         if process is not None:
             stop(process)
         runtime.stop()
-
-
-def load(url: str, seconds: float, threads: int = 4) -> list[int]:
-    """A few clients posting short texts back to back for a while; returns the status codes."""
-    codes: list[int] = []
-    deadline = time.monotonic() + seconds
-
-    def client() -> None:
-        with httpx.Client(timeout=60) as http:
-            while time.monotonic() < deadline:
-                body = {"model": "openbmb/VoxCPM2", "input": "Hello there.", "voice": "default"}
-                codes.append(http.post(url + "/v1/audio/speech", json=body).status_code)
-
-    workers = [threading.Thread(target=client) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return codes
 
 
 def test_latency_alert_goes_pending_or_firing_under_slow_load(monitored: Monitored) -> None:

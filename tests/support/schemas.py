@@ -27,6 +27,8 @@ CRD_SCHEMAS: Mapping[tuple[str, str], Path] = {
     ("monitoring.coreos.com/v1", "PrometheusRule"): _OPERATOR_CRDS / "prometheusrules.v1.schema.yaml",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): _OPERATOR_CRDS / "servicemonitors.v1.schema.yaml",
     ("argoproj.io/v1alpha1", "Application"): _CRDS / "argocd-application-v1alpha1.yaml",
+    ("argoproj.io/v1alpha1", "Rollout"): _CRDS / "argo-rollouts-rollout-v1alpha1.yaml",
+    ("argoproj.io/v1alpha1", "AnalysisTemplate"): _CRDS / "argo-rollouts-analysistemplate-v1alpha1.yaml",
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): _CRDS / "flux-kustomization-v1.yaml",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): _CRDS / "gateway-api-httproute-v1.yaml",
     ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"): _CRDS / "gateway-api-referencegrant-v1beta1.yaml",

@@ -76,3 +76,17 @@ def the(objects: list[dict], kind: str, name: str) -> dict:
     """The one rendered object of that kind and name."""
     (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     return found
+
+
+def staging_canary(**rollout: object) -> dict:
+    """Staging with the canary its stack file describes in a comment: 10 %, the load test, 50 %."""
+    document = read_stack_file("staging")
+    document["config"]["voxdeploy:cloud"]["rollout"] = {
+        "strategy": "canary",
+        "canary": {
+            "steps": [{"setWeight": 10, "pause": "10m"}, {"setWeight": 50, "pause": "10m"}],
+            "analysis": {"loadTest": True},
+        },
+        **rollout,
+    }
+    return document
