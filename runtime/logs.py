@@ -53,6 +53,8 @@ QUIET_ROUTES = frozenset({HEALTH_PATH, READY_PATH, METRICS_PATH})
 _ID_HEADER = REQUEST_ID_HEADER.lower().encode("latin-1")
 _USABLE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 """A client's request id is kept if it is this: bounded and safe to put into a header, a log line and a query."""
+LOGGED_PATH_CHARS = 256
+"""The most of a request's path an access line keeps: a scanner's 30 KiB URL is not the log's to store."""
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("voxdeploy_request_id", default=None)
 
 
@@ -181,7 +183,9 @@ class AccessLog:
     The line's status is the one sent, except that a response whose body did not go out whole reads 499 (the
     client left) or 500 (it broke off on an error), as the request counters count it; a request that raised before
     answering is a 500 (what Starlette's last handler sends). `route` is the route's template, so unknown paths add
-    no values; `engine` and `tier` come from the response's own headers (a router relays the tier's engine)."""
+    no values to it, and `path` the path asked for (bounded, control characters escaped), which is what a line of a
+    request refused before routing (a missing key's 401, a key's 429, an unknown path's 404) has to tell where it
+    went; `engine` and `tier` come from the response's own headers (a router relays the tier's engine)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -217,6 +221,14 @@ class AccessLog:
             _log(scope, request_id, answer.outcome(failed), time.perf_counter() - started, answer.headers)
 
 
+def loggable_path(path: str) -> str:
+    """The path as an access line shows it: at most LOGGED_PATH_CHARS, and no character that could forge a line."""
+    kept = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in path[:LOGGED_PATH_CHARS]
+    )
+    return kept + ("..." if len(path) > LOGGED_PATH_CHARS else "")
+
+
 def _log(scope: Scope, request_id: str, status: int, duration: float, sent: dict[str, str]) -> None:
     route = getattr(scope.get("route"), "path", None) or "-"
     level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
@@ -228,6 +240,7 @@ def _log(scope: Scope, request_id: str, status: int, duration: float, sent: dict
     fields: dict[str, object] = {
         "method": scope["method"],
         "route": route,
+        "path": loggable_path(scope["path"]),
         "status": status,
         "duration_s": round(duration, 4),
         "audio_seconds": audio_seconds,
@@ -242,7 +255,7 @@ def _log(scope: Scope, request_id: str, status: int, duration: float, sent: dict
         level,
         "%s %s %d %.3fs audio=%s engine=%s%s key=%s request_id=%s",
         scope["method"],
-        route,
+        fields["path"] if route == "-" else route,
         status,
         duration,
         "-" if audio_seconds is None else f"{audio_seconds}s",

@@ -26,12 +26,12 @@ from voxdeploy.contracts.api import REQUEST_ID_HEADER, SPEECH_PATH
 from voxdeploy.contracts.router import HealthChecking, RouterSettings
 from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 from voxdeploy.runtime.engines.vllm_omni import VllmOmniEngine
-from voxdeploy.runtime.logs import AccessLog, JsonFormatter, configure_logging, usable_request_id
+from voxdeploy.runtime.logs import LOGGED_PATH_CHARS, AccessLog, JsonFormatter, configure_logging, usable_request_id
 from voxdeploy.runtime.router.app import Router, create_router_app
 from voxdeploy.runtime.router.endpoints import Pools, check_all
 from voxdeploy.runtime.server import create_app
 
-ACCESS_FIELDS = {"method", "route", "status", "duration_s", "audio_seconds", "engine", "request_id", "key"}
+ACCESS_FIELDS = {"method", "route", "path", "status", "duration_s", "audio_seconds", "engine", "request_id", "key"}
 SPEECH = {"model": "openbmb/VoxCPM2", "input": "Hello there.", "voice": "default"}
 
 
@@ -173,6 +173,7 @@ def test_the_runtime_returns_the_id_and_forwards_it_to_the_engine(caplog: pytest
         ("-", 404, "-"),
     ]
     assert lines[0]["audio_seconds"] == 0.1 and lines[2]["audio_seconds"] is None
+    assert [line["path"] for line in lines] == [SPEECH_PATH, SPEECH_PATH, "/nowhere"], "where an unrouted one went"
 
 
 def test_the_router_forwards_the_id_to_the_tier_and_returns_it_once() -> None:
@@ -246,7 +247,7 @@ def test_json_logs_of_a_real_runtime_have_one_access_line_per_request(tmp_path: 
                 SPEECH_PATH, json=SPEECH, headers={REQUEST_ID_HEADER: "op-42", "Authorization": "Bearer sk-secret"}
             )
             made = client.post(SPEECH_PATH, json=SPEECH)
-            missing = client.get("/v1/nowhere/12345")
+            missing = client.get("/v1/nowhere/12345%0A%1b[31mforged" + "a" * 1000)
             bad = client.post(SPEECH_PATH, json={**SPEECH, "input": ""})
             polled = client.get("/health")
     finally:
@@ -273,6 +274,10 @@ def test_json_logs_of_a_real_runtime_have_one_access_line_per_request(tmp_path: 
         ("POST", SPEECH_PATH, 400, "sim"),
     ]
     assert access[0]["audio_seconds"] > 0.5 and access[2]["audio_seconds"] is None
+    # the unrouted request's path is there, bounded, and cannot start a line of its own or colour a terminal
+    assert access[2]["path"].startswith("/v1/nowhere/12345\\n\\x1b[31mforged") and access[2]["path"].endswith("a...")
+    assert len(access[2]["path"]) == LOGGED_PATH_CHARS + len("\\n\\x1b") - 2 + len("...")  # 256 kept, 2 escaped
+    assert "\n" not in access[2]["path"] and "\x1b" not in output
     assert 0 < access[0]["duration_s"] < 30
     print("\n".join(json.dumps(record) for record in access[:3]))  # the closing note's sample
 

@@ -324,7 +324,9 @@ def test_transcript_401_200_429(keyed, keys) -> None:
             if header in response.headers:
                 lines.append(f"{header}: {response.headers[header]}")
         lines.append(
-            response.text if "json" in response.headers["content-type"] else f"<{len(response.content)} bytes of WAV>"
+            response.text
+            if "json" in response.headers["content-type"]
+            else f"<{len(response.content)} bytes of {response.headers['content-type']}>"
         )
         return response
 
