@@ -51,7 +51,7 @@ def build_groups(config: DeploymentConfig) -> list[Group]:
                 "cloud-serving",
                 (
                     cloud.runtime_config_map(config),
-                    *(rollout.rollout_objects(config) if rollout.enabled(config) else [cloud.deployment(config)]),
+                    *(rollout.rollout_objects(config) if config.cloud.canary else [cloud.deployment(config)]),
                     cloud.service(config),
                 ),
             ),

@@ -266,7 +266,7 @@ def service(config: DeploymentConfig) -> KubeObject:
 def workload_ref(config: DeploymentConfig) -> dict[str, str]:
     """The object that runs the pods: the Deployment, or the Argo Rollouts Rollout, which serves /scale like one
     (argo-rollouts docs/features/hpa-support.md), so HPAs and KEDA scale it the same way."""
-    if config.cloud.rollout.strategy == "canary":
+    if config.cloud.canary:
         return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": config.cloud.name}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "name": config.cloud.name}
 

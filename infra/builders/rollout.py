@@ -40,10 +40,6 @@ class SloCheck:
         return f"len(result) > 0 && !isNaN(result[0]) && result[0] <= {number(self.bound)}"
 
 
-def enabled(config: DeploymentConfig) -> bool:
-    return config.cloud.enabled and config.cloud.rollout.strategy == "canary"
-
-
 def slo_template_name(config: DeploymentConfig) -> str:
     return f"{config.cloud.name}-slo"
 

@@ -520,6 +520,11 @@ class CloudTier(StrictModel):
     service: ServiceConfig = Field(ServiceConfig(), description="Service.")
 
     @property
+    def canary(self) -> bool:
+        """The tier is rendered as an Argo Rollouts Rollout (builders.rollout) rather than a Deployment."""
+        return self.enabled and self.rollout.strategy == "canary"
+
+    @property
     def grace_period_seconds(self) -> int:
         """terminationGracePeriodSeconds of the cloud pods: the stack's, else the least that drains a request."""
         explicit = self.pod.termination_grace_period_seconds

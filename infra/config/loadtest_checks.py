@@ -69,7 +69,7 @@ def canary_fits(config: DeploymentConfig) -> Iterator[ConfigIssue]:
     """A canary's load-test step runs this stack's loadtest: against the cloud tier; and a Rollout at zero replicas
     could not wake, since the wake-up query reads kube-state-metrics' Deployment series, which a Rollout has not."""
     cloud = config.cloud
-    if not cloud.enabled or cloud.rollout.strategy != "canary":
+    if not cloud.canary:
         return
     if cloud.rollout.canary.analysis.load_test and not (config.loadtest.enabled and config.loadtest.target == "cloud"):
         yield ConfigIssue(

@@ -19,7 +19,8 @@ from voxdeploy.infra.observability.watch import Watch, watches
 def service_monitor(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
     """Scrape every pod behind the watched Services on their `metrics` port (the only one serving /metrics)."""
     scrape = config.observability.scrape
-    canary = {"podTargetLabels": [POD_HASH_LABEL]} if _canary(config) else {}
+    # the canary analysis tells the versions apart by their pods' hash label, which must reach the series
+    canary = {"podTargetLabels": [POD_HASH_LABEL]} if config.cloud.canary else {}
     return {
         "apiVersion": OPERATOR_API,
         "kind": "ServiceMonitor",
@@ -67,16 +68,11 @@ def scrape_job(config: DeploymentConfig, watch: Watch) -> dict[str, object]:
             _copy("__meta_kubernetes_pod_name", "pod"),
             *(
                 [_copy(f"__meta_kubernetes_pod_label_{HASH_TARGET_LABEL}", HASH_TARGET_LABEL)]
-                if _canary(config)
+                if config.cloud.canary
                 else []
             ),
         ],
     }
-
-
-def _canary(config: DeploymentConfig) -> bool:
-    """The canary analysis tells the versions apart by their pods' hash label, which must reach the series."""
-    return config.cloud.enabled and config.cloud.rollout.strategy == "canary"
 
 
 def scrape_configs(config: DeploymentConfig) -> list[dict[str, object]]:
