@@ -145,6 +145,7 @@ def configure_logging(level: LogLevel, log_format: LogFormat, stream: TextIO | N
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(_ClientRequestsAtDebug(logging.getLevelName(level)))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.NOTSET)  # the filter decides, not the CLI's quieting
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -284,6 +284,8 @@ def test_demo_is_the_whole_product_on_one_machine(tmp_path: Path) -> None:
     assert "rendered the dev stack" in result.stdout and "gate PASSED" in result.stdout
     assert (tmp_path / "demo" / "rendered" / "kustomization.yaml").is_file()
     assert (tmp_path / "demo" / "loadtest" / "report.html").is_file()
+    # a new user's first output: the demo's own lines, not a line per readiness poll it sent
+    assert "httpx" not in result.stdout + result.stderr
 
 
 def listening(url: str) -> bool:

@@ -100,7 +100,11 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(build_parser(), argv)
-    logging.basicConfig(level=args.log_level or "INFO", format="%(levelname)s %(name)s: %(message)s")
+    level = args.log_level or "INFO"
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # httpx logs each request it sends at INFO: the demo's and the load test's readiness polls, not news
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     from voxdeploy.infra.config.errors import ConfigError
 
