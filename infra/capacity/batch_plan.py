@@ -4,7 +4,8 @@ Nobody waits for a batch, so a replica runs where it makes the most audio per se
 c requests in flight at real-time factor r it makes c / r seconds of audio a second (each request makes 1 / r).
 The curve's p95 RTF stands in for the mean, which makes the figure a lower bound. Replicas that are not running
 when the Job starts (a tier scaled to zero, or fewer than the batch needs) first take the tier's startup budget:
-it is billed and comes off the deadline.
+it is billed and comes off the deadline. Replicas the tier keeps up anyway (minReplicas of an interactive tier) are
+paid for by the interactive plan: a batch's bill is only the replicas beyond them.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class BatchPlan:
     """From the Job's start to its end: the cold start and the synthesis."""
     gpus_per_replica: int
     gpu_hours: float
-    """GPU-hours one batch rents, its cold start included."""
+    """GPU-hours one batch runs on, its cold start included."""
+    running_replicas: int
+    """Of `replicas`, those the tier keeps up anyway, whose hours the interactive plan already pays."""
     batches_per_month: float
     in_flight: int
     """Requests the Job keeps in flight to saturate the replicas (batch.parallelism x batch.concurrency)."""
@@ -54,8 +57,14 @@ class BatchPlan:
         return self.replicas * audio_rate(self.per_replica)
 
     @property
+    def billed_gpu_hours(self) -> float:
+        """GPU-hours one batch adds to the bill: those of the replicas beyond the running ones."""
+        return self.gpu_hours * (self.replicas - self.running_replicas) / self.replicas
+
+    @property
     def gpu_hours_per_month(self) -> float:
-        return self.gpu_hours * self.batches_per_month
+        """What the batches add to the month's bill."""
+        return self.billed_gpu_hours * self.batches_per_month
 
 
 def plan_batch(
@@ -92,6 +101,7 @@ def plan_batch(
         hours=(cold_start + synthesis) / SECONDS_PER_HOUR,
         gpus_per_replica=gpus_per_replica,
         gpu_hours=replicas * gpus_per_replica * (cold_start + synthesis) / SECONDS_PER_HOUR,
+        running_replicas=min(running_replicas, replicas),
         batches_per_month=batch.batches_per_month,
         in_flight=replicas * math.ceil(point.concurrency),
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from voxdeploy.infra.capacity.batch_plan import BatchPlan, audio_rate, plan_batch
 from voxdeploy.infra.capacity.cost import MonthlyCost, monthly_cost
 from voxdeploy.infra.capacity.decision import Recommendation, Targets, recommend
-from voxdeploy.infra.capacity.model import CapacityCurve
+from voxdeploy.infra.capacity.model import CapacityCurve, CapacityInputError
 from voxdeploy.infra.capacity.planner import ReplicaPlan, plan_replicas
 from voxdeploy.infra.capacity.reference import EDUCATION_CONTENT, DecisionRow, reference_curve
-from voxdeploy.infra.config.capacity import CapacityPlanning
+from voxdeploy.infra.config.capacity import BatchPlanning, CapacityPlanning
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.plan import table
 
@@ -30,6 +32,13 @@ class CapacityReport:
     recommendation: Recommendation
     stack_replicas: tuple[int, int]
     """The stack's own (fewest, most) replicas, to compare with the plan's bounds."""
+    job_in_flight: int | None
+    """Requests the stack's batch Job keeps in flight (batch.parallelism x batch.concurrency); None without one."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """Where the stack falls short of the plan: said in the text and in the JSON alike."""
+        return [] if self.batch is None else batch_warnings(self.batch, self.stack_replicas[1], self.job_in_flight)
 
 
 def capacity_report(
@@ -54,7 +63,7 @@ def capacity_report(
     batch_stack = config.batch.enabled or planning.needs.batch
     batch_planning = planning.batch
     if deadline_hours is not None:
-        batch_planning = batch_planning.model_copy(update={"deadline_hours": deadline_hours})
+        batch_planning = _with_deadline(batch_planning, deadline_hours)
     hours = audio_hours or batch_planning.audio_hours
     batch = None
     if batch_stack and hours is not None:
@@ -71,7 +80,33 @@ def capacity_report(
         monthly_cost(planning.prices, gpu_hours),
         recommend(targets),
         cloud.replica_range,
+        config.batch.in_flight if config.batch.enabled else None,
     )
+
+
+def _with_deadline(planning: BatchPlanning, deadline_hours: float) -> BatchPlanning:
+    """planning with --deadline-hours in place of its own, held to the same bounds as the stack's field."""
+    try:
+        return BatchPlanning.model_validate({**planning.model_dump(by_alias=True), "deadlineHours": deadline_hours})
+    except ValidationError as err:
+        raise CapacityInputError(
+            f"--deadline-hours {deadline_hours:g}: {err.errors()[0]['msg'].lower()} "
+            "(the bounds of capacity.batch.deadlineHours: more than 0, at most 8760 h, a year)"
+        ) from None
+
+
+def batch_warnings(batch: BatchPlan, most_replicas: int, job_in_flight: int | None) -> list[str]:
+    found = []
+    if batch.replicas > most_replicas:
+        found.append(
+            f"the batch needs {batch.replicas} replicas; raise cloud.autoscaling.maxReplicas ({most_replicas})"
+        )
+    if job_in_flight is not None and job_in_flight < batch.in_flight:
+        found.append(
+            f"the Job keeps {job_in_flight} requests in flight, fewer than the {batch.in_flight} that saturate the "
+            "replicas: raise batch.concurrency or batch.parallelism"
+        )
+    return found
 
 
 def _interactive_json(plan: ReplicaPlan) -> dict[str, object]:
@@ -104,6 +139,8 @@ def _batch_json(batch: BatchPlan) -> dict[str, object]:
         "audioHoursPerHour": round(batch.audio_hours_per_hour, 1),
         "inFlight": batch.in_flight,
         "gpuHoursPerBatch": round(batch.gpu_hours, 2),
+        "runningReplicas": batch.running_replicas,
+        "billedGpuHoursPerBatch": round(batch.billed_gpu_hours, 2),
         "batchesPerMonth": batch.batches_per_month,
         "gpuHoursPerMonth": round(batch.gpu_hours_per_month, 1),
     }
@@ -131,6 +168,7 @@ def as_json(report: CapacityReport) -> dict[str, object]:
         "stackReplicas": {"min": report.stack_replicas[0], "max": report.stack_replicas[1]},
         "interactive": _interactive_json(report.plan) if report.plan else None,
         "batch": _batch_json(report.batch) if report.batch else None,
+        "warnings": report.warnings,
         "monthlyCostUsd": {
             "hardware": round(cost.hardware, 2),
             "cloud": round(cost.cloud, 2),
@@ -191,25 +229,23 @@ def _batch_text(batch: BatchPlan, stack_replicas: tuple[int, int], job_in_flight
         ),
         ("batch wall time", f"{batch.hours:.2f} h, {batch.audio_hours_per_hour:,.0f} audio-hours per hour"),
         ("in flight to saturate", sending),
-        ("GPU-hours per batch", f"{batch.gpu_hours:,.1f}"),
+        ("GPU-hours per batch", f"{batch.gpu_hours:,.1f}" + _already_paid(batch)),
         ("GPU-hours per month", f"{batch.gpu_hours_per_month:,.1f} ({_count(batch.batches_per_month, 'batch', 'es')})"),
     ]
-    lines = ["", "Batch", table(("FIGURE", "VALUE"), figures)]
-    if batch.replicas > most:
-        lines.append(
-            f"warning: the batch needs {batch.replicas} replicas; raise cloud.autoscaling.maxReplicas ({most})"
-        )
-    if job_in_flight is not None and job_in_flight < batch.in_flight:
-        lines.append(
-            f"warning: the Job keeps {job_in_flight} requests in flight, fewer than the {batch.in_flight} that "
-            "saturate the replicas: raise batch.concurrency or batch.parallelism"
-        )
-    return lines
+    return ["", "Batch", table(("FIGURE", "VALUE"), figures)]
 
 
-def as_text(report: CapacityReport, job_in_flight: int | None = None) -> str:
-    """The report as tables, the way `voxdeploy plan` prints the rest; `job_in_flight` is what the stack's batch
-    Job sends, compared with what the batch needs."""
+def _already_paid(batch: BatchPlan) -> str:
+    if batch.running_replicas == 0:
+        return ""
+    return (
+        f" ({batch.billed_gpu_hours:,.1f} billed: {batch.running_replicas} of the {batch.replicas} replicas are "
+        "kept up anyway and paid by the interactive plan)"
+    )
+
+
+def as_text(report: CapacityReport) -> str:
+    """The report as tables, the way `voxdeploy plan` prints the rest, and its warnings."""
     cost, recommendation = report.cost, report.recommendation
     curve = [
         (f"{p.concurrency:g}", f"{p.qps:.1f}", f"{p.latency_seconds * 1000:.0f}", f"{p.rtf:g}")
@@ -221,7 +257,8 @@ def as_text(report: CapacityReport, job_in_flight: int | None = None) -> str:
     else:
         lines += ["", "Interactive: none (the tier scales to zero between batches)"]
     if report.batch:
-        lines += _batch_text(report.batch, report.stack_replicas, job_in_flight)
+        lines += _batch_text(report.batch, report.stack_replicas, report.job_in_flight)
+        lines += [f"warning: {warning}" for warning in report.warnings]
     elif report.batch_unsized:
         lines += ["", "Batch: not sized; set capacity.batch.audioHours (or plan --audio-hours)"]
     row = recommendation.row

@@ -31,9 +31,18 @@ def test_a_cold_tier_loses_its_startup_to_the_deadline_and_pays_for_it() -> None
     assert plan.in_flight == 30 and plan.audio_hours_per_hour == 150
 
 
-def test_replicas_already_running_start_at_once() -> None:
+def test_replicas_already_running_start_at_once_and_are_paid_for_already() -> None:
     plan = plan_batch(FLAT, BatchPlanning(deadline_hours=10), 1000, 1, 2, 1800)
     assert (plan.replicas, plan.cold_start_hours, plan.hours, plan.gpu_hours) == (2, 0, 10, 20)
+    assert (plan.running_replicas, plan.billed_gpu_hours, plan.gpu_hours_per_month) == (2, 0, 0)
+
+
+def test_only_the_replicas_beyond_the_running_ones_are_billed() -> None:
+    """3 replicas needed with a cold start, 1 of them kept up anyway: 2 are billed, each from its start."""
+    plan = plan_batch(FLAT, BatchPlanning(deadline_hours=10, batches_per_month=4), 1000, 2, 1, 1800)
+    assert (plan.replicas, plan.running_replicas) == (3, 1)
+    assert plan.billed_gpu_hours == pytest.approx(2 * 2 * plan.hours)
+    assert plan.gpu_hours_per_month == pytest.approx(4 * plan.billed_gpu_hours)
 
 
 def test_a_batch_runs_where_a_replica_makes_the_most_audio_not_at_the_rtf_target() -> None:
@@ -74,6 +83,8 @@ def test_plan_of_a_tier_scaled_to_zero_is_the_batch_alone(tmp_path: Path, capsys
     assert "replicas 5 (5 GPUs; stack: at most 4)" in text
     assert "warning: the batch needs 5 replicas; raise cloud.autoscaling.maxReplicas (4)" in text
     assert "the Job sends 4" in text and "raise batch.concurrency or batch.parallelism" in text
+    warnings = capacity["warnings"]  # the JSON says what the text warns of
+    assert len(warnings) == 2 and all(f"warning: {w}" in " ".join(text.split()) for w in warnings)
     assert "educational content generation row: cloud batch processing, $1,000-$3,000 a month, RTF 0.1-0.2" in text
 
 
@@ -91,14 +102,27 @@ def test_the_batch_size_comes_from_the_stack_and_is_asked_for_when_missing(
     assert (batch["audioHours"], batch["deadlineHours"], batch["batchesPerMonth"]) == (100, 12, 3)
 
 
-def test_an_interactive_tier_with_a_batch_pays_for_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Staging keeps 2 replicas up: a batch that 2 replicas finish in time needs no cold start."""
+def test_an_interactive_tier_pays_for_a_batch_only_beyond_its_running_replicas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Staging keeps 2 replicas up: a batch that they finish in time needs no cold start and adds nothing to the
+    bill; one that needs more adds only the others."""
     stack = stack_file(tmp_path, with_batch(SMALL))
     assert main(["plan", "--stack", stack, "--audio-hours", "100", "-o", "json"]) == 0
     capacity = json.loads(capsys.readouterr().out)["capacity"]
     interactive, batch = capacity["interactive"], capacity["batch"]
     assert interactive["replicas"]["min"] == 2 and batch["coldStartHours"] == 0
-    total = interactive["gpuHoursPerMonth"] + batch["gpuHoursPerMonth"]
+    assert batch["replicas"] == batch["runningReplicas"] == 1  # one of the two kept up does it
+    assert batch["gpuHoursPerBatch"] > 0 and batch["billedGpuHoursPerBatch"] == batch["gpuHoursPerMonth"] == 0
+    assert capacity["monthlyCostUsd"]["cloud"] == pytest.approx(2.5 * interactive["gpuHoursPerMonth"], abs=0.5)
+    assert main(["plan", "--stack", stack, "--audio-hours", "5000", "--deadline-hours", "4", "-o", "json"]) == 0
+    capacity = json.loads(capsys.readouterr().out)["capacity"]
+    batch = capacity["batch"]
+    assert batch["replicas"] > 2 and batch["runningReplicas"] == 2
+    assert batch["billedGpuHoursPerBatch"] == pytest.approx(
+        batch["gpuHoursPerBatch"] * (batch["replicas"] - 2) / batch["replicas"], abs=0.01
+    )
+    total = capacity["interactive"]["gpuHoursPerMonth"] + batch["gpuHoursPerMonth"]
     assert capacity["monthlyCostUsd"]["cloud"] == pytest.approx(2.5 * total, abs=0.5)
     assert capacity["recommendation"]["mode"] == "vLLM-Omni cluster"  # it still serves people who wait
 
@@ -111,6 +135,17 @@ def test_bad_batch_sizes_on_the_command_line(argv: list[str], message: str, caps
     with pytest.raises(SystemExit) as exited:
         main(["plan", "--stack", "staging", *argv])
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_deadline_over_the_fields_bound_is_refused_on_the_command_line_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--deadline-hours replaces capacity.batch.deadlineHours, so it is held to the field's bound (8760 h)."""
+    stack = stack_file(tmp_path, at_zero(with_batch(SMALL)))
+    assert main(["plan", "--stack", stack, "--audio-hours", "10", "--deadline-hours", "9000"]) == 2
+    err = capsys.readouterr().err
+    assert "--deadline-hours 9000: input should be less than or equal to 8760" in err
+    assert "capacity.batch.deadlineHours" in err and "Traceback" not in err
 
 
 def test_bad_batch_sizes_in_the_stack_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

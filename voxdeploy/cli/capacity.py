@@ -26,10 +26,10 @@ def as_json(report: CapacityReport) -> dict[str, object]:
     return module.as_json(report)
 
 
-def as_text(report: CapacityReport, job_in_flight: int | None = None) -> str:
+def as_text(report: CapacityReport) -> str:
     from voxdeploy.infra.capacity import report as module
 
-    return module.as_text(report, job_in_flight)
+    return module.as_text(report)
 
 
 def _positive(kind: type[float | int]) -> Callable[[str], float | int]:

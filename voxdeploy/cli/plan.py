@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_plan(stack.name, stack.config, objects))
         if planned is not None:
-            batch = stack.config.batch
-            sys.stdout.write("\n" + capacity.as_text(planned, batch.in_flight if batch.enabled else None))
+            sys.stdout.write("\n" + capacity.as_text(planned))
         sys.stdout.write("\n" + text)
     return EXIT_USAGE if errors else EXIT_OK
