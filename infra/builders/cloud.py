@@ -264,8 +264,10 @@ def service(config: DeploymentConfig) -> KubeObject:
 
 
 def workload_ref(config: DeploymentConfig) -> dict[str, str]:
-    """The object that runs the pods: the Deployment, or the Argo Rollouts Rollout, which serves /scale like one
-    (argo-rollouts docs/features/hpa-support.md), so HPAs and KEDA scale it the same way."""
+    """The object that runs the pods: the Deployment, or the Argo Rollouts Rollout, whose CRD declares the /scale
+    subresource (v1.9.1 manifests/crds/rollout-crd.yaml: specReplicasPath .spec.replicas), so HPAs and KEDA scale it
+    the same way (KEDA v2.20.2 scales any target through the scale client, controllers/keda/
+    scaledobject_controller.go)."""
     if config.cloud.canary:
         return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": config.cloud.name}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "name": config.cloud.name}
