@@ -24,6 +24,14 @@ from voxdeploy.infra.config import load_stack
 from voxdeploy.infra.config.loadtest import DEADLINE_MARGIN_SECONDS
 from voxdeploy.infra.policy import evaluate
 
+RERUN = {
+    batch.PULUMI_SKIP_AWAIT: "true",
+    # the annotations as Flux (kustomize-controller PR 787) and Argo CD (docs/user-guide/sync-options.md, Force Sync)
+    # spell them: a Job's template cannot be patched, so a changed gate is recreated, which runs it
+    "kustomize.toolkit.fluxcd.io/force": "enabled",
+    "argocd.argoproj.io/sync-options": "Force=true,Replace=true",
+}
+
 
 def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     assert set(selector) <= {"matchLabels"}, selector
@@ -46,7 +54,7 @@ def test_every_field_reaches_the_master() -> None:
     spec = job["spec"]
     assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (1, 1, 0), "a failed gate is final"
     assert (spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"]) == (7200, 600)
-    assert job["metadata"]["annotations"] == {batch.PULUMI_SKIP_AWAIT: "true"}, "pulumi up starts it, never waits"
+    assert job["metadata"]["annotations"] == RERUN, "pulumi up starts it, never waits; GitOps recreates it"
     pod = spec["template"]["spec"]
     assert (pod["restartPolicy"], pod["serviceAccountName"]) == ("Never", "gate")
     (container,) = pod["containers"]
@@ -101,7 +109,7 @@ def test_every_field_reaches_the_workers() -> None:
     assert (spec["completions"], spec["parallelism"]) == (3, 3)
     assert spec["backoffLimit"] == 3, "a worker lost mid-run is replaced; the master gives it its share"
     assert (spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"]) == (7200, 600)
-    assert job["metadata"]["annotations"] == {batch.PULUMI_SKIP_AWAIT: "true"}
+    assert job["metadata"]["annotations"] == RERUN
     pod = spec["template"]["spec"]
     assert (pod["restartPolicy"], pod["serviceAccountName"]) == ("Never", "gate")
     (container,) = pod["containers"]
@@ -179,6 +187,26 @@ def test_master_job_spec_is_the_master_jobs_spec() -> None:
     """What an Argo Rollouts AnalysisTemplate `job` metric will embed is the rendered Job's spec, whole."""
     config = config_of(with_loadtest())
     assert loadtest.master_job_spec(config) == the(build_objects(config), "Job", "gate-master")["spec"]
+
+
+def test_a_changed_stack_runs_the_gate_again_and_an_unchanged_one_does_not() -> None:
+    """pulumi-kubernetes replaces a Job whose .spec.template changed (provider/pkg/provider/diff.go, batch Job's
+    forceNew: .spec.template), which runs it again; the stack's digest in both templates is what changes."""
+
+    def templates(document: dict) -> list[dict]:
+        objects = build_objects(config_of(document))
+        return [the(objects, "Job", name)["spec"]["template"] for name in ("gate-master", "gate-worker")]
+
+    base = templates(with_loadtest())
+    assert templates(with_loadtest()) == base, "the same stack, the same Jobs: nothing runs again"
+    new_image = with_loadtest()
+    new_image["config"]["voxdeploy:cloud"]["pod"]["image"]["tag"] = "0.2.0"  # the release under test, not the test's
+    stricter = with_loadtest()
+    stricter["config"]["voxdeploy:slo"]["p95Rtf"] = 0.25
+    annotation = loadtest.STACK_HASH_ANNOTATION
+    for document in (new_image, stricter):
+        for before, after in zip(base, templates(document), strict=True):
+            assert before["metadata"]["annotations"][annotation] != after["metadata"]["annotations"][annotation]
 
 
 def test_the_master_judges_by_the_stacks_own_slo(tmp_path: Path) -> None:

@@ -9,9 +9,19 @@
 - `<name>-master` Service: the master's Locust port (contracts.loadtest.LOCUST_MASTER_PORT), for the workers.
 
 Their NetworkPolicies, which need the target's pods, are network.loadtest_policies.
+
+Both Jobs' pod templates carry a digest of the whole stack (STACK_HASH_ANNOTATION). pulumi-kubernetes replaces a Job
+whose `.spec.template` changed (provider/pkg/provider/diff.go, `forceNew` of batch Job), so every `pulumi up` that
+changes the stack (an image, an engine flag, the SLO) runs the gate again, and one that changes nothing leaves the
+last verdict standing: the gate never reports on a release it did not test. Rendered for GitOps, the Jobs ask the
+controllers for the same: a Job's template cannot be patched, so Flux recreates them when it changed
+(RECREATE_ON_CHANGE), and Argo CD deletes and creates them at each sync of the Application (RECREATE_ON_SYNC).
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import yaml
 
@@ -29,6 +39,13 @@ COMPONENT = "loadtest"
 STACK_DIR = f"{workloads.CONFIG_DIR}/loadtest"
 """Where the master's pod mounts the stack ConfigMap."""
 LOCUST_PORT_NAME = "locust"
+RECREATE_ON_CHANGE = {"kustomize.toolkit.fluxcd.io/force": "enabled"}
+"""Flux kustomize-controller's per-object force (fluxcd/kustomize-controller PR 787): recreate on an immutable field."""
+RECREATE_ON_SYNC = {"argocd.argoproj.io/sync-options": "Force=true,Replace=true"}
+"""Argo CD's per-resource Force Sync (docs/user-guide/sync-options.md), meant for "job resources that should run every
+time when syncing"."""
+STACK_HASH_ANNOTATION = "voxdeploy.io/stack-sha256"
+"""Pod-template annotation of the load-test Jobs: the digest of the stack they test (module docstring)."""
 
 
 def stack_file_name(config: DeploymentConfig) -> str:
@@ -78,6 +95,11 @@ def stack_document(config: DeploymentConfig) -> dict[str, object]:
             f"{PROJECT}:slo": config.slo.model_dump(mode="json", by_alias=True),
         }
     }
+
+
+def stack_hash(config: DeploymentConfig) -> str:
+    """Digest of every setting of the stack: what a release changes."""
+    return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
 def stack_config_map_name(config: DeploymentConfig) -> str:
@@ -180,7 +202,9 @@ def _job_spec(config: DeploymentConfig, c: Component, pod_spec: dict[str, object
     spec: dict[str, object] = {**counts, "activeDeadlineSeconds": loadtest.deadline_seconds}
     if loadtest.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = loadtest.ttl_seconds_after_finished
-    spec["template"] = workloads.pod_template(c, identity(config).name, {"restartPolicy": "Never", **pod_spec})
+    template = workloads.pod_template(c, identity(config).name, {"restartPolicy": "Never", **pod_spec})
+    template["metadata"]["annotations"] = {STACK_HASH_ANNOTATION: stack_hash(config)}  # type: ignore[index]
+    spec["template"] = template
     return spec
 
 
@@ -217,7 +241,7 @@ def master_job_spec(config: DeploymentConfig) -> KubeObject:
 
 def _job(config: DeploymentConfig, c: Component, spec: KubeObject) -> KubeObject:
     metadata = meta.metadata(config, c.name, c.labels)
-    metadata["annotations"] = {PULUMI_SKIP_AWAIT: "true"}
+    metadata["annotations"] = {PULUMI_SKIP_AWAIT: "true", **RECREATE_ON_CHANGE, **RECREATE_ON_SYNC}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
 
 
