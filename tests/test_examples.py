@@ -101,3 +101,15 @@ def test_the_canary_gate_in_the_comment_names_the_canary_stacks_objects() -> Non
     master = template["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["metadata"]["labels"]
     assert master[selector[0]] == selector[1]
     assert not [o for o in objects if o["kind"] == "Job"], "the canary's analysis runs the load test, no Job of its own"
+
+
+def test_cluster_credentials_are_environment_secrets_behind_their_reviewers() -> None:
+    """A pull request's preview runs that request's Pulumi program: prod's kubeconfig must reach it only through
+    the `production` environment, whose reviewers approve the job, never as a repository secret."""
+    text = WORKFLOW.read_text()
+    assert not re.search(r"KUBECONFIG_[A-Z]+", text.partition("\njobs:")[2]), "no repository-wide cluster secret"
+    for name, job in workflow()["jobs"].items():
+        if "secrets.KUBECONFIG" in yaml.safe_dump(job):
+            assert "environment" in job, f"{name} reads a kubeconfig outside an environment"
+    preview = workflow()["jobs"]["preview"]["environment"]
+    assert "'production'" in preview and "matrix.stack == 'prod'" in preview

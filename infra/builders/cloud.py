@@ -13,7 +13,7 @@ from voxdeploy.contracts.runtime import ProcessEngine, RuntimeConfig
 from voxdeploy.infra.builders import auth, voices, workloads
 from voxdeploy.infra.builders.egress import download_env
 from voxdeploy.infra.builders.engine_command import vllm_omni_command
-from voxdeploy.infra.builders.scaling import signal_autoscaler
+from voxdeploy.infra.builders.scaling import signal_autoscaler, workload_ref
 from voxdeploy.infra.builders.workloads import Component, KubeObject
 from voxdeploy.infra.config.cloud import CloudTier
 from voxdeploy.infra.config.deployment import DeploymentConfig
@@ -22,8 +22,6 @@ COMPONENT = "cloud-inference"
 CACHE_DIR = "/var/cache/voxdeploy"
 PRELOAD_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 """The weight download is network-bound: a small, fixed allowance keeps it off the GPU pod's budget."""
-ROLLOUT_API = "argoproj.io/v1alpha1"
-"""Argo Rollouts' API group and version (its only one, v1.9.1), for cloud.rollout.strategy canary."""
 ROLLOUT_MARGIN_SECONDS = 120
 """Slack past a pod's startup budget before its rollout is called stuck: readiness needs a few probe periods."""
 
@@ -263,32 +261,12 @@ def service(config: DeploymentConfig) -> KubeObject:
     return workloads.service(config, identity(config), cloud.service.port, cloud.server, cloud.service.type)
 
 
-def workload_ref(config: DeploymentConfig) -> dict[str, str]:
-    """The object that runs the pods: the Deployment, or the Argo Rollouts Rollout, whose CRD declares the /scale
-    subresource (v1.9.1 manifests/crds/rollout-crd.yaml: specReplicasPath .spec.replicas), so HPAs and KEDA scale it
-    the same way (KEDA v2.20.2 scales any target through the scale client, controllers/keda/
-    scaledobject_controller.go)."""
-    if config.cloud.canary:
-        return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": config.cloud.name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": config.cloud.name}
-
-
 def autoscaler(config: DeploymentConfig) -> list[KubeObject]:
     """HPA on CPU (the reference article's signal) unless a load signal is chosen, which KEDA or a custom-metrics
-    HPA then scales on; behavior slows scale-down since reloads cost minutes."""
+    HPA then scales on; behavior slows scale-down since reloads cost minutes. Each scales scaling.workload_ref."""
     scaling = config.cloud.autoscaling
     if not scaling.enabled:
         return []
-    objects = _cpu_or_signal_autoscaler(config)
-    for obj in objects:  # the HPA or ScaledObject; a custom-metrics HPA comes with the adapter's ConfigMap
-        spec = obj.get("spec")
-        if isinstance(spec, dict) and "scaleTargetRef" in spec:
-            spec["scaleTargetRef"] = workload_ref(config)
-    return objects
-
-
-def _cpu_or_signal_autoscaler(config: DeploymentConfig) -> list[KubeObject]:
-    scaling = config.cloud.autoscaling
     if scaling.signal.metric != "cpu":
         return signal_autoscaler(config, identity(config), scaling.signal)
     return [
@@ -300,6 +278,7 @@ def _cpu_or_signal_autoscaler(config: DeploymentConfig) -> list[KubeObject]:
             scaling.cpu_target_percent,
             scaling.scale_up,
             scaling.scale_down,
+            workload_ref(config),
         )
     ]
 

@@ -296,9 +296,7 @@ def master_service(config: DeploymentConfig) -> KubeObject:
 def loadtest_objects(config: DeploymentConfig) -> list[KubeObject]:
     """Identity and the SLO first, the master's Service before the Jobs whose pods use it; no Jobs where the cloud
     tier's canary runs them as its analysis (builders.rollout)."""
-    jobs = (
-        [] if config.cloud.canary and config.cloud.rollout.runs_load_test else [master_job(config), worker_job(config)]
-    )
+    jobs = [] if config.cloud.canary_runs_load_test else [master_job(config), worker_job(config)]
     return [
         workloads.service_account(config, identity(config)),
         stack_config_map(config),

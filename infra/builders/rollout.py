@@ -7,8 +7,12 @@ ServiceMonitor copies that label onto the runtime's series (observability.scrape
 canary's series by it, passed in as the `canary-hash` argument (`valueFrom.podTemplateHashValue: Latest`).
 
 An analysis condition reads `result` as the list of a vector query's sample values (metricproviders/prometheus/
-prometheus.go), so `result[0]` is the one aggregate each query answers; an empty answer or NaN (no requests
-reached the canary) fails the measurement: a canary nobody measured is not promoted.
+prometheus.go), so `result[0]` is the one aggregate each query answers. Each figure has a `failureCondition` only,
+a breach of the SLO; Argo then counts every other measurement a success (utils/evaluate/evaluate.go). An empty
+answer or NaN means no request reached the canary in the rate window (a quiet cluster between load tests, the
+pauses after the load-test step): no evidence of a breach, where a success condition that refused it would abort
+every release of a stack without traffic. The load-test step is what gives such a stack its traffic, and its
+master's exit status judges the same SLO.
 """
 
 from __future__ import annotations
@@ -18,26 +22,34 @@ from dataclasses import dataclass
 from voxdeploy.contracts import metrics as catalog
 from voxdeploy.infra.builders import cloud, loadtest, meta
 from voxdeploy.infra.builders.workloads import KubeObject
-from voxdeploy.infra.config.canary import HASH_TARGET_LABEL
+from voxdeploy.infra.config.canary import HASH_TARGET_LABEL, ROLLOUT_API
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.observability.promql import histogram_quantile, number, ratio, sum_rate, target_labels
 from voxdeploy.infra.observability.recording import error_codes
 
-API = cloud.ROLLOUT_API
+API = ROLLOUT_API
 CANARY_HASH_ARG = "canary-hash"
 
 
 @dataclass(frozen=True)
 class SloCheck:
-    """One figure the canary is judged on: a query answering one number, and the stack's bound on it."""
+    """One figure the canary is judged on: a query answering one number, the stack's bound on it, and for a
+    histogram quantile its last finite bucket, the most histogram_quantile can answer."""
 
     name: str
     query: str
     bound: float
+    ceiling: float | None = None
 
     @property
-    def success_condition(self) -> str:
-        return f"len(result) > 0 && !isNaN(result[0]) && result[0] <= {number(self.bound)}"
+    def failure_condition(self) -> str:
+        """Measured and above the bound; for a bound at or past the ceiling, at the ceiling, as the alerts read it
+        (promql.quantile_above): `> bound` could never hold there."""
+        if self.ceiling is not None and self.bound >= self.ceiling:
+            breach = f">= {number(self.ceiling)}"
+        else:
+            breach = f"> {number(self.bound)}"
+        return f"len(result) > 0 && !isNaN(result[0]) && result[0] {breach}"
 
 
 def slo_template_name(config: DeploymentConfig) -> str:
@@ -60,8 +72,14 @@ def slo_checks(config: DeploymentConfig, canary_hash: str = f"{{{{args.{CANARY_H
             "p95-latency",
             histogram_quantile(0.95, catalog.REQUEST_LATENCY, labels, window, ()),
             slo.p95_latency_seconds,
+            max(catalog.REQUEST_LATENCY.buckets),
         ),
-        SloCheck("p95-rtf", histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, window, ()), slo.p95_rtf),
+        SloCheck(
+            "p95-rtf",
+            histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, window, ()),
+            slo.p95_rtf,
+            max(catalog.REAL_TIME_FACTOR.buckets),
+        ),
         SloCheck("error-ratio", ratio(errors, sum_rate(requests, labels, window, ())), slo.max_error_ratio),
     ]
 
@@ -80,7 +98,7 @@ def slo_template(config: DeploymentConfig) -> KubeObject:
                     "interval": analysis.interval,
                     "initialDelay": analysis.initial_delay,
                     "failureLimit": analysis.failure_limit,
-                    "successCondition": check.success_condition,
+                    "failureCondition": check.failure_condition,
                     "provider": {"prometheus": {"address": analysis.prometheus_address, "query": check.query}},
                 }
                 for check in slo_checks(config)
@@ -110,7 +128,7 @@ def steps(config: DeploymentConfig) -> list[dict[str, object]]:
     rendered: list[dict[str, object]] = []
     for index, step in enumerate(canary.steps):
         rendered.append({"setWeight": step.set_weight})
-        if index == 0 and config.cloud.rollout.runs_load_test:
+        if index == 0 and config.cloud.canary_runs_load_test:
             rendered.append({"analysis": {"templates": [{"templateName": loadtest_template_name(config)}]}})
         rendered.append({"pause": {} if step.pause is None else {"duration": step.pause}})
     return rendered
@@ -141,6 +159,6 @@ def rollout(config: DeploymentConfig) -> KubeObject:
 def rollout_objects(config: DeploymentConfig) -> list[KubeObject]:
     """The templates before the Rollout that names them."""
     templates = [slo_template(config)]
-    if config.cloud.rollout.runs_load_test:
+    if config.cloud.canary_runs_load_test:
         templates.append(loadtest_template(config))
     return [*templates, rollout(config)]

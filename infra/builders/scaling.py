@@ -15,6 +15,7 @@ from voxdeploy.contracts import metrics as catalog
 from voxdeploy.contracts.metrics import Metric
 from voxdeploy.infra.builders import meta, workloads
 from voxdeploy.infra.builders.workloads import Component, KubeObject
+from voxdeploy.infra.config.canary import ROLLOUT_API
 from voxdeploy.infra.config.deployment import DeploymentConfig
 from voxdeploy.infra.config.scaling_signal import ScalingSignal
 from voxdeploy.infra.observability import external
@@ -30,6 +31,18 @@ RTF_P95 = f"{catalog.REAL_TIME_FACTOR.name}_p95"
 KEDA_TRANSFER_HPA = "scaledobject.keda.sh/transfer-hpa-ownership"
 """KEDA adopts an existing HPA of the name in horizontalPodAutoscalerConfig instead of refusing the workload."""
 ADAPTER_CONFIG_KEY = "config.yaml"
+
+
+def workload_ref(config: DeploymentConfig) -> dict[str, str]:
+    """What the cloud tier's autoscaler scales: the Deployment, or the Argo Rollouts Rollout, whose CRD declares the
+    /scale subresource (v1.9.1 manifests/crds/rollout-crd.yaml: specReplicasPath .spec.replicas), so HPAs and KEDA
+    scale it the same way (KEDA v2.20.2 scales any target through the scale client, controllers/keda/
+    scaledobject_controller.go)."""
+    if config.cloud.canary:
+        return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": config.cloud.name}
+    return workloads.deployment_ref(config.cloud.name)
+
+
 """The key prometheus-adapter's chart mounts (`rules.existing: <ConfigMap>`) and reads with --config."""
 
 
@@ -147,7 +160,7 @@ def scaled_object(config: DeploymentConfig, c: Component, signal: ScalingSignal)
         "kind": "ScaledObject",
         "metadata": metadata,
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name},
+            "scaleTargetRef": workload_ref(config),
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             "fallback": {"failureThreshold": signal.keda.failure_threshold, "replicas": fallback},
@@ -198,6 +211,7 @@ def custom_metrics_autoscaler(config: DeploymentConfig, c: Component, signal: Sc
         scaling.cpu_target_percent,
         scaling.scale_up,
         scaling.scale_down,
+        workload_ref(config),
     )
     spec = hpa["spec"]
     assert isinstance(spec, dict)

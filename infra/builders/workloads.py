@@ -260,6 +260,11 @@ def scaling_behavior(rule: ScalingPolicy) -> dict[str, object]:
     }
 
 
+def deployment_ref(name: str) -> dict[str, str]:
+    """An autoscaler's scaleTargetRef to the Deployment of that name."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+
+
 def cpu_autoscaler(
     config: DeploymentConfig,
     c: Component,
@@ -268,10 +273,12 @@ def cpu_autoscaler(
     cpu_percent: int,
     scale_up: ScalingPolicy | None = None,
     scale_down: ScalingPolicy | None = None,
+    target: dict[str, str] | None = None,
 ) -> KubeObject:
-    """autoscaling/v2 HPA on CPU utilization, with scaling behavior when given."""
+    """autoscaling/v2 HPA on CPU utilization, with scaling behavior when given; it scales `target`, else the
+    component's Deployment."""
     spec: dict[str, object] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name},
+        "scaleTargetRef": target or deployment_ref(c.name),
         "minReplicas": fewest,
         "maxReplicas": most,
         "metrics": [

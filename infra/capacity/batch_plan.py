@@ -46,7 +46,7 @@ class BatchPlan:
     gpu_hours: float
     """GPU-hours one batch runs on, its cold start included."""
     running_replicas: int
-    """Of `replicas`, those the tier keeps up anyway, whose hours the interactive plan already pays."""
+    """Of `replicas`, those kept up anyway whose hours the interactive plan already pays."""
     batches_per_month: float
     in_flight: int
     """Requests the Job keeps in flight to saturate the replicas (batch.parallelism x batch.concurrency)."""
@@ -74,9 +74,11 @@ def plan_batch(
     gpus_per_replica: int,
     running_replicas: int,
     startup_seconds: float,
+    paid_replicas: int | None = None,
 ) -> BatchPlan:
     """Fewest replicas that make `audio_hours` within `batch.deadlineHours`, counting the cold start of any beyond
-    the `running_replicas` the tier keeps up anyway.
+    the `running_replicas` the tier keeps up anyway, and billing those beyond `paid_replicas`, the ones the
+    interactive plan pays for (all the running ones unless said).
 
     Raises CapacityInputError when the deadline does not leave room past the cold start."""
     point = saturation(curve)
@@ -101,7 +103,7 @@ def plan_batch(
         hours=(cold_start + synthesis) / SECONDS_PER_HOUR,
         gpus_per_replica=gpus_per_replica,
         gpu_hours=replicas * gpus_per_replica * (cold_start + synthesis) / SECONDS_PER_HOUR,
-        running_replicas=min(running_replicas, replicas),
+        running_replicas=min(running_replicas if paid_replicas is None else paid_replicas, replicas),
         batches_per_month=batch.batches_per_month,
         in_flight=replicas * math.ceil(point.concurrency),
     )

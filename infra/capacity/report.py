@@ -67,7 +67,9 @@ def capacity_report(
     hours = audio_hours or batch_planning.audio_hours
     batch = None
     if batch_stack and hours is not None:
-        batch = plan_batch(curve, batch_planning, hours, cloud.gpus_per_pod, fewest, cloud.startup_budget_seconds)
+        # the interactive bill pays for its own plan's fewest replicas, which may be fewer than the stack keeps up
+        paid = min(fewest, plan.replicas_min) if plan else 0
+        batch = plan_batch(curve, batch_planning, hours, cloud.gpus_per_pod, fewest, cloud.startup_budget_seconds, paid)
     gpu_hours = (plan.gpu_hours_per_month if plan else 0.0) + (batch.gpu_hours_per_month if batch else 0.0)
     needs = planning.needs
     batch_only = needs.batch or plan is None

@@ -9,28 +9,48 @@ breach aborts the rollout back to the stable version.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, field_validator
 
 from voxdeploy.contracts.base import StrictModel
 from voxdeploy.contracts.metrics import RATE_WINDOW
-from voxdeploy.infra.config.observability import Duration
 from voxdeploy.infra.config.scaling_signal import IN_CLUSTER_PROMETHEUS
 
+ROLLOUT_API = "argoproj.io/v1alpha1"
+"""Argo Rollouts' API group and version (its only one, v1.9.1): the Rollout's and the AnalysisTemplate's."""
 POD_HASH_LABEL = "rollouts-pod-template-hash"
 """The label Argo Rollouts puts on the pods of each version (pkg/apis/rollouts/v1alpha1/types.go
 DefaultRolloutUniqueLabelKey, v1.9.1)."""
-HASH_TARGET_LABEL = "rollouts_pod_template_hash"
+HASH_TARGET_LABEL = POD_HASH_LABEL.replace("-", "_")
 """POD_HASH_LABEL as a Prometheus label: the ServiceMonitor's podTargetLabels (prometheus-operator sanitizes label
 names to [a-zA-Z0-9_]) and the plain scrape config's relabelling both name it so."""
+
+GO_DURATION = re.compile(r"0|([0-9]+(\.[0-9]+)?(h|m|s|ms))+")
+"""What Argo Rollouts parses a pause, interval or initialDelay with: Go's time.ParseDuration (types.go
+DurationString.Duration), which has no d, w or y."""
+
+
+def _go_duration(value: str) -> str:
+    if GO_DURATION.fullmatch(value) is None:
+        raise ValueError(
+            f"{value!r} is not a duration Argo Rollouts reads (Go's time.ParseDuration): a number with h, m, s or ms, "
+            "e.g. 10m, 1h30m, 90s; Prometheus' d, w and y are not among them"
+        )
+    return value
+
+
+ArgoDuration = Annotated[str, AfterValidator(_go_duration)]
 
 
 class CanaryStep(StrictModel):
     """Give the canary a weight, then wait (or wait for `kubectl argo rollouts promote` when pause is unset)."""
 
     set_weight: int = Field(ge=1, le=100, description="Share of the replicas (percent) running the new version.")
-    pause: Duration | None = Field(
+    pause: ArgoDuration | None = Field(
         "10m",
-        description="How long to hold this weight while the analysis watches (Prometheus duration); null: until "
+        description="How long to hold this weight while the analysis watches (10m, 1h30m); null: until "
         "promoted by hand.",
     )
 
@@ -43,8 +63,8 @@ class CanaryAnalysis(StrictModel):
         pattern=r"^https?://\S+$",
         description="Base URL of the Prometheus the Argo Rollouts controller queries.",
     )
-    interval: Duration = Field("1m", description="Time between two measurements of each figure.")
-    initial_delay: Duration = Field(
+    interval: ArgoDuration = Field("1m", description="Time between two measurements of each figure.")
+    initial_delay: ArgoDuration = Field(
         RATE_WINDOW,
         description="Wait before the first measurement: the queries' rate window, so they read the canary's own "
         "requests rather than its first seconds.",

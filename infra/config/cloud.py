@@ -483,12 +483,6 @@ class Rollout(StrictModel):
             )
         return value
 
-    @property
-    def runs_load_test(self) -> bool:
-        """The load test is a step of every canary, so it is not also rendered as Jobs of its own: two masters behind
-        the one master Service would split the workers between them."""
-        return self.strategy == "canary" and self.canary.analysis.load_test
-
 
 class ServiceAccountConfig(StrictModel):
     """The pods' identity; no API token is mounted since the runtime never calls Kubernetes."""
@@ -523,6 +517,12 @@ class CloudTier(StrictModel):
     def canary(self) -> bool:
         """The tier is rendered as an Argo Rollouts Rollout (builders.rollout) rather than a Deployment."""
         return self.enabled and self.rollout.strategy == "canary"
+
+    @property
+    def canary_runs_load_test(self) -> bool:
+        """The load test is a step of every canary, so it is not also rendered as Jobs of its own: two masters behind
+        the one master Service would split the workers between them."""
+        return self.canary and self.rollout.canary.analysis.load_test
 
     @property
     def grace_period_seconds(self) -> int:

@@ -46,6 +46,24 @@ def _watched(watch: Watch) -> str:
     return f"{kinds[watch.concern]} {', '.join(f'`{service}`' for service in watch.services)}"
 
 
+def _workload_commands(config: DeploymentConfig) -> dict[str, str]:
+    """kubectl for the object that runs the cloud pods: a Deployment, or an Argo Rollouts Rollout (its kubectl
+    plugin undoes one; an undo of a canary in progress is `abort`)."""
+    namespace, name = config.namespace, config.cloud.name
+    if config.cloud.canary:
+        return {
+            "workload_kind": "Rollout",
+            "rollback": f"kubectl argo rollouts abort {name} -n {namespace}` during a canary, "
+            f"`kubectl argo rollouts undo {name} -n {namespace}` after one",
+            "describe_workload": f"kubectl -n {namespace} describe rollout {name}",
+        }
+    return {
+        "workload_kind": "Deployment",
+        "rollback": f"kubectl -n {namespace} rollout undo deployment/{name}",
+        "describe_workload": f"kubectl -n {namespace} describe deployment {name}",
+    }
+
+
 def _context(config: DeploymentConfig) -> dict[str, object]:
     selector = cloud.identity(config).selector
     instances = [meta.instance(config, edge.pool_name(pool)) for pool in config.edge.pools]
@@ -66,6 +84,7 @@ def _context(config: DeploymentConfig) -> dict[str, object]:
         "edge_selector": _kubectl_selector({"app.kubernetes.io/component": edge.COMPONENT}, instances),
         "router_selector": _kubectl_selector(hybrid.identity(config).selector),
         "router_endpoints": hybrid.router_settings(config).endpoints if config.hybrid.enabled else {},
+        **_workload_commands(config),
     }
 
 

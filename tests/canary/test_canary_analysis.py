@@ -1,10 +1,11 @@
 """The canary's AnalysisTemplate queries, run by a real Prometheus (Debian's `prometheus`) against two sim runtimes
-scraped as two versions of the staging cloud tier: a healthy canary passes every figure, a slow one fails on latency
-and RTF. Each runtime's series carry the pod-hash label the ServiceMonitor's podTargetLabels copies from Argo's pods.
+scraped as two versions of the staging cloud tier: a slow canary breaches latency and RTF, a healthy one nothing,
+and a canary no request reached breaches nothing either. Each runtime's series carry the pod-hash label the
+ServiceMonitor's podTargetLabels copies from Argo's pods.
 
-The conditions are Argo Rollouts' expressions (v1.9.1 utils/evaluate); `passes` reads them as Argo does for our
-one shape, `len(result) > 0 && !isNaN(result[0]) && result[0] <= bound`, with `result` the vector's sample values
-(metricproviders/prometheus/prometheus.go).
+The rendered `failureCondition` strings are evaluated as Argo Rollouts v1.9.1 does for this grammar (utils/evaluate:
+expr-lang with `isNaN` in its environment, `result` the vector's sample values per metricproviders/prometheus/
+prometheus.go): `&&`, `!`, `len`, `isNaN`, indexing and comparisons, which Python reads the same way.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from tests.support.stacks import config_of, staging_canary
 from voxdeploy.infra.builders import rollout
 from voxdeploy.infra.config import DeploymentConfig
 from voxdeploy.infra.config.canary import HASH_TARGET_LABEL
-from voxdeploy.infra.observability.promql import number, target_labels
+from voxdeploy.infra.observability.promql import target_labels
 
 HEALTHY, SLOW = "6d4b9c7f5", "8f7c6b5d4"
 """Two pod-template hashes, as Argo names a Rollout's versions."""
 SIM = {HEALTHY: ["--sim-rtf", "0.1", "--sim-first-audio", "0.05"], SLOW: ["--sim-rtf", "3", "--sim-first-audio", "0.2"]}
 
 
-def passes(values: list[float], bound: float) -> bool:
-    return len(values) > 0 and not math.isnan(values[0]) and values[0] <= bound
+def argo_condition(condition: str, result: list[float]) -> bool:
+    """An analysis condition of the grammar above, evaluated over `result` (Argo's expression, read by Python)."""
+    assert set(condition) <= set("abcdefghijklmnopqrstuvwxyzNI0123456789.()[]&!<>= "), condition
+    python = condition.replace("&&", " and ").replace("!isNaN(", "not isNaN(")
+    return bool(eval(python, {"__builtins__": {}}, {"len": len, "isNaN": math.isnan, "result": result}))
 
 
 @pytest.fixture(scope="module")
@@ -70,26 +74,29 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deploym
             served.stop()
 
 
-def results(config: DeploymentConfig, url: str, version: str) -> dict[str, tuple[list[float], bool]]:
+def breaches(config: DeploymentConfig, url: str, version: str) -> dict[str, tuple[list[float], bool]]:
+    """Each figure's answer from Prometheus for one version's hash, and whether the template's condition fails it."""
+    (template,) = [
+        o for o in rollout.rollout_objects(config) if o["metadata"]["name"] == rollout.slo_template_name(config)
+    ]
+    conditions = {m["name"]: m["failureCondition"] for m in template["spec"]["metrics"]}  # type: ignore[index]
     found = {}
     for check in rollout.slo_checks(config, version):
         answer = query(url, check.query)
         assert answer["status"] == "success", (check.query, answer)
         values = [float(sample["value"][1]) for sample in answer["data"]["result"]]
-        found[check.name] = (values, passes(values, check.bound))
+        found[check.name] = (values, argo_condition(conditions[check.name], values))
     return found
 
 
-def test_the_templates_conditions_are_the_ones_judged() -> None:
+def test_the_template_queries_the_canarys_own_series_against_the_stacks_slo() -> None:
     config = config_of(staging_canary())
     (template,) = [
         o for o in rollout.rollout_objects(config) if o["metadata"]["name"] == rollout.slo_template_name(config)
     ]
     metrics = {m["name"]: m for m in template["spec"]["metrics"]}  # type: ignore[index]
+    assert all("successCondition" not in m for m in metrics.values()), "only a breach fails a measurement"
     for check in rollout.slo_checks(config):
-        assert metrics[check.name]["successCondition"] == (
-            f"len(result) > 0 && !isNaN(result[0]) && result[0] <= {number(check.bound)}"
-        )
         assert metrics[check.name]["provider"]["prometheus"]["query"] == check.query
         assert f'{HASH_TARGET_LABEL}="{{{{args.canary-hash}}}}"' in check.query
     assert {c.name: c.bound for c in rollout.slo_checks(config)} == {
@@ -97,24 +104,48 @@ def test_the_templates_conditions_are_the_ones_judged() -> None:
         "p95-rtf": config.slo.p95_rtf,
         "error-ratio": config.slo.max_error_ratio,
     }
+    # at the bound nothing breaches; just past it, or measured NaN or nothing, as Argo's evaluator would read it
+    latency = metrics["p95-latency"]["failureCondition"]
+    bound = config.slo.p95_latency_seconds
+    assert [argo_condition(latency, r) for r in ([bound], [bound * 1.01], [math.nan], [])] == [
+        False,
+        True,
+        False,
+        False,
+    ]
 
 
-def test_a_healthy_canary_passes_every_figure(measured) -> None:
+def test_a_bound_past_the_histogram_fails_at_its_last_bucket() -> None:
+    """histogram_quantile answers at most the last finite bucket, so `> bound` past it could never hold."""
+    document = staging_canary()
+    document["config"]["voxdeploy:slo"]["p95LatencySeconds"] = 1000
+    config = config_of(document)
+    (latency,) = [c for c in rollout.slo_checks(config) if c.name == "p95-latency"]
+    assert latency.ceiling is not None and latency.ceiling < 1000
+    assert argo_condition(latency.failure_condition, [latency.ceiling])
+    assert not argo_condition(latency.failure_condition, [latency.ceiling * 0.99])
+
+
+def test_a_healthy_canary_breaches_nothing(measured) -> None:
     config, url = measured
-    found = results(config, url, HEALTHY)
+    found = breaches(config, url, HEALTHY)
     print("healthy canary:", found)
-    assert all(ok for _, ok in found.values()), found
-    assert found["error-ratio"][0] == [0.0]
+    assert not any(failed for _, failed in found.values()), found
+    assert found["error-ratio"][0] == [0.0] and all(values for values, _ in found.values())
 
 
-def test_a_slow_canary_fails_on_latency_and_rtf(measured) -> None:
+def test_a_slow_canary_breaches_latency_and_rtf(measured) -> None:
     config, url = measured
-    found = results(config, url, SLOW)
+    found = breaches(config, url, SLOW)
     print("slow canary:", found)
-    assert {name for name, (_, ok) in found.items() if not ok} == {"p95-latency", "p95-rtf"}, found
+    assert {name for name, (_, failed) in found.items() if failed} == {"p95-latency", "p95-rtf"}, found
     assert found["p95-latency"][0][0] > config.slo.p95_latency_seconds
 
 
-def test_a_canary_nobody_measured_fails() -> None:
-    """No series for its hash (no traffic reached it): an empty vector, which the condition refuses."""
-    assert not passes([], 2.0) and not passes([math.nan], 2.0)
+def test_a_canary_no_request_reached_breaches_nothing(measured) -> None:
+    """No series for its hash (a quiet cluster, the pauses after the load test): empty answers, no evidence of a
+    breach, so the rollout is not aborted for want of traffic."""
+    config, url = measured
+    found = breaches(config, url, "5f5f5f5f5")
+    print("canary without traffic:", found)
+    assert found == {name: ([], False) for name in found} and len(found) == 3

@@ -8,6 +8,7 @@ from tests.support.schemas import validate_object
 from tests.support.stacks import config_of, read_stack_file, refusals, staging_canary, the
 from voxdeploy.infra.builders import build_objects, loadtest
 from voxdeploy.infra.config.canary import POD_HASH_LABEL
+from voxdeploy.infra.observability.runbooks import render_runbooks
 
 
 def test_staging_renders_a_rollout_instead_of_a_deployment() -> None:
@@ -74,3 +75,23 @@ def test_validate_refuses_a_canary_it_cannot_run() -> None:
     assert any("scales to zero" in m for m in refusals(at_zero)["cloud.rollout.strategy"])
     falling = staging_canary(canary={"steps": [{"setWeight": 50}, {"setWeight": 10}]})
     assert any("must rise" in m for m in refusals(falling)["cloud.rollout.canary.steps"])
+
+
+def test_validate_refuses_durations_argo_cannot_parse() -> None:
+    """Argo Rollouts reads pause, interval and initialDelay with Go's time.ParseDuration: 1d passes Prometheus'
+    syntax and would leave the Rollout InvalidSpec."""
+    day_pause = staging_canary(canary={"steps": [{"setWeight": 50, "pause": "1d"}]})
+    assert any("Go's time.ParseDuration" in m for m in refusals(day_pause)["cloud.rollout.canary.steps[0].pause"])
+    week = staging_canary(canary={"analysis": {"interval": "1w"}})
+    assert "cloud.rollout.canary.analysis.interval" in refusals(week)
+    fine = staging_canary(canary={"steps": [{"setWeight": 50, "pause": "1h30m"}], "analysis": {"interval": "90s"}})
+    assert build_objects(config_of(fine))
+
+
+def test_runbooks_roll_back_the_object_that_runs_the_pods() -> None:
+    canary = "\n".join(render_runbooks(config_of(staging_canary())).values())
+    assert "kubectl argo rollouts abort voxcpm -n voxcpm-staging" in canary
+    assert "kubectl -n voxcpm-staging describe rollout voxcpm" in canary
+    assert "deployment/voxcpm" not in canary and "describe deployment" not in canary
+    rolling = "\n".join(render_runbooks(config_of(read_stack_file("staging"))).values())
+    assert "kubectl -n voxcpm-staging rollout undo deployment/voxcpm" in rolling and "argo rollouts" not in rolling

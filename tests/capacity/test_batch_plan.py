@@ -127,6 +127,22 @@ def test_an_interactive_tier_pays_for_a_batch_only_beyond_its_running_replicas(
     assert capacity["recommendation"]["mode"] == "vLLM-Omni cluster"  # it still serves people who wait
 
 
+def test_replicas_the_stack_keeps_up_beyond_the_interactive_plan_are_billed_to_the_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Staging at minReplicas 4, while the interactive plan pays for 2: the batch's 4 replicas start at once, and
+    the 2 the interactive bill leaves out are on the batch's."""
+    document = with_batch(SMALL)
+    document["config"]["voxdeploy:cloud"]["autoscaling"]["minReplicas"] = 4
+    stack = stack_file(tmp_path, document)
+    assert main(["plan", "--stack", stack, "--audio-hours", "6000", "--deadline-hours", "4", "-o", "json"]) == 0
+    capacity = json.loads(capsys.readouterr().out)["capacity"]
+    interactive, batch = capacity["interactive"], capacity["batch"]
+    assert (interactive["replicas"]["min"], batch["replicas"], batch["coldStartHours"]) == (2, 4, 0)
+    assert batch["runningReplicas"] == 2
+    assert batch["billedGpuHoursPerBatch"] == pytest.approx(batch["gpuHoursPerBatch"] / 2, abs=0.01)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["--audio-hours", "0"], "--audio-hours: must be > 0, got 0"), (["--deadline-hours", "x"], "--deadline-hours")],
