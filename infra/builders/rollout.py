@@ -24,32 +24,39 @@ from voxdeploy.infra.builders import cloud, loadtest, meta
 from voxdeploy.infra.builders.workloads import KubeObject
 from voxdeploy.infra.config.canary import HASH_TARGET_LABEL, ROLLOUT_API
 from voxdeploy.infra.config.deployment import DeploymentConfig
-from voxdeploy.infra.observability.promql import histogram_quantile, number, ratio, sum_rate, target_labels
+from voxdeploy.infra.observability.promql import (
+    histogram_quantile,
+    number,
+    quantile_breach,
+    ratio,
+    sum_rate,
+    target_labels,
+)
 from voxdeploy.infra.observability.recording import error_codes
 
-API = ROLLOUT_API
 CANARY_HASH_ARG = "canary-hash"
 
 
 @dataclass(frozen=True)
 class SloCheck:
     """One figure the canary is judged on: a query answering one number, the stack's bound on it, and for a
-    histogram quantile its last finite bucket, the most histogram_quantile can answer."""
+    histogram quantile the histogram's buckets."""
 
     name: str
     query: str
     bound: float
-    ceiling: float | None = None
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def ceiling(self) -> float | None:
+        """The most a histogram quantile can answer: its last finite bucket."""
+        return max(self.buckets) if self.buckets else None
 
     @property
     def failure_condition(self) -> str:
-        """Measured and above the bound; for a bound at or past the ceiling, at the ceiling, as the alerts read it
-        (promql.quantile_above): `> bound` could never hold there."""
-        if self.ceiling is not None and self.bound >= self.ceiling:
-            breach = f">= {number(self.ceiling)}"
-        else:
-            breach = f"> {number(self.bound)}"
-        return f"len(result) > 0 && !isNaN(result[0]) && result[0] {breach}"
+        """Measured and past the bound, as the alerts read a quantile (promql.quantile_breach)."""
+        comparison, limit = quantile_breach(self.bound, self.buckets) if self.buckets else (">", self.bound)
+        return f"len(result) > 0 && !isNaN(result[0]) && result[0] {comparison} {number(limit)}"
 
 
 def slo_template_name(config: DeploymentConfig) -> str:
@@ -72,13 +79,13 @@ def slo_checks(config: DeploymentConfig, canary_hash: str = f"{{{{args.{CANARY_H
             "p95-latency",
             histogram_quantile(0.95, catalog.REQUEST_LATENCY, labels, window, ()),
             slo.p95_latency_seconds,
-            max(catalog.REQUEST_LATENCY.buckets),
+            catalog.REQUEST_LATENCY.buckets,
         ),
         SloCheck(
             "p95-rtf",
             histogram_quantile(0.95, catalog.REAL_TIME_FACTOR, labels, window, ()),
             slo.p95_rtf,
-            max(catalog.REAL_TIME_FACTOR.buckets),
+            catalog.REAL_TIME_FACTOR.buckets,
         ),
         SloCheck("error-ratio", ratio(errors, sum_rate(requests, labels, window, ())), slo.max_error_ratio),
     ]
@@ -87,7 +94,7 @@ def slo_checks(config: DeploymentConfig, canary_hash: str = f"{{{{args.{CANARY_H
 def slo_template(config: DeploymentConfig) -> KubeObject:
     analysis = config.cloud.rollout.canary.analysis
     return {
-        "apiVersion": API,
+        "apiVersion": ROLLOUT_API,
         "kind": "AnalysisTemplate",
         "metadata": meta.metadata(config, slo_template_name(config), cloud.identity(config).labels),
         "spec": {
@@ -111,7 +118,7 @@ def loadtest_template(config: DeploymentConfig) -> KubeObject:
     """The stack's load test as two `job` metrics of one analysis, which Argo runs at once: the master (its exit
     status the verdict) and its workers, which reach it through the master Service by its pods' labels."""
     return {
-        "apiVersion": API,
+        "apiVersion": ROLLOUT_API,
         "kind": "AnalysisTemplate",
         "metadata": meta.metadata(config, loadtest_template_name(config), loadtest.identity(config).labels),
         "spec": {
@@ -153,7 +160,7 @@ def rollout(config: DeploymentConfig) -> KubeObject:
             "steps": steps(config),
         }
     }
-    return {"apiVersion": API, "kind": "Rollout", "metadata": deployment["metadata"], "spec": spec}
+    return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "metadata": deployment["metadata"], "spec": spec}
 
 
 def rollout_objects(config: DeploymentConfig) -> list[KubeObject]:

@@ -31,6 +31,7 @@ RTF_P95 = f"{catalog.REAL_TIME_FACTOR.name}_p95"
 KEDA_TRANSFER_HPA = "scaledobject.keda.sh/transfer-hpa-ownership"
 """KEDA adopts an existing HPA of the name in horizontalPodAutoscalerConfig instead of refusing the workload."""
 ADAPTER_CONFIG_KEY = "config.yaml"
+"""The key prometheus-adapter's chart mounts (`rules.existing: <ConfigMap>`) and reads with --config."""
 
 
 def workload_ref(config: DeploymentConfig) -> dict[str, str]:
@@ -41,9 +42,6 @@ def workload_ref(config: DeploymentConfig) -> dict[str, str]:
     if config.cloud.canary:
         return {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": config.cloud.name}
     return workloads.deployment_ref(config.cloud.name)
-
-
-"""The key prometheus-adapter's chart mounts (`rules.existing: <ConfigMap>`) and reads with --config."""
 
 
 def signal_target(config: DeploymentConfig, signal: ScalingSignal) -> float:

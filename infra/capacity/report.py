@@ -93,7 +93,7 @@ def _with_deadline(planning: BatchPlanning, deadline_hours: float) -> BatchPlann
     except ValidationError as err:
         raise CapacityInputError(
             f"--deadline-hours {deadline_hours:g}: {err.errors()[0]['msg'].lower()} "
-            "(the bounds of capacity.batch.deadlineHours: more than 0, at most 8760 h, a year)"
+            "(it stands for capacity.batch.deadlineHours and is held to that field's bounds)"
         ) from None
 
 

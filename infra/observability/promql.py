@@ -58,17 +58,22 @@ def histogram_quantile(
     return f"histogram_quantile({quantile}, {sum_rate(bucket, labels, window, (*grouping, 'le'), **regex)})"
 
 
-def quantile_above(expr: str, threshold: float, buckets: Sequence[float]) -> str:
-    """`expr > threshold` for a histogram quantile; at or past the last finite bucket, `expr >= that bound`.
+def quantile_breach(threshold: float, buckets: Sequence[float]) -> tuple[str, float]:
+    """(comparison, limit) a histogram quantile breaches `threshold` by: `>` it; at or past the last finite bucket,
+    `>=` that bound.
 
     histogram_quantile answers the last finite bound for any quantile that lies in the +Inf bucket, so a
     larger threshold could never be crossed and its alert would be dead: past the histogram's range the
     alert means "beyond what the histogram can measure" instead (a slow device, a short bucket list).
     """
     last = max(buckets)
-    if threshold >= last:
-        return f"{expr} >= {number(last)}"
-    return f"{expr} > {number(threshold)}"
+    return (">=", last) if threshold >= last else (">", threshold)
+
+
+def quantile_above(expr: str, threshold: float, buckets: Sequence[float]) -> str:
+    """`expr` past `threshold` as quantile_breach reads it."""
+    comparison, limit = quantile_breach(threshold, buckets)
+    return f"{expr} {comparison} {number(limit)}"
 
 
 def number(value: float) -> str:

@@ -76,9 +76,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deploym
 
 def breaches(config: DeploymentConfig, url: str, version: str) -> dict[str, tuple[list[float], bool]]:
     """Each figure's answer from Prometheus for one version's hash, and whether the template's condition fails it."""
-    (template,) = [
-        o for o in rollout.rollout_objects(config) if o["metadata"]["name"] == rollout.slo_template_name(config)
-    ]
+    template = rollout.slo_template(config)
     conditions = {m["name"]: m["failureCondition"] for m in template["spec"]["metrics"]}  # type: ignore[index]
     found = {}
     for check in rollout.slo_checks(config, version):
@@ -91,9 +89,7 @@ def breaches(config: DeploymentConfig, url: str, version: str) -> dict[str, tupl
 
 def test_the_template_queries_the_canarys_own_series_against_the_stacks_slo() -> None:
     config = config_of(staging_canary())
-    (template,) = [
-        o for o in rollout.rollout_objects(config) if o["metadata"]["name"] == rollout.slo_template_name(config)
-    ]
+    template = rollout.slo_template(config)
     metrics = {m["name"]: m for m in template["spec"]["metrics"]}  # type: ignore[index]
     assert all("successCondition" not in m for m in metrics.values()), "only a breach fails a measurement"
     for check in rollout.slo_checks(config):
